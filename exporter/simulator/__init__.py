@@ -1,0 +1,1 @@
+"""A simulated Rackspace cloud, for the demo and the tests."""
