@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 from urllib3.util import Retry
 
 from exporter import __version__
@@ -102,6 +103,7 @@ class ApiClient:
         self._on_response = on_response or (lambda api, region, code: None)
         retry = _CappedRetry(
             total=2,
+            read=1,  # a read timeout costs a whole --poll.timeout: retry it only once
             backoff_factor=0.5,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=None,  # the identity POST is safe to repeat
@@ -146,6 +148,14 @@ class ApiClient:
         except requests.exceptions.RetryError as exc:
             raise UpstreamError(
                 HTTP_ERROR, f"{method} {strip_query(url)}: retries exhausted"
+            ) from exc
+        except requests.ConnectionError as exc:
+            # Timeouts that exhausted the retries arrive wrapped in a ConnectionError.
+            cause = getattr(exc.args[0], "reason", None) if exc.args else None
+            if isinstance(cause, ReadTimeoutError | ConnectTimeoutError):
+                raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: timed out") from exc
+            raise UpstreamError(
+                CONNECTION, f"{method} {strip_query(url)}: {type(exc).__name__}"
             ) from exc
         except requests.RequestException as exc:
             raise UpstreamError(

@@ -142,7 +142,7 @@ def _list_v2(
     body: dict = {"servers": docs}
     full = bool(docs) and len(docs) == cap
     if loop_next and docs:
-        body["servers_links"] = [_next_link(req, account, region, detail, marker or docs[-1]["id"])]
+        body["servers_links"] = [_next_link(req, account, region, detail, marker or docs[0]["id"])]
     elif full and (limit is not None or sim.next_link_without_limit):
         body["servers_links"] = [_next_link(req, account, region, detail, docs[-1]["id"])]
     if variant is not None:
