@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -72,17 +71,47 @@ class Server:
     created: int
     updated: int
     metadata: dict[str, str]
-    host_id: str
-    public_v4: str
-    public_v6: str
-    private_v4: str
+    raw: bytes
     image: str
     flavor: str
-    key_name: str | None
-    disk_config: str
     deleted_at: int | None = None
     gateway_ip: str | None = None
     age: int = 0
+
+    # Addresses and host ids derive from the server's random bytes when rendered.
+    @property
+    def host_id(self) -> str:
+        """A 56-hex-digit host id."""
+        return self.raw[16:44].hex()
+
+    @property
+    def public_v4(self) -> str:
+        """The public IPv4 address."""
+        raw = self.raw
+        prefix = _PUBLIC_PREFIXES[raw[44] % len(_PUBLIC_PREFIXES)]
+        return f"{prefix}.{raw[45]}.{2 + raw[46] % 253}"
+
+    @property
+    def public_v6(self) -> str:
+        """The public IPv6 address."""
+        raw = self.raw
+        return f"2001:4800:7810:512:be76:4eff:fe{raw[47]:02x}:{raw[48] << 8 | raw[49]:x}"
+
+    @property
+    def private_v4(self) -> str:
+        """The ServiceNet address."""
+        raw = self.raw
+        return f"10.{176 + raw[50] % 16}.{raw[51]}.{2 + raw[52] % 253}"
+
+    @property
+    def key_name(self) -> str | None:
+        """The SSH key pair name, if any."""
+        return f"{self.account.name}-deploy" if self.raw[55] % 3 == 0 else None
+
+    @property
+    def disk_config(self) -> str:
+        """``OS-DCF:diskConfig``."""
+        return "AUTO" if self.raw[56] % 2 else "MANUAL"
 
     def summary(self) -> dict:
         """A plain copy for ``Simulator.servers()``."""
@@ -203,8 +232,8 @@ class Fleet:
                 self.lists[(account.name, region)] = []
                 self.live[(account.name, region)] = 0
             for s in spec.servers:
-                created = now - self.rng.randint(2 * 86400, 700 * 86400)
-                updated = min(now - 60, created + self.rng.randint(600, 30 * 86400))
+                created = now - int(86400 * (2 + 698 * self.rng.random()))
+                updated = min(now - 60, created + int(600 + 30 * 86400 * self.rng.random()))
                 self._create(
                     account,
                     s.region,
@@ -248,23 +277,26 @@ class Fleet:
         rng = self.rng
         if generation not in ("next", "first"):
             raise ValueError(f"generation must be 'next' or 'first', not {generation!r}")
+        # One draw per server keeps building large fleets fast.
+        raw = rng.getrandbits(512).to_bytes(64, "big")
         if generation == "first":
             if not account.first_gen:
                 raise ValueError(f"account {account.name!r} has no first-gen servers")
             region = FIRST_GEN_REGION
             sid = str(self._next_first_gen)
-            self._next_first_gen += 1 + rng.randint(0, 40)
+            self._next_first_gen += 1 + raw[58] % 41
             if image is None or not image.isdigit():
-                image = rng.choice(_FIRST_GEN_IMAGES)
-            flavor = rng.choice(_FIRST_GEN_FLAVORS)
+                image = _FIRST_GEN_IMAGES[raw[53] % len(_FIRST_GEN_IMAGES)]
+            flavor = _FIRST_GEN_FLAVORS[raw[54] % len(_FIRST_GEN_FLAVORS)]
         else:
             region = region.upper()
             if region not in account.regions:
                 raise ValueError(f"account {account.name!r} has no region {region!r}")
-            sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            h = raw[:16].hex()
+            sid = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[raw[8] & 3]}{h[17:20]}-{h[20:32]}"
             if image is None:
-                image = rng.choice(_NEXT_GEN_IMAGES)
-            flavor = rng.choice(_NEXT_GEN_FLAVORS)
+                image = _NEXT_GEN_IMAGES[raw[53] % len(_NEXT_GEN_IMAGES)]
+            flavor = _NEXT_GEN_FLAVORS[raw[54] % len(_NEXT_GEN_FLAVORS)]
         key = (account.name, region)
         if name is None:
             seq = self._name_seq.get(key, 100) + 1
@@ -272,7 +304,6 @@ class Fleet:
             name = f"node-{region.lower()}-{seq:03d}"
         meta = _check_metadata(metadata or {})
         now = int(self.clock())
-        p = rng.choice(_PUBLIC_PREFIXES)
         server = Server(
             id=sid,
             account=account,
@@ -280,19 +311,13 @@ class Fleet:
             generation=generation,
             name=name,
             status=status,
-            progress=rng.randint(5, 40) if status == "BUILD" else 100,
+            progress=5 + raw[57] % 36 if status == "BUILD" else 100,
             created=now if created is None else created,
             updated=now if updated is None else updated,
             metadata=meta,
-            host_id=f"{rng.getrandbits(224):056x}",
-            public_v4=f"{p}.{rng.randint(0, 255)}.{rng.randint(2, 254)}",
-            public_v6=f"2001:4800:7810:512:be76:4eff:fe{rng.randint(0, 255):02x}:"
-            f"{rng.getrandbits(16):x}",
-            private_v4=f"10.{rng.randint(176, 191)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}",
+            raw=raw,
             image=image,
             flavor=flavor,
-            key_name=rng.choice((None, None, f"{account.name}-deploy")),
-            disk_config=rng.choice(("AUTO", "MANUAL")),
         )
         self._after_change(server)
         seq_list = self.lists[key]
@@ -367,7 +392,7 @@ class Fleet:
     def _after_change(self, server: Server) -> None:
         if norm(server.metadata.get(RC_STATUS)) == "DEPLOYED" and server.gateway_ip is None:
             octet = 1 + sum(map(ord, server.account.name + server.region)) % 200
-            server.gateway_ip = f"10.{octet}.{self.rng.randint(0, 7)}.1"
+            server.gateway_ip = f"10.{octet}.{server.raw[16] % 8}.1"
 
     def _track(self, server: Server) -> None:
         if self._in_progress(server):
@@ -531,9 +556,9 @@ class Fleet:
 def _check_metadata(meta: dict) -> dict[str, str]:
     if not isinstance(meta, dict):
         raise ValueError("metadata must be an object")
-    for k, v in meta.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise ValueError(f"metadata keys and values must be strings (key {k!r})")
+    if not all(type(k) is str and type(v) is str for k, v in meta.items()):
+        bad = next(k for k, v in meta.items() if not isinstance(k, str) or not isinstance(v, str))
+        raise ValueError(f"metadata keys and values must be strings (key {bad!r})")
     if len(meta) > MAX_METADATA_ITEMS:
         raise ValueError(f"Maximum number of metadata items exceeds {MAX_METADATA_ITEMS}")
     return dict(meta)

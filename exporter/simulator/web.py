@@ -65,6 +65,9 @@ _GENERIC_FAULT = {
 }
 
 
+_ENCODER = json.JSONEncoder(check_circular=False)
+
+
 @dataclass
 class Request:
     """One parsed HTTP request."""
@@ -107,7 +110,7 @@ class Reply:
 
 def json_reply(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Reply:
     """A JSON reply."""
-    return Reply(status, json.dumps(data).encode(), headers or [])
+    return Reply(status, _ENCODER.encode(data).encode(), headers or [])
 
 
 def text_reply(status: int, text: str, content_type: str = "text/plain; charset=UTF-8") -> Reply:
