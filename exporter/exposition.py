@@ -11,6 +11,8 @@ import platform
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from prometheus_client.utils import floatToGoString
+
 from exporter import __version__
 from exporter.flags import format_duration
 from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, Server
@@ -133,7 +135,9 @@ def labels(**pairs: str) -> str:
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return floatToGoString(value)
 
 
 def _encode(text: str) -> bytes:
