@@ -518,8 +518,7 @@ class Fleet:
             if server is None or (server.account.name, server.region) != (account, region):
                 raise MarkerNotFoundError(marker)
             start = self.pos[marker] + 1
-        for i in range(start, len(seq)):
-            yield seq[i]
+        return (seq[i] for i in range(start, len(seq)))
 
     def visible(self, s: Server, since: float | None, now: float) -> bool:
         """Deleted servers show only to changes-since, and only for 30 days."""
