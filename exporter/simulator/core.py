@@ -26,6 +26,7 @@ from exporter.simulator.web import (
 )
 
 RACKCONNECT_PER_MINUTE = 30
+REQUEST_LOG_LIMIT = 100_000
 _SERVERS_V2 = re.compile(r"^/([a-z]{3})/servers/v2/([^/]+)/(.+)$")
 _SERVERS_V1 = re.compile(r"^/first/servers/v1\.0/([^/]+)/(.+)$")
 _RACKCONNECT = re.compile(r"^/rackconnect/([^/]+)/v1/(.+?)/?$")
@@ -336,7 +337,10 @@ class Simulator:
                 ("Via", "1.1 Repose (Repose/2.12)"),
             ]
         status = 0 if reply.action == "reset" else reply.status
-        self.request_log.append((req.method, req.target, status, account, region))
+        log = self.request_log
+        log.append((req.method, req.target, status, account, region))
+        if len(log) > REQUEST_LOG_LIMIT:
+            del log[: REQUEST_LOG_LIMIT // 2]
         return reply
 
     def _classify(self, req: Request) -> tuple[str | None, str | None, str | None, tuple]:

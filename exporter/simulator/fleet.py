@@ -139,12 +139,11 @@ class Server:
         root = f"{base}/{self.region.lower()}/servers"
         vm_state, task_state, power = _EXT_STATUS.get(self.status, ("active", None, 1))
         addresses: dict = {}
+        v4 = v6 = ""
         if self.status != "BUILD":
+            v4, v6 = self.public_v4, self.public_v6
             addresses = {
-                "public": [
-                    {"version": 4, "addr": self.public_v4},
-                    {"version": 6, "addr": self.public_v6},
-                ],
+                "public": [{"version": 4, "addr": v4}, {"version": 6, "addr": v6}],
                 "private": [{"version": 4, "addr": self.private_v4}],
             }
         image: dict | str = ""
@@ -163,8 +162,8 @@ class Server:
             "created": iso(self.created),
             "updated": iso(self.updated),
             "hostId": self.host_id,
-            "accessIPv4": self.public_v4 if addresses else "",
-            "accessIPv6": self.public_v6 if addresses else "",
+            "accessIPv4": v4,
+            "accessIPv6": v6,
             "addresses": addresses,
             "image": image,
             "flavor": {
@@ -181,7 +180,7 @@ class Server:
             "OS-EXT-STS:vm_state": vm_state,
             "OS-EXT-STS:task_state": task_state,
             "OS-EXT-STS:power_state": power,
-            "RAX-PUBLIC-IP-ZONE-ID:publicIPZoneId": self.host_id[:56],
+            "RAX-PUBLIC-IP-ZONE-ID:publicIPZoneId": self.raw[36:64].hex(),
             "config_drive": "",
         }
 
@@ -518,8 +517,7 @@ class Fleet:
             if server is None or (server.account.name, server.region) != (account, region):
                 raise MarkerNotFoundError(marker)
             start = self.pos[marker] + 1
-        for i in range(start, len(seq)):
-            yield seq[i]
+        return (seq[i] for i in range(start, len(seq)))
 
     def visible(self, s: Server, since: float | None, now: float) -> bool:
         """Deleted servers show only to changes-since, and only for 30 days."""

@@ -154,8 +154,16 @@ def _list_v2(
 
 
 def _brief(s: Server, base: str) -> dict:
-    doc = s.v2(base)
-    return {"id": doc["id"], "name": doc["name"], "links": doc["links"]}
+    root = f"{base}/{s.region.lower()}/servers"
+    tenant = s.account.tenant_id
+    return {
+        "id": s.id,
+        "name": s.name,
+        "links": [
+            {"href": f"{root}/v2/{tenant}/servers/{s.id}", "rel": "self"},
+            {"href": f"{root}/{tenant}/servers/{s.id}", "rel": "bookmark"},
+        ],
+    }
 
 
 def _next_link(req: Request, account: SimAccount, region: str, detail: bool, marker: str) -> dict:

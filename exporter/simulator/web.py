@@ -216,7 +216,10 @@ class Handler(BaseHTTPRequestHandler):
             body=body,
             base=base,
         )
-        reply = sim.handle(req)
+        try:
+            reply = sim.handle(req)
+        except Exception as exc:  # answer 500 rather than drop the connection
+            reply = text_reply(500, f"simulator error: {exc!r}")
         if reply.action == "reset":
             self._reset()
             return
