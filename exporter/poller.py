@@ -1,33 +1,48 @@
-"""One polling loop per account: authenticate, list every region, publish to the store."""
+"""Polling: authenticate each account, list its regions, publish each region to the store.
+
+``AccountPoller`` polls one account; ``Poller`` runs every account's regions on their own
+timers through one bounded pool (see ``exporter.scheduler``).
+"""
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from exporter.config import AccountConfig
 from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE, Identity
+from exporter.incremental import DEFAULT_FULL_EVERY, Lister, RegionSync
 from exporter.logs import logger
+from exporter.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
+from exporter.scheduler import DEFAULT_WORKERS, Scheduler
 from exporter.servers import CloudServers
 from exporter.snapshot import Store
-from exporter.upstream import BAD_RESPONSE, ApiClient, UpstreamError
+from exporter.upstream import BAD_RESPONSE, RATE_LIMITED, ApiClient, UpstreamError
 
-JITTER = 0.05  # spread polls of many accounts by +-5% of the interval
-MAX_REGIONS = 6  # Rackspace has six regions; each gets its own worker
+MAX_REGIONS = 6  # Rackspace has six regions; a one-off poll gives each its own worker
 
 
 class AccountPoller:
-    """Polls one account's regions concurrently and publishes each region's result."""
+    """Polls one account's regions and publishes each region's result on its own."""
 
-    def __init__(self, account: AccountConfig, store: Store, timeout: float) -> None:
+    def __init__(
+        self,
+        account: AccountConfig,
+        store: Store,
+        timeout: float,
+        *,
+        full_every: int = DEFAULT_FULL_EVERY,
+        requests_per_minute: float = DEFAULT_PER_MINUTE,
+    ) -> None:
         self.account = account
         self.store = store
+        self.full_every = full_every
         name = account.name
+        self.bucket = TokenBucket(requests_per_minute)
         self.client = ApiClient(
             timeout,
             on_response=lambda api, region, code: store.count_request(name, region, api, code),
+            throttle=self.bucket.acquire,
         )
         self.identity = Identity(
             self.client,
@@ -37,19 +52,29 @@ class AccountPoller:
             password=account.password,
         )
         self.servers = CloudServers(self.client, self.identity)
+        self._syncs: dict[str, RegionSync] = {}
         self._pool = ThreadPoolExecutor(MAX_REGIONS, thread_name_prefix=f"poll-{name}")
 
     def poll(self) -> None:
-        """Poll every region once; never raises."""
-        name = self.account.name
+        """Poll every region once, in parallel, and wait for them; never raises."""
         started = time.monotonic()
         try:
-            access = self.identity.access()
+            regions = self.authenticate()
         except UpstreamError as exc:
-            for region in self.store.regions(name) or [""]:
-                self._failed(region, exc.reason, str(exc), time.monotonic() - started)
-            self.store.account_polled(name)
+            self.auth_failed(exc, time.monotonic() - started)
+            self.store.account_polled(self.account.name)
             return
+        for future in [self._pool.submit(self.poll_region, r) for r in regions]:
+            future.result()
+        self.store.account_polled(self.account.name)
+
+    def authenticate(self) -> tuple[str, ...]:
+        """Authenticate, record the account's facts and return the regions to poll.
+
+        Raises UpstreamError when Identity fails.
+        """
+        access = self.identity.access()
+        name = self.account.name
         rackconnect = self.account.rackconnect
         if rackconnect is None:
             rackconnect = RACKCONNECT_ROLE in access.roles
@@ -62,38 +87,60 @@ class AccountPoller:
             logger.warning(
                 "no Cloud Servers region in the service catalog", extra={"account": name}
             )
-        for future in [self._pool.submit(self._poll_region, r) for r in regions]:
-            future.result()
-        self.store.account_polled(name)
+        return regions
 
-    def _poll_region(self, region: str) -> None:
+    def auth_failed(self, exc: UpstreamError, duration: float) -> None:
+        """Report a failed authentication on every known region (or region "")."""
+        for region in self.store.regions(self.account.name) or [""]:
+            self._failed(region, exc.reason, str(exc), duration)
+
+    def lister(self, region: str) -> Lister:
+        """What lists ``region``."""
+        return self.servers
+
+    def poll_region(self, region: str) -> float | None:
+        """Poll one region and publish the result; never raises.
+
+        Returns how many seconds upstream asked to wait when it rate-limited the poll.
+        """
+        name = self.account.name
+        sync = self._syncs.get(region)
+        if sync is None:
+            sync = self._syncs[region] = RegionSync(self.full_every)
+        since = sync.changes_since(time.time())
         started = time.monotonic()
         try:
-            servers = self.servers.list_servers(region)
+            listing = self.lister(region).list_region(region, since)
         except UpstreamError as exc:
             self._failed(region, exc.reason, str(exc), time.monotonic() - started)
-            return
+            return exc.retry_after if exc.reason == RATE_LIMITED else None
         except Exception as exc:  # a bug must not stop polling; report it as bad data
             logger.error(
                 "unexpected error while polling",
                 exc_info=exc,
-                extra={"account": self.account.name, "region": region},
+                extra={"account": name, "region": region},
             )
-            self.store.region_failed(
-                self.account.name, region, BAD_RESPONSE, time.monotonic() - started
-            )
-            return
+            self.store.region_failed(name, region, BAD_RESPONSE, time.monotonic() - started)
+            return None
         duration = time.monotonic() - started
-        self.store.region_succeeded(self.account.name, region, servers, duration)
+        if since is None:
+            self.store.region_succeeded(name, region, listing.servers, duration)
+        else:
+            self.store.region_merged(name, region, listing.servers, listing.deleted, duration)
+        sync.succeeded(listing, full=since is None, now=time.time())
         logger.debug(
             "poll succeeded",
             extra={
-                "account": self.account.name,
+                "account": name,
                 "region": region,
-                "servers": len(servers),
+                "listing": "full" if since is None else "changes",
+                "servers": len(listing.servers),
+                "deleted": len(listing.deleted),
+                "requests": listing.requests,
                 "duration": f"{duration:.3f}s",
             },
         )
+        return None
 
     def _failed(self, region: str, reason: str, message: str, duration: float) -> None:
         self.store.region_failed(self.account.name, region, reason, duration)
@@ -107,19 +154,6 @@ class AccountPoller:
             },
         )
 
-    def run(self, stop: threading.Event, interval: float) -> None:
-        """Poll now, then every ``interval`` seconds (with jitter) until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                self.poll()
-            except Exception as exc:  # the loop must survive anything
-                logger.error(
-                    "unexpected error in the polling loop",
-                    exc_info=exc,
-                    extra={"account": self.account.name},
-                )
-            stop.wait(interval * random.uniform(1 - JITTER, 1 + JITTER))
-
     def close(self) -> None:
         """Stop the region workers and release connections."""
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -127,33 +161,34 @@ class AccountPoller:
 
 
 class Poller:
-    """Runs every account's loop in its own thread."""
+    """Polls every account's regions on their own timers, through one bounded pool."""
 
     def __init__(
-        self, accounts: list[AccountConfig], store: Store, interval: float, timeout: float
+        self,
+        accounts: list[AccountConfig],
+        store: Store,
+        interval: float,
+        timeout: float,
+        *,
+        full_every: int = DEFAULT_FULL_EVERY,
+        requests_per_minute: float = DEFAULT_PER_MINUTE,
+        workers: int | None = None,
     ):
         self.interval = interval
-        self.pollers = [AccountPoller(a, store, timeout) for a in accounts]
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.pollers = [
+            AccountPoller(
+                a, store, timeout, full_every=full_every, requests_per_minute=requests_per_minute
+            )
+            for a in accounts
+        ]
+        self.scheduler = Scheduler(self.pollers, interval, workers or DEFAULT_WORKERS)
 
     def start(self) -> None:
-        """Start one daemon thread per account; the first poll begins at once."""
-        for p in self.pollers:
-            thread = threading.Thread(
-                target=p.run,
-                args=(self._stop, self.interval),
-                name=f"account-{p.account.name}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
+        """Start polling; the first poll of every account begins at once."""
+        self.scheduler.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask every loop to stop and wait a little for them."""
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        """Stop scheduling, wait a little for running polls, release connections."""
+        self.scheduler.stop(timeout)
         for p in self.pollers:
             p.close()

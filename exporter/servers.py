@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -20,6 +23,38 @@ from exporter.upstream import (
 
 PAGE_SIZE = 1000  # the most Cloud Servers returns in one page
 MAX_PAGES = 10_000  # a guard against a server that never stops sending next links
+DELETED = "DELETED"
+
+
+@dataclass
+class Listing:
+    """One listing of a region: in full, or only what changed since a time.
+
+    ``date`` is the upstream's own clock (its ``Date`` header) when the first page was
+    answered, or the local clock when it sent none: the next ``changes-since`` starts there.
+    """
+
+    servers: list[Server] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    date: float | None = None
+    requests: int = 0
+    not_modified: bool = False  # first-gen answers 304 when nothing changed
+
+
+def iso_utc(when: float) -> str:
+    """``changes-since`` for Cloud Servers v2: ISO 8601, UTC, whole seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+def response_date(response: requests.Response) -> float | None:
+    """The ``Date`` header as epoch seconds, if present and readable."""
+    value = response.headers.get("Date")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class CloudServers:
@@ -38,22 +73,36 @@ class CloudServers:
 
     def list_servers(self, region: str) -> list[Server]:
         """Every server in ``region``, following ``servers_links`` page by page."""
+        return self.list_region(region).servers
+
+    def list_region(self, region: str, changes_since: float | None = None) -> Listing:
+        """List ``region`` in full, or only the servers changed since a time (epoch).
+
+        With ``changes_since`` the answer includes servers deleted since then, with status
+        DELETED; their ids land in ``Listing.deleted``.
+        """
         url: str | None = self.region_url(region) + "/servers/detail"
         params: dict[str, Any] | None = {"limit": PAGE_SIZE}
+        if changes_since is not None:
+            params["changes-since"] = iso_utc(changes_since)
         seen: set[str] = set()
-        servers: list[Server] = []
+        listing = Listing()
         while url is not None:
             if len(seen) >= MAX_PAGES:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
-            doc = self._get(region, url, params)
-            servers.extend(parse_servers(doc, url))
+            sent = time.time()
+            doc, response = self._get_page(region, url, params)
+            if listing.requests == 0:
+                listing.date = response_date(response) or sent
+            listing.requests += 1
+            split_listing(doc, url, listing)
             url = next_link(doc)
             if url is not None:
                 if url in seen:
                     raise UpstreamError(BAD_RESPONSE, f"GET {region} servers: next link repeats")
                 seen.add(url)
-            params = None  # the next link carries limit and marker itself
-        return servers
+            params = None  # the next link carries limit, marker and changes-since itself
+        return listing
 
     def get_server(self, region: str, server_id: str) -> Server:
         """One server, by id (``GET /servers/{id}``)."""
@@ -65,6 +114,11 @@ class CloudServers:
         return _to_server(server, url)
 
     def _get(self, region: str, url: str, params: dict[str, Any] | None) -> Any:
+        return self._get_page(region, url, params)[0]
+
+    def _get_page(
+        self, region: str, url: str, params: dict[str, Any] | None
+    ) -> tuple[Any, requests.Response]:
         access = self._identity.access()
         response = self._send(region, url, params, access.token)
         if response.status_code == 401:
@@ -72,7 +126,7 @@ class CloudServers:
             self._identity.invalidate(access)
             response = self._send(region, url, params, self._identity.access().token)
         check_status(response, "GET", url)
-        return decode_json(response, "GET", url)
+        return decode_json(response, "GET", url), response
 
     def _send(
         self, region: str, url: str, params: dict[str, Any] | None, token: str
@@ -88,6 +142,23 @@ def parse_servers(doc: object, url: str, generation: str = NEXT) -> list[Server]
     if not isinstance(items, list):
         raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: no servers list")
     return [_to_server(item, url, generation) for item in items]
+
+
+def split_listing(doc: object, url: str, into: Listing, generation: str = NEXT) -> None:
+    """Add a page's servers to ``into``: live ones as records, DELETED ones as ids."""
+    items = doc.get("servers") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: no servers list")
+    servers, deleted = into.servers, into.deleted
+    for item in items:
+        # changes-since also returns servers deleted since then, with status DELETED.
+        status = item.get("status") if isinstance(item, dict) else None
+        if isinstance(status, str) and status.upper() == DELETED:
+            raw_id = item.get("id")  # type: ignore[union-attr]
+            if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and raw_id != "":
+                deleted.append(str(raw_id))
+                continue
+        servers.append(_to_server(item, url, generation))
 
 
 def _to_server(item: object, url: str, generation: str = NEXT) -> Server:

@@ -133,7 +133,33 @@ class Store:
         self, account: str, region: str, servers: Iterable[Server], duration: float
     ) -> None:
         """Replace a region's data with a successful poll's result."""
-        unique = tuple({s.id: s for s in servers}.values())
+        self._set_region(account, region, tuple({s.id: s for s in servers}.values()), duration)
+
+    def region_merged(
+        self,
+        account: str,
+        region: str,
+        changed: Iterable[Server],
+        deleted: Iterable[str],
+        duration: float,
+    ) -> None:
+        """Apply a successful delta poll: changed servers replace or join, deleted ones leave.
+
+        The merged region replaces the old one in one step, like a full result.
+        """
+        with self._lock:
+            current = self._region(self._accounts[account], region).servers
+        # Only this region's poller writes its servers, so they cannot change meanwhile.
+        by_id = {s.id: s for s in current}
+        for server in changed:
+            by_id[server.id] = server
+        for server_id in deleted:
+            by_id.pop(server_id, None)
+        self._set_region(account, region, tuple(by_id.values()), duration)
+
+    def _set_region(
+        self, account: str, region: str, unique: tuple[Server, ...], duration: float
+    ) -> None:
         with self._lock:
             acct = self._accounts[account]
             state = self._region(acct, region)

@@ -55,6 +55,8 @@ class _CappedRetry(Retry):
     """urllib3 Retry whose Retry-After sleep is capped, so one answer cannot stall a poll."""
 
     MAX_SLEEP = 10.0
+    # 413 and 429 are not retried within the poll: the region's next poll waits instead.
+    RETRY_AFTER_STATUS_CODES = frozenset({503})
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
@@ -98,9 +100,15 @@ def fault_name(body: object) -> str:
 class ApiClient:
     """A ``requests`` session with retries for transient failures and one error family."""
 
-    def __init__(self, timeout: float, on_response: OnResponse | None = None) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        on_response: OnResponse | None = None,
+        throttle: Callable[[], object] | None = None,
+    ) -> None:
         self.timeout = timeout
         self._on_response = on_response or (lambda api, region, code: None)
+        self._throttle = throttle
         retry = _CappedRetry(
             total=2,
             read=1,  # a read timeout costs a whole --poll.timeout: retry it only once
@@ -133,6 +141,8 @@ class ApiClient:
         json_body: object = None,
     ) -> requests.Response:
         """Send one request (with retries); return the final response whatever its status."""
+        if self._throttle is not None and method == "GET":
+            self._throttle()
         try:
             response = self.session.request(
                 method,

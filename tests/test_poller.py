@@ -236,6 +236,9 @@ def test_paging_over_three_pages(make_exporter) -> None:
 def test_a_next_link_that_repeats_is_an_error(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
     exporter.poll()
+    # The next poll asks only for changes: make some, so that the answer has pages.
+    for server in live_servers(sim, "initech")[:2]:
+        sim.set_metadata(server["id"], {"role": "changed"})
     sim.add_fault(Fault(kind="loop_next", api="servers"))
     exporter.poll()
     parsed = exporter.scrape()

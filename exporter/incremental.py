@@ -1,0 +1,68 @@
+"""Incremental polling: list a region in full now and then, only its changes in between.
+
+Cloud Servers answers ``changes-since`` with the servers changed since a time, including
+those deleted since then (status DELETED). Each region remembers when its last successful
+listing started, on the upstream's own clock (the ``Date`` header of the first page), and
+asks for changes from a little before that (``OVERLAP``), so a skew between the machine
+that stamps ``updated`` and the one that sends ``Date`` cannot lose a change. Every
+``full_every`` polls the region is listed in full, which heals anything a delta missed.
+
+A lister is anything with ``list_region(region, changes_since) -> Listing``: Cloud Servers
+v2 sends ISO 8601 UTC; first-gen v1.0 sends epoch seconds and answers 304 Not Modified
+when nothing changed (``Listing.not_modified``). The dates here are epoch seconds for both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from exporter.servers import Listing
+
+OVERLAP = 60.0  # seconds asked for again in each delta, against clock skew
+DEFAULT_FULL_EVERY = 10  # a full listing every this many polls of a region
+MAX_DELTA_AGE = 7 * 86400.0  # deletions are kept upstream for 30 days; stay well inside
+
+
+class Lister(Protocol):
+    """Lists one region of an account, in full or since a time."""
+
+    def list_region(self, region: str, changes_since: float | None = None) -> Listing:
+        """A full listing, or the changes since ``changes_since`` (epoch seconds)."""
+        ...
+
+
+class RegionSync:
+    """Decides, per region, between a full listing and a delta, and from when."""
+
+    def __init__(self, full_every: int = DEFAULT_FULL_EVERY, overlap: float = OVERLAP) -> None:
+        if full_every < 1:
+            raise ValueError("full_every must be at least 1")
+        self.full_every = full_every
+        self.overlap = overlap
+        self._since: float | None = None
+        self._synced_at = 0.0  # local clock of the last successful listing
+        self._deltas = 0
+
+    def changes_since(self, now: float) -> float | None:
+        """Where the next delta starts, or None when the next poll must list in full."""
+        if self._since is None or self._deltas >= self.full_every - 1:
+            return None
+        if now - self._synced_at > MAX_DELTA_AGE:
+            return None
+        return self._since
+
+    def succeeded(self, listing: Listing, full: bool, now: float) -> None:
+        """Record a successful listing; the next delta starts at its date minus the overlap."""
+        started = listing.date if listing.date is not None else now
+        since = started - self.overlap
+        if not full and self._since is not None:
+            # Never move backwards (a Date header from a skewed node), never go stale.
+            since = max(since, self._since)
+        self._since = since
+        self._synced_at = now
+        self._deltas = 0 if full else self._deltas + 1
+
+    def reset(self) -> None:
+        """Forget the baseline: the next poll lists in full."""
+        self._since = None
+        self._deltas = 0

@@ -1,0 +1,151 @@
+"""Incremental polling with changes-since: deltas, deletions, the periodic full listing."""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from exporter.incremental import OVERLAP, RegionSync
+from exporter.servers import Listing
+from exporter.simulator import Fault
+from tests.conftest import account_config
+from tests.expo_helpers import series, value
+from tests.test_poller import live_servers
+
+
+def listings(sim, region: str) -> list[dict[str, list[str]]]:
+    """The query of every servers/detail request to ``region``, in order."""
+    return [
+        parse_qs(urlsplit(target).query)
+        for method, target, _status, _account, reg in sim.request_log
+        if method == "GET" and reg == region and "/servers/detail" in target
+    ]
+
+
+def test_after_a_full_listing_only_changes_are_asked_for(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "acme"))
+    exporter.poll()
+    first = {r: listings(sim, r) for r in ("ORD", "DFW", "IAD")}
+    assert all(len(q) == 1 and "changes-since" not in q[0] for q in first.values())
+    sim.request_log.clear()
+    exporter.poll()
+    for region in ("ORD", "DFW", "IAD"):
+        queries = listings(sim, region)
+        # An unchanged fleet costs one request per region.
+        assert len(queries) == 1
+        assert "changes-since" in queries[0]
+    parsed = exporter.scrape()
+    assert len(series(parsed, "rackconnect_server_info")) == len(live_servers(sim, "acme"))
+
+
+def test_changes_since_starts_at_the_upstream_date_minus_the_overlap(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "initech"))
+    dates: list[float] = []
+    real = exporter.poller.pollers[0].servers._get_page
+
+    def spy(*args, **kwargs):
+        doc, response = real(*args, **kwargs)
+        dates.append(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp())
+        return doc, response
+
+    exporter.poller.pollers[0].servers._get_page = spy
+    exporter.poll()
+    exporter.poll()
+    (since,) = listings(sim, "HKG")[1]["changes-since"]
+    assert since.endswith("Z")
+    asked = datetime.fromisoformat(since).timestamp()
+    assert asked == dates[0] - OVERLAP
+
+
+def test_a_delta_adds_changes_and_removes_deleted_servers(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "globex"))
+    exporter.poll()
+    victim, changed = (s["id"] for s in live_servers(sim, "globex")[:2])
+    region = next(s["region"] for s in live_servers(sim, "globex") if s["id"] == changed)
+    sim.delete_server(victim)
+    sim.set_metadata(changed, {"rackconnect_automation_status": "FAILED"})
+    added = sim.add_server("globex", "SYD", name="fresh-01", metadata={})
+    exporter.poll()
+    assert all("changes-since" in q for q in listings(sim, "DFW")[1:])
+    parsed = exporter.scrape()
+    assert series(parsed, "rackconnect_server_info", server_id=victim) == []
+    assert series(parsed, "rackconnect_server_info", server_id=added)
+    failed = value(
+        parsed,
+        "rackconnect_automation_status",
+        server_id=changed,
+        region=region,
+        status="FAILED",
+    )
+    assert failed == 1
+    assert len(series(parsed, "rackconnect_server_info")) == len(live_servers(sim, "globex"))
+
+
+def test_a_periodic_full_listing_heals_what_deltas_missed(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "initech"))
+    exporter.poller.pollers[0].full_every = 3
+    exporter.poll()
+    # A server that changes-since never reports (its update time lies in the past).
+    hidden = sim.add_server("initech", "HKG", name="hidden-01", metadata={})
+    with sim.fleet.lock:
+        sim.fleet.by_id[hidden].updated = 0
+    exporter.poll()
+    exporter.poll()
+    assert series(exporter.scrape(), "rackconnect_server_info", server_id=hidden) == []
+    exporter.poll()
+    assert series(exporter.scrape(), "rackconnect_server_info", server_id=hidden)
+    kinds = ["changes-since" in q for q in listings(sim, "HKG")]
+    assert kinds == [False, True, True, False]
+
+
+def test_a_failed_delta_loses_no_change(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "initech"))
+    exporter.poll()
+    target = live_servers(sim, "initech")[0]["id"]
+    sim.set_metadata(target, {"rax_service_level_automation": "Build Error"})
+    sim.add_fault(Fault(kind="status", api="servers", status=404, count=1))
+    exporter.poll()
+    parsed = exporter.scrape()
+    assert value(parsed, "rackconnect_up", region="HKG") == 0
+    exporter.poll()
+    parsed = exporter.scrape()
+    assert value(parsed, "rackconnect_up", region="HKG") == 1
+    assert (
+        value(
+            parsed,
+            "rackconnect_managed_operations_status",
+            server_id=target,
+            status="Build Error",
+        )
+        == 1
+    )
+    second, third = listings(sim, "HKG")[1:]
+    assert second["changes-since"] == third["changes-since"]
+
+
+def test_full_every_one_always_lists_in_full(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "initech"))
+    exporter.poller.pollers[0].full_every = 1
+    for _ in range(3):
+        exporter.poll()
+    assert not any("changes-since" in q for q in listings(sim, "HKG"))
+
+
+def test_region_sync_rules() -> None:
+    sync = RegionSync(full_every=3, overlap=10)
+    assert sync.changes_since(now=1000) is None
+    sync.succeeded(Listing(date=1000.0), full=True, now=1000)
+    assert sync.changes_since(now=1001) == 990
+    # a delta answered by a node whose clock is behind never moves the start backwards
+    sync.succeeded(Listing(date=900.0), full=False, now=1060)
+    assert sync.changes_since(now=1061) == 990
+    sync.succeeded(Listing(date=1120.0), full=False, now=1120)
+    assert sync.changes_since(now=1121) is None  # third poll: full again
+    sync.succeeded(Listing(date=None), full=True, now=1200)
+    assert sync.changes_since(now=1201) == 1190  # no Date header: the local clock
+    assert sync.changes_since(now=1200 + 8 * 86400) is None  # too old to trust
+    with pytest.raises(ValueError, match="full_every"):
+        RegionSync(full_every=0)
