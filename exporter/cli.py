@@ -15,8 +15,12 @@ from collections.abc import Callable, Sequence
 from exporter import __version__, logs
 from exporter.config import AccountConfig, Config, ConfigError, load
 from exporter.flags import parse_duration, parse_listen_address
+from exporter.incremental import DEFAULT_FULL_EVERY
 from exporter.logs import logger
 from exporter.poller import Poller
+from exporter.ratelimit import DEFAULT_PER_MINUTE
+from exporter.scheduler import DEFAULT_WORKERS
+from exporter.sharding import parse_shard_index, select
 from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
 from exporter.snapshot import Store
@@ -113,7 +117,72 @@ def _add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str = "60s"
         metavar="DURATION",
         help=f"how often to poll every account and region (default: {poll_interval})",
     )
+    _add_scale_flags(parser)
     _add_config_flags(parser)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return number
+
+
+def _shard_index(text: str) -> int:
+    try:
+        return parse_shard_index(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _add_scale_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--poll.full-every",
+        dest="full_every",
+        type=_positive_int,
+        default=DEFAULT_FULL_EVERY,
+        metavar="N",
+        help="list each region in full every N polls, only its changes in between "
+        f"(1: always in full; default: {DEFAULT_FULL_EVERY})",
+    )
+    parser.add_argument(
+        "--poll.requests-per-minute",
+        dest="requests_per_minute",
+        type=_positive_int,
+        default=DEFAULT_PER_MINUTE,
+        metavar="N",
+        help="most Cloud Servers requests per minute per account; Rackspace allows 1000 "
+        f"(default: {DEFAULT_PER_MINUTE})",
+    )
+    parser.add_argument(
+        "--poll.concurrency",
+        dest="poll_concurrency",
+        type=_positive_int,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help="most regions polled at the same time, over all accounts "
+        f"(default: {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=_shard_index,
+        default=0,
+        metavar="I",
+        help="this replica's shard, 0 to --shard.total - 1; a StatefulSet pod name such as "
+        "exporter-2 also works (default: 0)",
+    )
+    parser.add_argument(
+        "--shard.total",
+        dest="shard_total",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="how many replicas split the accounts between them (default: 1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,7 +237,14 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run a command; return its exit code."""
-    args = build_parser().parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    shard_total = getattr(args, "shard_total", 1)
+    if getattr(args, "shard_index", 0) >= shard_total:
+        parser.error(
+            f"argument --shard.index: must be below --shard.total ({shard_total}), "
+            f"not {args.shard_index}"
+        )
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "serve": serve,
         "demo": demo,
@@ -220,19 +296,38 @@ def run_exporter(
 ) -> int:
     """Start the pollers and the HTTP server; block until ``stop`` or a signal."""
     stop = stop or _stop_on_signals()
-    store = Store([a.name for a in config.accounts], args.poll_interval)
+    accounts = list(config.accounts)
+    if args.shard_total > 1:
+        accounts = select(accounts, lambda a: a.name, args.shard_index, args.shard_total)
+        logger.info(
+            "polling this shard's accounts",
+            extra={
+                "shard": f"{args.shard_index}/{args.shard_total}",
+                "accounts": len(accounts),
+                "configured": len(config.accounts),
+            },
+        )
+    store = Store([a.name for a in accounts], args.poll_interval)
     try:
         httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path)
     except OSError as exc:
         host, port = args.listen_address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
         return EXIT_FAILURE
-    poller = Poller(list(config.accounts), store, args.poll_interval, args.poll_timeout)
+    poller = Poller(
+        accounts,
+        store,
+        args.poll_interval,
+        args.poll_timeout,
+        full_every=args.full_every,
+        requests_per_minute=args.requests_per_minute,
+        workers=args.poll_concurrency,
+    )
     httpd.start()
     poller.start()
     logger.info(
         "rackconnect-exporter started",
-        extra={"version": __version__, "address": httpd.url, "accounts": len(config.accounts)},
+        extra={"version": __version__, "address": httpd.url, "accounts": len(accounts)},
     )
     if announce is not None:
         announce(httpd)

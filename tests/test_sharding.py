@@ -1,0 +1,94 @@
+"""Splitting accounts between replicas: the hash, the flags, and a sharded exporter."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from exporter.cli import build_parser, run_exporter
+from exporter.config import Config
+from exporter.sharding import parse_shard_index, select, shard_of
+from tests.conftest import account_config
+from tests.expo_helpers import samples
+from tests.test_cli import run
+
+NAMES = [f"customer-{i:04d}" for i in range(2000)]
+
+
+def test_every_account_has_exactly_one_shard_and_shards_are_even() -> None:
+    shards = [select(NAMES, str, i, 4) for i in range(4)]
+    assert sorted(n for shard in shards for n in shard) == sorted(NAMES)
+    assert all(400 < len(shard) < 600 for shard in shards)
+    assert select(NAMES, str, 0, 1) == NAMES
+
+
+def test_the_split_is_stable_and_moves_little_when_shards_are_added() -> None:
+    before = {n: shard_of(n, 4) for n in NAMES}
+    assert before == {n: shard_of(n, 4) for n in reversed(NAMES)}
+    after = {n: shard_of(n, 5) for n in NAMES}
+    moved = [n for n in NAMES if before[n] != after[n]]
+    assert all(after[n] == 4 for n in moved)  # only to the new shard
+    assert 300 < len(moved) < 500  # about a fifth
+
+
+@pytest.mark.parametrize(
+    ("text", "index"), [("0", 0), ("3", 3), ("rackconnect-exporter-2", 2), ("web-10", 10)]
+)
+def test_shard_index_from_a_number_or_a_pod_name(text: str, index: int) -> None:
+    assert parse_shard_index(text) == index
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard.index", "3", "--shard.total", "3"], "argument --shard.index: must be below"),
+        (["--shard.index", "exporter"], "argument --shard.index: expected a number"),
+        (["--shard.total", "0"], "argument --shard.total: must be at least 1"),
+        (["--poll.full-every", "0"], "argument --poll.full-every: must be at least 1"),
+        (["--poll.concurrency", "x"], "argument --poll.concurrency: expected a whole number"),
+    ],
+)
+def test_bad_shard_and_poll_flags_exit_3_naming_the_flag(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 3
+    assert message in result.stderr
+
+
+def test_each_replica_exposes_only_its_share(sim) -> None:
+    config = Config(tuple(account_config(sim, a.name) for a in sim.accounts))
+    seen: dict[int, set[str]] = {}
+    for index in range(2):
+        args = build_parser().parse_args(
+            [
+                "serve",
+                "--web.listen-address=127.0.0.1:0",
+                f"--shard.index=exporter-{index}",
+                "--shard.total=2",
+            ]
+        )
+        stop = threading.Event()
+        urls: list[str] = []
+        thread = threading.Thread(
+            target=run_exporter, args=(config, args, lambda h, u=urls: u.append(h.url), stop)
+        )
+        thread.start()
+        try:
+            while not urls:
+                thread.join(0.05)
+            ready = requests.get(urls[0] + "/-/ready", timeout=5)
+            for _ in range(100):
+                if ready.status_code == 200:
+                    break
+                thread.join(0.1)
+                ready = requests.get(urls[0] + "/-/ready", timeout=5)
+            parsed = samples(requests.get(urls[0] + "/metrics", timeout=5).content)
+        finally:
+            stop.set()
+            thread.join(10)
+        seen[index] = {dict(lbl)["account"] for n, lbl in parsed if n == "rackconnect_up"}
+    names = {a.name for a in sim.accounts}
+    assert seen[0] | seen[1] == names
+    assert not seen[0] & seen[1]
+    assert seen[0] == {n for n in names if shard_of(n, 2) == 0}
