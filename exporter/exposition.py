@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
+from exporter.bodies import Part
 from exporter.flags import format_duration
 from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, Server
 
@@ -198,23 +199,43 @@ class RegionRenderer:
         self.account = account
         self.region = region
         self._cache: dict[str, tuple[Server, bool, bool, tuple[bytes, ...]]] = {}
+        self._last: tuple[bytes, ...] | None = None
 
     def render(self, servers: Iterable[Server], rackconnect: bool, managed: bool):
-        """Per-family fragments for the region; re-renders only servers that changed."""
+        """Per-family fragments for the region; re-renders only servers that changed.
+
+        When nothing changed (same servers, same order) it returns the very tuple it
+        returned last time, so callers can skip work by identity.
+        """
         cache: dict[str, tuple[Server, bool, bool, tuple[bytes, ...]]] = {}
         parts: list[tuple[bytes, ...]] = []
         old = self._cache
+        rendered = 0
         for server in servers:
             hit = old.get(server.id)
-            if hit is not None and hit[0] == server and hit[1] == rackconnect and hit[2] == managed:
+            if (
+                hit is not None
+                and (hit[0] is server or hit[0] == server)
+                and hit[1] == rackconnect
+                and hit[2] == managed
+            ):
                 entry = hit
             else:
                 fragments = render_server(server, self.account, self.region, rackconnect, managed)
                 entry = (server, rackconnect, managed, fragments)
+                rendered += 1
             cache[server.id] = entry
             parts.append(entry[3])
         self._cache = cache
-        return tuple(b"".join(p[i] for p in parts) for i in range(len(PER_SERVER_FAMILIES)))
+        if (
+            self._last is not None
+            and not rendered
+            and len(cache) == len(old)
+            and list(cache) == list(old)
+        ):
+            return self._last
+        self._last = tuple(b"".join(p[i] for p in parts) for i in range(len(PER_SERVER_FAMILIES)))
+        return self._last
 
 
 @dataclass(frozen=True)
@@ -242,15 +263,40 @@ def render(
     *,
     accounts: Iterable[AccountFacts],
     regions: Iterable[RegionHealth],
-    server_fragments: Iterable[tuple[bytes, ...]],
+    server_fragments: Iterable[tuple[bytes | Part, ...]],
     errors: Mapping[tuple[str, str, str], int],
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
 ) -> bytes:
     """The whole exposition, from already rendered per-region fragments and health data."""
+    return b"".join(
+        p.data if isinstance(p, Part) else p
+        for p in render_parts(
+            accounts=accounts,
+            regions=regions,
+            server_fragments=server_fragments,
+            errors=errors,
+            requests=requests,
+            interval=interval,
+            openmetrics=openmetrics,
+        )
+    )
+
+
+def render_parts(
+    *,
+    accounts: Iterable[AccountFacts],
+    regions: Iterable[RegionHealth],
+    server_fragments: Iterable[tuple[bytes | Part, ...]],
+    errors: Mapping[tuple[str, str, str], int],
+    requests: Mapping[tuple[str, str, str, str], int],
+    interval: float,
+    openmetrics: bool,
+) -> list[bytes | Part]:
+    """The exposition as a list of parts: the per-region fragments are used as they are."""
     note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
-    chunks: list[bytes] = []
+    chunks: list[bytes | Part] = []
 
     def family(fam: Family, body: str | bytes, cached: bool = True) -> None:
         chunks.append(fam.header(openmetrics, note if cached else ""))
@@ -315,10 +361,11 @@ def render(
     )
     fragments = list(server_fragments)
     for i, fam in enumerate(PER_SERVER_FAMILIES):
-        family(fam, b"".join(f[i] for f in fragments))
+        chunks.append(fam.header(openmetrics, note))
+        chunks.extend(f[i] for f in fragments)
     if openmetrics:
         chunks.append(b"# EOF\n")
-    return b"".join(chunks)
+    return chunks
 
 
 def _bool(value: bool) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exporter.exposition import AccountFacts, RegionHealth, RegionRenderer, render
+from exporter.bodies import Body, Part
+from exporter.exposition import AccountFacts, RegionHealth, RegionRenderer, render_parts
 from exporter.model import Server
 from exporter.upstream import REASONS
 
@@ -39,28 +39,25 @@ class AccountView:
 
 
 class Snapshot:
-    """A complete state of every account, with its exposition rendered once."""
+    """A complete state of every account, with its exposition built once."""
 
-    def __init__(self, accounts: tuple[AccountView, ...], text: bytes, openmetrics: bytes) -> None:
+    def __init__(self, accounts: tuple[AccountView, ...], text: Body, openmetrics: Body) -> None:
         self.accounts = accounts
         self.published = time.time()
         self._bodies = {False: text, True: openmetrics}
-        self._gzipped: dict[bool, bytes] = {}
-        self._gzip_lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
         """True once every account has finished its first poll."""
         return all(a.polled for a in self.accounts)
 
+    def parts(self, openmetrics: bool = False, compressed: bool = False) -> list[bytes]:
+        """The exposition to send, as byte strings in order; gzip is already computed."""
+        return self._bodies[openmetrics].parts(compressed)
+
     def body(self, openmetrics: bool = False, compressed: bool = False) -> bytes:
-        """The exposition in the format asked for; gzip is computed once per snapshot."""
-        if not compressed:
-            return self._bodies[openmetrics]
-        with self._gzip_lock:
-            if openmetrics not in self._gzipped:
-                self._gzipped[openmetrics] = gzip.compress(self._bodies[openmetrics], 6, mtime=0)
-            return self._gzipped[openmetrics]
+        """The exposition as one byte string (joined once per snapshot)."""
+        return self._bodies[openmetrics].joined(compressed)
 
 
 @dataclass
@@ -72,6 +69,7 @@ class _Region:
     last_error: str | None = None
     servers: tuple[Server, ...] = ()
     fragments: tuple[bytes, ...] = ()
+    parts: tuple[Part, ...] = ()
 
 
 @dataclass
@@ -166,8 +164,10 @@ class Store:
             rackconnect, managed = acct.rackconnect, acct.managed
         # Rendering needs no lock: only this region's poller uses its renderer.
         fragments = state.renderer.render(unique, rackconnect, managed)
+        # Compress here, in the poller's thread, so that scrapes never do.
+        parts = state.parts if fragments is state.fragments else tuple(Part(f) for f in fragments)
         with self._lock:
-            state.servers, state.fragments = unique, fragments
+            state.servers, state.fragments, state.parts = unique, fragments, parts
             state.up, state.duration, state.last_error = True, duration, None
             state.last_success = time.time()
             self._publish()
@@ -222,22 +222,24 @@ class Store:
             for r in a.regions
         ]
         fragments = [
-            self._accounts[a.name].regions[r.region].fragments
+            self._accounts[a.name].regions[r.region].parts
             for a in views
             for r in a.regions
-            if self._accounts[a.name].regions[r.region].fragments
+            if self._accounts[a.name].regions[r.region].parts
         ]
         with self._counter_lock:
             errors, requests = dict(self._errors), dict(self._requests)
         text, openmetrics = (
-            render(
-                accounts=facts,
-                regions=health,
-                server_fragments=fragments,
-                errors=errors,
-                requests=requests,
-                interval=self._interval,
-                openmetrics=om,
+            Body(
+                render_parts(
+                    accounts=facts,
+                    regions=health,
+                    server_fragments=fragments,
+                    errors=errors,
+                    requests=requests,
+                    interval=self._interval,
+                    openmetrics=om,
+                )
             )
             for om in (False, True)
         )

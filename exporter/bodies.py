@@ -1,0 +1,136 @@
+"""Exposition bodies built from shared parts, each compressed once when it is made.
+
+A region's lines change only when that region is polled, so each region's bytes are a
+``Part`` made in the poller's thread: the plain bytes, their CRC-32 and their raw deflate
+stream, ended with a sync flush so that it can be followed by any other. A body is a list
+of parts; its gzip form is the gzip header, every part's deflate stream, an empty final
+block and the CRC-32 of the whole, combined from the parts' own CRCs. Publishing a new
+snapshot therefore compresses only the few small parts that changed, both formats share
+the large parts, and a scrape never compresses anything.
+
+Level 1 compresses these repetitive lines about 27:1 at ~350 MB/s; level 6 reaches 30:1
+at a sixth of the speed, so level 1 it is.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+from collections.abc import Iterable
+
+LEVEL = 1
+COALESCE = 64 * 1024  # smaller neighbouring parts are joined, to keep write calls few
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0
+_FINAL_BLOCK = b"\x03\x00"  # an empty fixed-Huffman block with BFINAL set
+
+
+def _deflate(data: bytes, level: int = LEVEL) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+class Part:
+    """Bytes with their CRC-32 and their deflate stream, computed once."""
+
+    __slots__ = ("crc", "data", "deflated")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.crc = zlib.crc32(data)
+        self.deflated = _deflate(data) if data else b""
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+# CRC-32 arithmetic modulo its polynomial (bit-reflected), as zlib's crc32_combine does it.
+_POLY = 0xEDB88320
+
+
+def _multmodp(a: int, b: int) -> int:
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+
+
+def _x2n_table() -> list[int]:
+    table, p = [], 1 << 30  # x^1
+    for _ in range(32):
+        table.append(p)
+        p = _multmodp(p, p)
+    return table
+
+
+_X2N = _x2n_table()
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of A+B from the CRC-32 of A, the CRC-32 of B and the length of B."""
+    p, k = 1 << 31, 3  # x^0; a byte is x^8 = x^(2^3)
+    while len2:
+        if len2 & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        len2 >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
+
+
+class Body:
+    """One exposition: its plain and its gzip form, each a list of byte strings."""
+
+    def __init__(self, parts: Iterable[bytes | Part]) -> None:
+        merged: list[Part] = []
+        pending: list[bytes] = []
+        pending_size = 0
+        for part in parts:
+            if not len(part):
+                continue
+            if len(part) < COALESCE or isinstance(part, bytes):
+                pending.append(part.data if isinstance(part, Part) else part)
+                pending_size += len(part)
+                if pending_size < COALESCE:
+                    continue
+            if pending:
+                merged.append(Part(b"".join(pending)))
+                pending, pending_size = [], 0
+            if isinstance(part, Part) and len(part) >= COALESCE:
+                merged.append(part)
+        if pending:
+            merged.append(Part(b"".join(pending)))
+        crc = 0
+        for part in merged:
+            crc = crc32_combine(crc, part.crc, len(part.data))
+        self.length = sum(len(p.data) for p in merged)
+        self.plain = [p.data for p in merged]
+        # About 1/27 of the plain size: joined once, it goes out in a single write.
+        self.gzip = [
+            b"".join(
+                [
+                    _GZIP_HEADER,
+                    *(p.deflated for p in merged),
+                    _FINAL_BLOCK,
+                    struct.pack("<II", crc, self.length & 0xFFFFFFFF),
+                ]
+            )
+        ]
+        self.gzip_length = sum(map(len, self.gzip))
+        self._joined: dict[bool, bytes] = {}
+        self._lock = threading.Lock()
+
+    def parts(self, compressed: bool) -> list[bytes]:
+        """The byte strings to send, in order."""
+        return self.gzip if compressed else self.plain
+
+    def joined(self, compressed: bool) -> bytes:
+        """The whole body as one byte string (joined once, on first use)."""
+        with self._lock:
+            if compressed not in self._joined:
+                self._joined[compressed] = b"".join(self.parts(compressed))
+            return self._joined[compressed]
