@@ -34,12 +34,13 @@ def _deflate(data: bytes, level: int = LEVEL) -> bytes:
 class Part:
     """Bytes with their CRC-32 and their deflate stream, computed once."""
 
-    __slots__ = ("crc", "data", "deflated")
+    __slots__ = ("crc", "data", "deflated", "shift")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.crc = zlib.crc32(data)
         self.deflated = _deflate(data) if data else b""
+        self.shift = _x8nmodp(len(data))  # what appending this part does to a CRC
 
     def __len__(self) -> int:
         return len(self.data)
@@ -71,15 +72,20 @@ def _x2n_table() -> list[int]:
 _X2N = _x2n_table()
 
 
+def _x8nmodp(length: int) -> int:
+    """x^(8 * length) modulo the CRC-32 polynomial."""
+    p, k = 1 << 31, 3  # x^0; a byte is x^8 = x^(2^3)
+    while length:
+        if length & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        length >>= 1
+        k += 1
+    return p
+
+
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     """The CRC-32 of A+B from the CRC-32 of A, the CRC-32 of B and the length of B."""
-    p, k = 1 << 31, 3  # x^0; a byte is x^8 = x^(2^3)
-    while len2:
-        if len2 & 1:
-            p = _multmodp(_X2N[k & 31], p)
-        len2 >>= 1
-        k += 1
-    return _multmodp(p, crc1) ^ crc2
+    return _multmodp(_x8nmodp(len2), crc1) ^ crc2
 
 
 class Body:
@@ -106,7 +112,7 @@ class Body:
             merged.append(Part(b"".join(pending)))
         crc = 0
         for part in merged:
-            crc = crc32_combine(crc, part.crc, len(part.data))
+            crc = _multmodp(part.shift, crc) ^ part.crc if crc else part.crc
         self.length = sum(len(p.data) for p in merged)
         self.plain = [p.data for p in merged]
         # About 1/27 of the plain size: joined once, it goes out in a single write.

@@ -19,6 +19,7 @@ from exporter.incremental import DEFAULT_FULL_EVERY
 from exporter.logs import logger
 from exporter.poller import Poller
 from exporter.ratelimit import DEFAULT_PER_MINUTE
+from exporter.runtime import tune_runtime
 from exporter.scheduler import DEFAULT_WORKERS
 from exporter.sharding import parse_shard_index, select
 from exporter.simulator import Scenario, Simulator
@@ -296,6 +297,7 @@ def run_exporter(
 ) -> int:
     """Start the pollers and the HTTP server; block until ``stop`` or a signal."""
     stop = stop or _stop_on_signals()
+    tune_runtime()
     accounts = list(config.accounts)
     if args.shard_total > 1:
         accounts = select(accounts, lambda a: a.name, args.shard_index, args.shard_total)

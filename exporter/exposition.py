@@ -16,7 +16,7 @@ from prometheus_client.utils import floatToGoString
 from exporter import __version__
 from exporter.bodies import Part
 from exporter.flags import format_duration
-from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, Server
+from exporter.model import AUTOMATION_STATUSES, FEATURE_KEYS, MANAGED_STATUSES, Server
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -122,6 +122,8 @@ API_REQUESTS = Family(
 
 def escape_label(value: str) -> str:
     """Escape a label value for both exposition formats."""
+    if "\\" not in value and "\n" not in value and '"' not in value:
+        return value
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
@@ -146,50 +148,71 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "replace")
 
 
+def _state_lines(statuses: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Current status -> the tail of every line of the state set, after the labels."""
+    return {
+        current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in statuses)
+        for current in statuses
+    }
+
+
+_AUTOMATION_LINES = _state_lines(AUTOMATION_STATUSES)
+_MANAGED_LINES = _state_lines(MANAGED_STATUSES)
+
+
+def _feature_line(feature: str, on: bool) -> str:
+    return f',feature="{escape_label(feature)}"}} {int(on)}\n'
+
+
+_FEATURE_LINES = {(f, on): _feature_line(f, on) for f in FEATURE_KEYS for on in (False, True)}
+
+
 def render_server(server: Server, account: str, region: str, rackconnect: bool, managed: bool):
     """One server's lines, one bytes fragment per family of PER_SERVER_FAMILIES."""
-    base = labels(account=account, region=region, server_id=server.id)
-    out: list[str] = [
-        f'rackconnect_server_info{{{base},name="{escape_label(server.name)}",'
-        f'generation="{server.generation}"}} 1\n',
+    # Lines of one family share everything up to the last label: "prefix + tail" each.
+    head = (
+        f'{{account="{escape_label(account)}",region="{escape_label(region)}",'
+        f'server_id="{escape_label(server.id)}"'
+    )
+    info = (
+        f'rackconnect_server_info{head},name="{escape_label(server.name)}",'
+        f'generation="{server.generation}"}} 1\n'
+    )
+    created = (
         ""
         if server.created is None
-        else f"rackconnect_server_created_timestamp_seconds{{{base}}} {_num(server.created)}\n",
-    ]
-    if server.automation_status is None:
-        out.append("")
-    else:
-        out.append(
-            "".join(
-                f'rackconnect_automation_status{{{base},status="{s}"}} '
-                f"{1 if s == server.automation_status else 0}\n"
-                for s in AUTOMATION_STATUSES
-            )
-        )
-    out.append(
-        "".join(
-            f'rackconnect_automation_feature_enabled{{{base},feature="{f}"}} {int(on)}\n'
-            for f, on in server.features
-        )
+        else f"rackconnect_server_created_timestamp_seconds{head}}} {_num(server.created)}\n"
     )
-    if server.managed_status is None:
-        out.append("")
-    else:
-        out.append(
-            "".join(
-                f'rackconnect_managed_operations_status{{{base},status="{s}"}} '
-                f"{1 if s == server.managed_status else 0}\n"
-                for s in MANAGED_STATUSES
-            )
+    automation = ""
+    if server.automation_status is not None:
+        prefix = "rackconnect_automation_status" + head
+        automation = prefix + prefix.join(_AUTOMATION_LINES[server.automation_status])
+    features = ""
+    if server.features:
+        prefix = "rackconnect_automation_feature_enabled" + head
+        features = prefix + prefix.join(
+            _FEATURE_LINES.get((f, on)) or _feature_line(f, on) for f, on in server.features
         )
-    out.append(
+    operations = ""
+    if server.managed_status is not None:
+        prefix = "rackconnect_managed_operations_status" + head
+        operations = prefix + prefix.join(_MANAGED_LINES[server.managed_status])
+    reason = (
         ""
         if server.unprocessable_reason is None
-        else f"rackconnect_automation_unprocessable_info{{{base},"
+        else f"rackconnect_automation_unprocessable_info{head},"
         f'reason="{escape_label(server.unprocessable_reason)}"}} 1\n'
     )
-    out.append(f"rackconnect_server_ready{{{base}}} {int(server.ready(rackconnect, managed))}\n")
-    return tuple(_encode(part) for part in out)
+    ready = f"rackconnect_server_ready{head}}} {int(server.ready(rackconnect, managed))}\n"
+    return (
+        _encode(info),
+        _encode(created),
+        _encode(automation),
+        _encode(features),
+        _encode(operations),
+        _encode(reason),
+        _encode(ready),
+    )
 
 
 class RegionRenderer:

@@ -52,18 +52,31 @@ _AUTOMATION_BY_FOLD = {_fold(s): s for s in AUTOMATION_STATUSES if s != UNKNOWN}
 _MANAGED_BY_FOLD = {_fold(s): s for s in MANAGED_STATUSES if s != UNKNOWN}
 
 
-def normalise_automation_status(value: object) -> str:
-    """Map a ``rackconnect_automation_status`` value to one of AUTOMATION_STATUSES."""
+# Raw value -> normalised status, for the few spellings a fleet actually uses.
+_SEEN_AUTOMATION: dict[str, str] = {}
+_SEEN_MANAGED: dict[str, str] = {}
+_SEEN_LIMIT = 1024
+
+
+def _normalise(value: object, by_fold: dict[str, str], seen: dict[str, str]) -> str:
     if not isinstance(value, str):
         return UNKNOWN
-    return _AUTOMATION_BY_FOLD.get(_fold(value), UNKNOWN)
+    found = seen.get(value)
+    if found is None:
+        found = by_fold.get(_fold(value), UNKNOWN)
+        if len(seen) < _SEEN_LIMIT:
+            seen[value] = found
+    return found
+
+
+def normalise_automation_status(value: object) -> str:
+    """Map a ``rackconnect_automation_status`` value to one of AUTOMATION_STATUSES."""
+    return _normalise(value, _AUTOMATION_BY_FOLD, _SEEN_AUTOMATION)
 
 
 def normalise_managed_status(value: object) -> str:
     """Map a ``rax_service_level_automation`` value to one of MANAGED_STATUSES."""
-    if not isinstance(value, str):
-        return UNKNOWN
-    return _MANAGED_BY_FOLD.get(_fold(value), UNKNOWN)
+    return _normalise(value, _MANAGED_BY_FOLD, _SEEN_MANAGED)
 
 
 _ISO_FRACTION = re.compile(r"\.\d+")
@@ -73,6 +86,11 @@ def parse_timestamp(value: object) -> float | None:
     """Parse an upstream ISO 8601 time (``Z``, offset or naive UTC) into epoch seconds."""
     if not isinstance(value, str) or not value:
         return None
+    if len(value) == 20 and value[-1] == "Z":  # the usual YYYY-MM-DDThh:mm:ssZ
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text)
@@ -117,7 +135,9 @@ class Server:
             for key in keys:
                 if key in metadata:
                     value = metadata[key]
-                    enabled = isinstance(value, str) and value.strip().upper() == "ENABLED"
+                    enabled = value == "ENABLED" or (
+                        isinstance(value, str) and value.strip().upper() == "ENABLED"
+                    )
                     features.append((feature, enabled))
                     break
         status = metadata.get(AUTOMATION_STATUS_KEY)

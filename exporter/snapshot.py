@@ -115,6 +115,9 @@ class Store:
         """Record what Identity said about an account."""
         with self._lock:
             account = self._accounts[name]
+            known = (account.tenant_id, account.known, account.rackconnect, account.managed)
+            if known == (tenant_id, True, rackconnect, managed) and "" not in account.regions:
+                return  # nothing new: the current snapshot says it already
             account.tenant_id, account.known = tenant_id, True
             account.rackconnect, account.managed = rackconnect, managed
             # An earlier authentication failure was reported under region "".
@@ -124,8 +127,9 @@ class Store:
     def account_polled(self, name: str) -> None:
         """Mark the end of a poll of every region of an account."""
         with self._lock:
-            self._accounts[name].polled = True
-            self._publish()
+            if not self._accounts[name].polled:
+                self._accounts[name].polled = True
+                self._publish()
 
     def region_succeeded(
         self, account: str, region: str, servers: Iterable[Server], duration: float

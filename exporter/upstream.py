@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
@@ -193,10 +194,22 @@ class ApiClient:
         return decode_json(response, "GET", url)
 
 
+def loads(data: bytes) -> Any:
+    """Decode JSON: orjson (several times faster on large listings), else the stdlib.
+
+    orjson refuses a few things the stdlib accepts (lone surrogate escapes, NaN, integers
+    beyond 64 bits); those documents are decoded again by the stdlib.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def decode_json(response: requests.Response, method: str, url: str) -> Any:
     """Decode a JSON body, raising a bad_response UpstreamError when it is not JSON."""
     try:
-        return json.loads(response.content)
+        return loads(response.content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UpstreamError(
             BAD_RESPONSE,

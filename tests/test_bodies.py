@@ -1,0 +1,43 @@
+"""Bodies from shared parts: the gzip form is valid and equals the plain form."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+
+import pytest
+
+from exporter.bodies import COALESCE, Body, Part, crc32_combine
+
+
+@pytest.mark.parametrize("length", [0, 1, 7, 1000, 123_457, 5_000_000])
+def test_crc32_combine_matches_zlib(length: int) -> None:
+    head, tail = os.urandom(333), os.urandom(length)
+    assert crc32_combine(zlib.crc32(head), zlib.crc32(tail), length) == zlib.crc32(head + tail)
+
+
+def test_gzip_form_decompresses_to_the_plain_form() -> None:
+    big = Part(b'rackconnect_server_ready{account="a",region="ORD",server_id="x"} 1\n' * 5000)
+    parts = [b"# HELP a\n", big, b"", b"# TYPE a gauge\n", Part(b"small\n"), big, b"# EOF\n"]
+    body = Body(parts)
+    plain = b"".join(p.data if isinstance(p, Part) else p for p in parts)
+    assert b"".join(body.parts(compressed=False)) == plain
+    assert body.length == len(plain)
+    assert gzip.decompress(body.joined(compressed=True)) == plain
+    # big parts are shared, not copied; small neighbours are joined into one write
+    assert any(chunk is big.data for chunk in body.parts(compressed=False))
+    assert [len(c) for c in body.parts(compressed=False)] == [
+        9,
+        len(big),
+        len(b"# TYPE a gauge\nsmall\n"),
+        len(big),
+        6,
+    ]
+    assert len(big) >= COALESCE
+
+
+def test_an_empty_body_is_valid_gzip() -> None:
+    body = Body([])
+    assert body.joined(False) == b""
+    assert gzip.decompress(body.joined(True)) == b""
