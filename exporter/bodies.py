@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterable
 
 LEVEL = 1
-COALESCE = 64 * 1024  # smaller neighbouring parts are joined, to keep write calls few
+COALESCE = 64 * 1024  # neighbouring small byte strings are joined, to keep writes few
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0
 _FINAL_BLOCK = b"\x03\x00"  # an empty fixed-Huffman block with BFINAL set
@@ -98,15 +98,15 @@ class Body:
         for part in parts:
             if not len(part):
                 continue
-            if len(part) < COALESCE or isinstance(part, bytes):
-                pending.append(part.data if isinstance(part, Part) else part)
+            if isinstance(part, bytes):
+                pending.append(part)
                 pending_size += len(part)
                 if pending_size < COALESCE:
                     continue
             if pending:
                 merged.append(Part(b"".join(pending)))
                 pending, pending_size = [], 0
-            if isinstance(part, Part) and len(part) >= COALESCE:
+            if isinstance(part, Part):  # already compressed: used as it is, never again
                 merged.append(part)
         if pending:
             merged.append(Part(b"".join(pending)))

@@ -31,6 +31,9 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 3
 
+# Region results arriving within this many seconds of each other share one snapshot.
+PUBLISH_DELAY = 0.5
+
 COMMANDS = ("serve", "demo", "simulate", "check-config")
 
 
@@ -309,7 +312,7 @@ def run_exporter(
                 "configured": len(config.accounts),
             },
         )
-    store = Store([a.name for a in accounts], args.poll_interval)
+    store = Store([a.name for a in accounts], args.poll_interval, publish_delay=PUBLISH_DELAY)
     try:
         httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path)
     except OSError as exc:

@@ -8,6 +8,7 @@ little costs little (the kube-state-metrics approach).
 from __future__ import annotations
 
 import platform
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -215,14 +216,25 @@ def render_server(server: Server, account: str, region: str, rackconnect: bool, 
     )
 
 
+_FAMILIES = len(PER_SERVER_FAMILIES)
+
+
 class RegionRenderer:
-    """Renders the per-server families of one account and region, caching per server."""
+    """Renders the per-server families of one account and region, caching per server.
+
+    A server's cached lines are not kept as separate strings: they are where they already
+    are, in the region's joined fragments, found by offset (``_spans``, per server and
+    family: start, then length). That halves the memory of a large fleet.
+    """
 
     def __init__(self, account: str, region: str) -> None:
         self.account = account
         self.region = region
-        self._cache: dict[str, tuple[Server, bool, bool, tuple[bytes, ...]]] = {}
+        # server id -> (record, rackconnect, managed, row in _spans)
+        self._cache: dict[str, tuple[Server, bool, bool, int]] = {}
+        self._spans = array("Q")
         self._last: tuple[bytes, ...] | None = None
+        self.rendered = 0  # servers rendered by the last call, for tests and logs
 
     def render(self, servers: Iterable[Server], rackconnect: bool, managed: bool):
         """Per-family fragments for the region; re-renders only servers that changed.
@@ -230,10 +242,9 @@ class RegionRenderer:
         When nothing changed (same servers, same order) it returns the very tuple it
         returned last time, so callers can skip work by identity.
         """
-        cache: dict[str, tuple[Server, bool, bool, tuple[bytes, ...]]] = {}
-        parts: list[tuple[bytes, ...]] = []
         old = self._cache
-        rendered = 0
+        servers = list(servers)
+        hits: list[tuple[Server, bool, bool, int] | None] = []
         for server in servers:
             hit = old.get(server.id)
             if (
@@ -242,23 +253,47 @@ class RegionRenderer:
                 and hit[1] == rackconnect
                 and hit[2] == managed
             ):
-                entry = hit
+                hits.append(hit)
             else:
-                fragments = render_server(server, self.account, self.region, rackconnect, managed)
-                entry = (server, rackconnect, managed, fragments)
-                rendered += 1
-            cache[server.id] = entry
-            parts.append(entry[3])
-        self._cache = cache
+                hits.append(None)
+        self.rendered = hits.count(None)
         if (
             self._last is not None
-            and not rendered
-            and len(cache) == len(old)
-            and list(cache) == list(old)
+            and not self.rendered
+            and len(servers) == len(old)
+            and [s.id for s in servers] == list(old)
         ):
             return self._last
-        self._last = tuple(b"".join(p[i] for p in parts) for i in range(len(PER_SERVER_FAMILIES)))
-        return self._last
+        last = self._last or (b"",) * _FAMILIES
+        views = [memoryview(b) for b in last]
+        spans = self._spans
+        width = 2 * _FAMILIES
+        pieces: list[tuple[bytes | memoryview, ...]] = []
+        for server, hit in zip(servers, hits, strict=True):
+            if hit is None:
+                pieces.append(
+                    render_server(server, self.account, self.region, rackconnect, managed)
+                )
+            else:
+                row = hit[3] * width
+                pieces.append(
+                    tuple(
+                        views[i][spans[row + i] : spans[row + i] + spans[row + _FAMILIES + i]]
+                        for i in range(_FAMILIES)
+                    )
+                )
+        joined = tuple(b"".join(p[i] for p in pieces) for i in range(_FAMILIES))
+        cache: dict[str, tuple[Server, bool, bool, int]] = {}
+        new_spans = array("Q")
+        offsets = [0] * _FAMILIES
+        for row, (server, piece) in enumerate(zip(servers, pieces, strict=True)):
+            lengths = [len(f) for f in piece]
+            new_spans.extend(offsets)
+            new_spans.extend(lengths)
+            offsets = [o + n for o, n in zip(offsets, lengths, strict=True)]
+            cache[server.id] = (server, rackconnect, managed, row)
+        self._cache, self._spans, self._last = cache, new_spans, joined
+        return joined
 
 
 @dataclass(frozen=True)

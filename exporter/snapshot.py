@@ -88,10 +88,17 @@ class Store:
 
     Pollers call the ``region_*`` and ``account_*`` methods; each call publishes a new
     snapshot, so a slow region never holds back another's data. Scrapes read ``current``.
+    With ``publish_delay`` > 0, changes arriving within that many seconds of each other
+    share one snapshot, which bounds the cost of publishing when thousands of regions
+    finish their polls every interval.
     """
 
-    def __init__(self, account_names: Iterable[str], interval: float) -> None:
+    def __init__(
+        self, account_names: Iterable[str], interval: float, publish_delay: float = 0.0
+    ) -> None:
         self._interval = interval
+        self._publish_delay = publish_delay
+        self._pending: threading.Timer | None = None
         self._lock = threading.Lock()
         self._accounts = {name: _Account(name) for name in account_names}
         self._errors: dict[tuple[str, str, str], int] = {}
@@ -122,14 +129,14 @@ class Store:
             account.rackconnect, account.managed = rackconnect, managed
             # An earlier authentication failure was reported under region "".
             account.regions.pop("", None)
-            self._publish()
+            self._changed()
 
     def account_polled(self, name: str) -> None:
         """Mark the end of a poll of every region of an account."""
         with self._lock:
             if not self._accounts[name].polled:
                 self._accounts[name].polled = True
-                self._publish()
+                self._changed()
 
     def region_succeeded(
         self, account: str, region: str, servers: Iterable[Server], duration: float
@@ -174,7 +181,7 @@ class Store:
             state.servers, state.fragments, state.parts = unique, fragments, parts
             state.up, state.duration, state.last_error = True, duration, None
             state.last_success = time.time()
-            self._publish()
+            self._changed()
 
     def region_failed(self, account: str, region: str, reason: str, duration: float) -> None:
         """Record a failed poll; the region keeps its last good servers."""
@@ -184,7 +191,7 @@ class Store:
             key = (account, region, reason)
             with self._counter_lock:
                 self._errors[key] = self._errors.get(key, 0) + 1
-            self._publish()
+            self._changed()
 
     def regions(self, account: str) -> list[str]:
         """The regions known for an account."""
@@ -199,6 +206,20 @@ class Store:
                 for reason in REASONS:
                     self._errors.setdefault((account.name, region, reason), 0)
         return state
+
+    def _changed(self) -> None:
+        """Publish now, or soon when publishes are batched. Call with the lock held."""
+        if self._publish_delay <= 0:
+            self._publish()
+        elif self._pending is None:
+            self._pending = threading.Timer(self._publish_delay, self._publish_pending)
+            self._pending.daemon = True
+            self._pending.start()
+
+    def _publish_pending(self) -> None:
+        with self._lock:
+            self._pending = None
+            self._publish()
 
     def _publish(self) -> None:
         """Build and swap in a new snapshot. Call with the lock held."""

@@ -183,7 +183,7 @@ def test_hostile_names_and_reasons(name: str) -> None:
 def test_unchanged_servers_are_not_rendered_again() -> None:
     renderer = RegionRenderer("acme", "ORD")
     first = renderer.render(FLEET, True, True)
-    cached = {sid: entry[3] for sid, entry in renderer._cache.items()}
+    assert renderer.rendered == 3
     changed = [
         *FLEET[:2],
         server(
@@ -193,16 +193,23 @@ def test_unchanged_servers_are_not_rendered_again() -> None:
         ),
     ]
     second = renderer.render(changed, True, True)
-    assert renderer._cache[FLEET[0].id][3] is cached[FLEET[0].id]
-    assert renderer._cache[FLEET[2].id][3] is not cached[FLEET[2].id]
+    assert renderer.rendered == 1
     assert first != second
+    # the unchanged servers' lines are copied from where they were, byte for byte
+    fresh = RegionRenderer("acme", "ORD").render(changed, True, True)
+    assert second == fresh
+    assert renderer.render(changed, True, True) is second
     # a change of the account's roles re-renders readiness: a server without keys is
     # ready on an account with neither RackConnect nor Managed Operations
     ready_line = 'rackconnect_server_ready{account="acme",region="ORD",server_id="%s"} %d\n'
     assert (ready_line % (FLEET[2].id, 0)).encode() in first[6]
     third = renderer.render(FLEET, False, False)
     assert (ready_line % (FLEET[2].id, 1)).encode() in third[6]
-    assert renderer._cache[FLEET[0].id][3] is not cached[FLEET[0].id]
+    assert renderer.rendered == 3
+    # removing and reordering reuse the cached lines too
+    fourth = renderer.render([FLEET[2], FLEET[0]], False, False)
+    assert renderer.rendered == 0
+    assert fourth == RegionRenderer("acme", "ORD").render([FLEET[2], FLEET[0]], False, False)
 
 
 def test_deleted_servers_leave_the_cache() -> None:

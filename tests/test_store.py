@@ -1,0 +1,62 @@
+"""The store: deltas merged into a region in one step, and batched publishing."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+from exporter.model import Server
+from exporter.snapshot import Store
+from tests.expo_helpers import samples, series
+
+
+def server(sid: str, status: str = "DEPLOYED") -> Server:
+    return Server.from_api(
+        {"id": sid, "name": f"n-{sid}", "metadata": {"rackconnect_automation_status": status}}
+    )
+
+
+def ids(store: Store, region: str = "ORD") -> list[str]:
+    (account,) = store.current.accounts
+    (view,) = [r for r in account.regions if r.region == region]
+    return [s.id for s in view.servers]
+
+
+def test_a_delta_replaces_changes_adds_new_and_drops_deleted() -> None:
+    store = Store(["a"], 60)
+    store.region_succeeded("a", "ORD", [server("1"), server("2"), server("3")], 0.1)
+    before = store.current
+    store.region_merged("a", "ORD", [server("2", "FAILED"), server("4")], ["3", "nope"], 0.1)
+    after = store.current
+    assert ids(store) == ["1", "2", "4"]
+    assert before is not after
+    # the older snapshot is untouched: a scrape holding it sees the whole previous state
+    assert [s.id for s in before.accounts[0].regions[0].servers] == ["1", "2", "3"]
+    parsed = samples(after.body())
+    assert {lbl["server_id"] for lbl in series(parsed, "rackconnect_server_info")} == {
+        "1",
+        "2",
+        "4",
+    }
+    assert gzip.decompress(after.body(compressed=True)) == after.body()
+
+
+def test_an_empty_delta_reuses_the_region_parts() -> None:
+    store = Store(["a"], 60)
+    store.region_succeeded("a", "ORD", [server(str(i)) for i in range(50)], 0.1)
+    parts = store._accounts["a"].regions["ORD"].parts
+    store.region_merged("a", "ORD", [], [], 0.1)
+    assert store._accounts["a"].regions["ORD"].parts is parts
+
+
+def test_changes_close_together_share_one_snapshot() -> None:
+    store = Store(["a"], 60, publish_delay=0.3)
+    first = store.current
+    store.region_succeeded("a", "ORD", [server("1")], 0.1)
+    store.region_succeeded("a", "DFW", [server("2")], 0.1)
+    assert store.current is first
+    deadline = time.monotonic() + 5
+    while store.current is first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ids(store, "ORD") == ["1"]
+    assert ids(store, "DFW") == ["2"]
