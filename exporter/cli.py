@@ -1,7 +1,7 @@
 """Command line: flags and subcommands; builds the parts and wires them together.
 
 Exit codes: 0 success, 1 runtime failure (for example the port is taken), 3 bad usage
-or configuration.
+or configuration. ``wait`` adds 1 for a terminal failure state and 2 for a timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
+from exporter import wait as wait_command
 from exporter.config import AccountConfig, Config, ConfigError, load
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.logs import logger
@@ -26,7 +27,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 3
 
-COMMANDS = ("serve", "demo", "simulate", "check-config")
+COMMANDS = ("serve", "demo", "simulate", "check-config", "status", "wait", "agent")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,7 +156,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="serve only the simulated Rackspace cloud")
     simulator_command.add_arguments(simulate)
+
+    wait = sub.add_parser(
+        "wait",
+        help="block until one server is ready (exit 0), failed (1), timed out (2)",
+        description="Poll one server until it is ready. Exit codes: 0 ready, 1 a terminal "
+        "failure (FAILED, UNPROCESSABLE, Build Error, Authentication Error, status ERROR, "
+        "deleted), 2 timeout, 3 usage, configuration or authentication error, or server "
+        "not found.",
+    )
+    _add_wait_flags(wait)
     return parser
+
+
+def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("server_id", metavar="SERVER_ID", help="the server's id")
+    parser.add_argument(
+        "--for",
+        dest="wait_for",
+        choices=wait_command.TARGETS,
+        default="ready",
+        help="what to wait for: RackConnect automation, Managed Operations, or both "
+        "(the rackconnect_server_ready rule) (default: ready)",
+    )
+    parser.add_argument(
+        "--region",
+        metavar="REGION",
+        help="the server's region (GLOBAL for first generation); default: search every "
+        "region of the account once",
+    )
+    parser.add_argument(
+        "--account", metavar="NAME", help="only this configured account (default: every one)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=_duration,
+        default=parse_duration("5s"),
+        metavar="DURATION",
+        help="first pause between polls; it grows x1.5 up to 60s and starts again at each "
+        "change (default: 5s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_duration,
+        default=parse_duration("30m"),
+        metavar="DURATION",
+        help="give up (exit 2) after this long (default: 30m)",
+    )
+    _add_config_flags(parser)
 
 
 def _normalise_argv(argv: Sequence[str]) -> list[str]:
@@ -174,6 +222,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         "demo": demo,
         "check-config": check_config,
         "simulate": simulate,
+        "wait": wait,
     }
     return handlers[args.command](args)
 
@@ -305,3 +354,28 @@ def demo(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     """Serve only the simulated cloud."""
     return simulator_command.run(args)
+
+
+def wait(args: argparse.Namespace) -> int:
+    """Block until one server is ready; the exit code says how it ended."""
+    logs.setup(args.log_level, args.log_format)
+    config = _load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    logs.add_secrets(config.secrets())
+    waiter = wait_command.Waiter(
+        config,
+        args.server_id,
+        wanted=args.wait_for,
+        region=args.region,
+        account=args.account,
+        interval=args.interval,
+        timeout=args.timeout,
+        request_timeout=args.poll_timeout,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+    try:
+        return waiter.run()
+    except KeyboardInterrupt:
+        return 130
