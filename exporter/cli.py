@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
+from exporter import status as status_command
 from exporter import wait as wait_command
 from exporter.config import AccountConfig, Config, ConfigError, load
 from exporter.flags import parse_duration, parse_listen_address
@@ -157,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="serve only the simulated Rackspace cloud")
     simulator_command.add_arguments(simulate)
 
+    status = sub.add_parser(
+        "status",
+        help="poll the configured accounts once and print their servers",
+        description="Poll every configured account once and print a table (or JSON) of "
+        "servers. Exit 0; 3 on a configuration error or when every account failed to "
+        "authenticate; 1 when no account could be reached.",
+    )
+    _add_status_flags(status)
+
     wait = sub.add_parser(
         "wait",
         help="block until one server is ready (exit 0), failed (1), timed out (2)",
@@ -166,7 +176,32 @@ def build_parser() -> argparse.ArgumentParser:
         "not found.",
     )
     _add_wait_flags(wait)
+
     return parser
+
+
+def _add_status_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table or json (default: table)",
+    )
+    parser.add_argument(
+        "--region",
+        dest="regions",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="only servers in this region (GLOBAL for first generation); repeatable",
+    )
+    parser.add_argument(
+        "--server", metavar="ID_OR_NAME", help="only the server with this id or name"
+    )
+    parser.add_argument(
+        "--not-ready", dest="not_ready", action="store_true", help="only servers that are not ready"
+    )
+    _add_config_flags(parser)
 
 
 def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
@@ -223,6 +258,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         "check-config": check_config,
         "simulate": simulate,
         "wait": wait,
+        "status": status,
     }
     return handlers[args.command](args)
 
@@ -379,3 +415,22 @@ def wait(args: argparse.Namespace) -> int:
         return waiter.run()
     except KeyboardInterrupt:
         return 130
+
+
+def status(args: argparse.Namespace) -> int:
+    """Poll every account once and print its servers."""
+    logs.setup(args.log_level, args.log_format)
+    config = _load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    logs.add_secrets(config.secrets())
+    return status_command.run(
+        config,
+        timeout=args.poll_timeout,
+        output=args.output,
+        regions=[r for value in args.regions for r in value.split(",") if r.strip()],
+        server=args.server,
+        not_ready=args.not_ready,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
