@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
+from exporter import agent as agent_command
 from exporter import status as status_command
 from exporter import wait as wait_command
 from exporter.config import AccountConfig, Config, ConfigError, load
@@ -177,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_wait_flags(wait)
 
+    agent = sub.add_parser(
+        "agent",
+        help="run on a cloud server: expose its RackConnect and Managed Operations state",
+        description="Run on a cloud server: poll the RackConnect in-server API (at most 30 "
+        "requests a minute) and the Managed Operations completion file, and serve the "
+        "exporter's metrics for this server.",
+    )
+    _add_agent_flags(agent)
     return parser
 
 
@@ -202,6 +212,95 @@ def _add_status_flags(parser: argparse.ArgumentParser) -> None:
         "--not-ready", dest="not_ready", action="store_true", help="only servers that are not ready"
     )
     _add_config_flags(parser)
+
+
+def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=_listen_address,
+        default=parse_listen_address(":10054"),
+        metavar="[HOST]:PORT",
+        help="address to serve metrics on (default: :10054)",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        metavar="PATH",
+        help="path under which to expose metrics (default: /metrics)",
+    )
+    parser.add_argument(
+        "--poll.interval",
+        dest="poll_interval",
+        type=_duration,
+        default=parse_duration("60s"),
+        metavar="DURATION",
+        help="how often to read the in-server API; never more than 30 requests a minute "
+        "whatever this says (default: 60s)",
+    )
+    parser.add_argument(
+        "--poll.timeout",
+        dest="poll_timeout",
+        type=_duration,
+        default=parse_duration("30s"),
+        metavar="DURATION",
+        help="timeout of each HTTP request (default: 30s)",
+    )
+    parser.add_argument(
+        "--rackconnect.region",
+        dest="rackconnect_region",
+        metavar="REGION",
+        help="the server's region (ORD, DFW, IAD, LON, SYD, HKG); default: from XenStore",
+    )
+    parser.add_argument(
+        "--rackconnect.url",
+        dest="rackconnect_url",
+        metavar="URL",
+        help="base URL of the in-server API (default: "
+        "https://{region}.api.rackconnect.rackspace.com)",
+    )
+    parser.add_argument(
+        "--server.id",
+        dest="server_id",
+        metavar="ID",
+        help="the server_id label (default: from the API, else XenStore, else the host name)",
+    )
+    parser.add_argument(
+        "--server.name",
+        dest="server_name",
+        metavar="NAME",
+        help="the name label (default: the host name)",
+    )
+    parser.add_argument(
+        "--server.generation",
+        dest="generation",
+        choices=("next", "first"),
+        default="next",
+        help="the generation label (default: next)",
+    )
+    parser.add_argument(
+        "--account.name",
+        dest="account_name",
+        default=agent_command.ACCOUNT,
+        metavar="NAME",
+        help=f"the account label (default: {agent_command.ACCOUNT})",
+    )
+    parser.add_argument(
+        "--managed",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="whether this server has Managed Operations, so ready waits for the completion "
+        "file; auto: from the XenStore roles, else false (default: auto)",
+    )
+    parser.add_argument(
+        "--managed.completion-file",
+        dest="completion_file",
+        default=agent_command.default_completion_file(),
+        metavar="PATH",
+        help="the file Managed Operations creates when done (default: %(default)s)",
+    )
+    _add_log_flags(parser)
 
 
 def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
@@ -259,6 +358,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         "simulate": simulate,
         "wait": wait,
         "status": status,
+        "agent": agent,
     }
     return handlers[args.command](args)
 
@@ -434,3 +534,60 @@ def status(args: argparse.Namespace) -> int:
         out=sys.stdout,
         err=sys.stderr,
     )
+
+
+def agent(args: argparse.Namespace) -> int:
+    """Serve the local server's RackConnect and Managed Operations state."""
+    logs.setup(args.log_level, args.log_format)
+    region = args.rackconnect_region
+    if region is None and args.rackconnect_url:
+        region = agent_command.region_from_url(args.rackconnect_url)
+    if region is None:
+        region = agent_command.xenstore_read("vm-data/provider_data/region")
+    if region is None and not args.rackconnect_url:
+        print(
+            "rackconnect-exporter agent: error: give --rackconnect.region (or --rackconnect.url)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    region = (region or "").upper()
+    managed = args.managed == "true"
+    if args.managed == "auto":
+        roles = agent_command.xenstore_read("vm-data/provider_data/roles") or ""
+        managed = "rax_managed" in roles
+    store = Store([args.account_name], args.poll_interval)
+    the_agent = agent_command.Agent(
+        store,
+        base_url=args.rackconnect_url or agent_command.default_url(region),
+        region=region,
+        server_id=args.server_id,
+        server_name=args.server_name or socket.gethostname(),
+        generation=args.generation,
+        managed=managed,
+        completion_file=args.completion_file,
+        account=args.account_name,
+        timeout=args.poll_timeout,
+    )
+    try:
+        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path)
+    except OSError as exc:
+        host, port = args.listen_address
+        logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
+        return EXIT_FAILURE
+    stop = _stop_on_signals()
+    httpd.start()
+    thread = threading.Thread(
+        target=the_agent.run, args=(stop, args.poll_interval), name="agent", daemon=True
+    )
+    thread.start()
+    logger.info(
+        "rackconnect-exporter agent started",
+        extra={"version": __version__, "address": httpd.url, "api": the_agent.api.base_url},
+    )
+    stop.wait()
+    logger.info("shutting down")
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+    the_agent.close()
+    return EXIT_OK

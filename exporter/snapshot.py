@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exporter.exposition import AccountFacts, RegionHealth, RegionRenderer, render
+from exporter.exposition import AccountFacts, Family, RegionHealth, RegionRenderer, render
 from exporter.model import Server
 from exporter.upstream import REASONS
 
@@ -99,6 +99,7 @@ class Store:
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._counter_lock = threading.Lock()
+        self._extra: tuple[tuple[Family, bytes], ...] = ()
         with self._lock:
             self._publish()
 
@@ -154,6 +155,12 @@ class Store:
             key = (account, region, reason)
             with self._counter_lock:
                 self._errors[key] = self._errors.get(key, 0) + 1
+            self._publish()
+
+    def set_extra(self, extra: Iterable[tuple[Family, bytes]]) -> None:
+        """Replace the extra families (already rendered lines) and publish."""
+        with self._lock:
+            self._extra = tuple(extra)
             self._publish()
 
     def regions(self, account: str) -> list[str]:
@@ -212,6 +219,7 @@ class Store:
                 requests=requests,
                 interval=self._interval,
                 openmetrics=om,
+                extra=self._extra,
             )
             for om in (False, True)
         )
