@@ -157,12 +157,12 @@ class Waiter:
     def _say(self, line: str) -> None:
         print(f"{_stamp()} {line}", file=self.out, flush=True)
 
-    def _timed_out(self, state: State | None) -> int:
+    def _timed_out(self, state: State | None, where: str | None = None) -> int:
         after = format_duration(self.timeout)
         if state is None:
             self._say(f"server {self.server_id}: timed out after {after} before it was found")
         else:
-            self._say(f"server {self.server_id}: timed out after {after}: {state.describe()}")
+            self._say(f"{where}: timed out after {after}: {state.describe()}")
         return EXIT_TIMEOUT
 
     # --- finding the server ----------------------------------------------------------
@@ -326,7 +326,7 @@ class Waiter:
                     return EXIT_READY
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return self._timed_out(last)
+                return self._timed_out(last, where)
             self.sleep(min(pause, remaining))
             delay = min(delay * BACKOFF, max(MAX_INTERVAL, self.interval))
 

@@ -162,8 +162,8 @@ def test_timeout_exits_2(sim) -> None:
     assert w.run() == 2
     assert 0.5 <= time.monotonic() - started < 5
     assert lines(out)[-1] == (
-        f"server {sid}: timed out after 500ms: status=ACTIVE rackconnect=DEPLOYING managed=- "
-        "ready=no"
+        f"acme/ORD server {sid}: timed out after 500ms: status=ACTIVE rackconnect=DEPLOYING "
+        "managed=- ready=no"
     )
 
 
