@@ -1,0 +1,340 @@
+"""Configuration: YAML file or environment -> frozen, validated accounts.
+
+Every problem is collected and reported at once, each naming the key (and, in a file,
+the line) it is about. Secrets are never part of a message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
+REGIONS = ("ORD", "DFW", "IAD", "LON", "SYD", "HKG")
+GENERATIONS = ("next",)
+ACCOUNT_KEYS = (
+    "name",
+    "username",
+    "api_key",
+    "api_key_file",
+    "password",
+    "password_file",
+    "identity_url",
+    "regions",
+    "generations",
+    "rackconnect",
+    "managed",
+)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; ``problems`` lists every reason, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One Rackspace account to poll."""
+
+    name: str
+    username: str
+    api_key: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    identity_url: str = DEFAULT_IDENTITY_URL
+    regions: tuple[str, ...] | None = None  # None: every region in the service catalog
+    generations: tuple[str, ...] = ("next",)
+    rackconnect: bool | None = None  # None: from the token's rack_connect role
+    managed: bool | None = None  # None: from the token's rax_managed role
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every account to poll."""
+
+    accounts: tuple[AccountConfig, ...]
+
+    def secrets(self) -> list[str]:
+        """Every secret string, so logging can make sure none is ever printed."""
+        return [s for a in self.accounts for s in (a.api_key, a.password) if s]
+
+
+class _Mapping(dict):
+    """A dict that remembers the line of each key."""
+
+    lines: dict[Any, int]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and records line numbers."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _Mapping:
+    loader.flatten_mapping(node)
+    result = _Mapping()
+    result.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = line
+    return result
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def load(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration from ``path`` if given, else from the environment."""
+    if path:
+        return load_file(path)
+    return load_environment(os.environ if environ is None else environ)
+
+
+def load_file(path: str) -> Config:
+    """Read and validate a YAML configuration file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: the file is not UTF-8 text"]) from exc
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from exc
+    problems: list[str] = []
+    accounts: list[AccountConfig] = []
+    if not isinstance(doc, dict):
+        raise ConfigError([f"{path}: the file must be a mapping with an accounts: list"])
+    for key in doc:
+        if key != "accounts":
+            problems.append(f"{path}:{_line(doc, key)}: {key}: unknown key (expected: accounts)")
+    raw_accounts = doc.get("accounts")
+    if not isinstance(raw_accounts, list) or not raw_accounts:
+        problems.append(f"{path}: accounts: must be a non-empty list of accounts")
+        raw_accounts = []
+    for i, raw in enumerate(raw_accounts):
+        where = f"accounts[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: {where}: must be a mapping")
+            continue
+        account = _account_from_mapping(raw, where, path, Path(path).parent, problems)
+        if account is not None:
+            accounts.append(account)
+    _check_unique(accounts, problems, path)
+    if problems:
+        raise ConfigError(problems)
+    return Config(tuple(accounts))
+
+
+def _line(mapping: dict, key: Any) -> int | str:
+    return getattr(mapping, "lines", {}).get(key, "?")
+
+
+def _account_from_mapping(
+    raw: dict, where: str, path: str, base: Path, problems: list[str]
+) -> AccountConfig | None:
+    before = len(problems)
+
+    def problem(key: str, message: str) -> None:
+        line = _line(raw, key) if key in raw else _line_of_mapping(raw)
+        problems.append(f"{path}:{line}: {where}.{key}: {message}")
+
+    for key in raw:
+        if key not in ACCOUNT_KEYS:
+            problem(str(key), f"unknown key (expected one of: {', '.join(ACCOUNT_KEYS)})")
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            problem(key, "must be a non-empty string")
+            return None
+        return value.strip()
+
+    username = text("username")
+    if username is None and "username" not in raw:
+        problem("username", "missing (the Rackspace user name)")
+    name = text("name") or username
+    api_key = _secret(raw, "api_key", base, problem, text)
+    password = _secret(raw, "password", base, problem, text)
+    if (
+        api_key is None
+        and password is None
+        and not any(k in raw for k in ("api_key", "api_key_file", "password", "password_file"))
+    ):
+        problem("api_key", "missing: give api_key, api_key_file, password or password_file")
+    identity_url = text("identity_url") or DEFAULT_IDENTITY_URL
+    if not identity_url.startswith(("http://", "https://")):
+        problem("identity_url", f"must be an http:// or https:// URL, not {identity_url!r}")
+    regions = _regions(raw.get("regions"), lambda m: problem("regions", m))
+    generations = _generations(raw.get("generations"), lambda m: problem("generations", m))
+    rackconnect = _auto_bool(raw, "rackconnect", problem)
+    managed = _auto_bool(raw, "managed", problem)
+    if len(problems) > before or username is None or name is None:
+        return None
+    return AccountConfig(
+        name=name,
+        username=username,
+        api_key=api_key,
+        password=password,
+        identity_url=identity_url,
+        regions=regions,
+        generations=generations,
+        rackconnect=rackconnect,
+        managed=managed,
+    )
+
+
+def _line_of_mapping(raw: dict) -> int | str:
+    lines = getattr(raw, "lines", {})
+    return min(lines.values()) if lines else "?"
+
+
+def _secret(raw: dict, key: str, base: Path, problem, text) -> str | None:
+    file_key = f"{key}_file"
+    if key in raw and file_key in raw:
+        problem(file_key, f"give either {key} or {file_key}, not both")
+        return None
+    if file_key in raw:
+        file_name = text(file_key)
+        return None if file_name is None else _read_secret(base / file_name, file_key, problem)
+    return text(key)
+
+
+def _read_secret(path: Path, key: str, problem) -> str | None:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        problem(key, f"cannot read {str(path)!r}: {reason}")
+        return None
+    if not value:
+        problem(key, f"{str(path)!r} is empty")
+        return None
+    return value
+
+
+def _regions(value: object, problem) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items: list[object] = [v for v in value.split(",") if v.strip()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        problem("must be a list of region codes")
+        return None
+    regions: list[str] = []
+    for item in items:
+        code = item.strip().upper() if isinstance(item, str) else None
+        if code not in REGIONS:
+            problem(f"unknown region {item!r} (expected some of: {', '.join(REGIONS)})")
+        elif code not in regions:
+            regions.append(code)
+    if not items:
+        problem("must list at least one region (or be left out for every region)")
+    return tuple(regions) or None
+
+
+def _generations(value: object, problem) -> tuple[str, ...]:
+    if value is None:
+        return ("next",)
+    if not isinstance(value, list) or not value:
+        problem("must be a non-empty list")
+        return ("next",)
+    result: list[str] = []
+    for item in value:
+        if item not in GENERATIONS:
+            problem(f"unknown generation {item!r} (expected some of: {', '.join(GENERATIONS)})")
+        elif item not in result:
+            result.append(item)
+    return tuple(result) or ("next",)
+
+
+def _auto_bool(raw: dict, key: str, problem) -> bool | None:
+    value = raw.get(key, "auto")
+    if value == "auto":
+        return None
+    if isinstance(value, bool):
+        return value
+    problem(key, f"must be auto, true or false, not {value!r}")
+    return None
+
+
+def _check_unique(accounts: list[AccountConfig], problems: list[str], path: str) -> None:
+    seen: set[str] = set()
+    for account in accounts:
+        if account.name in seen:
+            problems.append(f"{path}: accounts: the name {account.name!r} is used twice")
+        seen.add(account.name)
+
+
+def load_environment(environ: Mapping[str, str]) -> Config:
+    """One account from ``RACKSPACE_*`` environment variables."""
+    problems: list[str] = []
+
+    def get(name: str) -> str | None:
+        value = environ.get(name)
+        return value.strip() if value and value.strip() else None
+
+    def secret(name: str) -> str | None:
+        file_name = get(f"{name}_FILE")
+        if file_name and get(name):
+            problems.append(f"{name} and {name}_FILE are both set: give only one")
+            return None
+        if file_name:
+            return _read_secret(
+                Path(file_name), f"{name}_FILE", lambda key, msg: problems.append(f"{key}: {msg}")
+            )
+        return get(name)
+
+    username = get("RACKSPACE_USERNAME")
+    if username is None:
+        problems.append("RACKSPACE_USERNAME: not set (or give --config.file)")
+    api_key = secret("RACKSPACE_API_KEY")
+    password = secret("RACKSPACE_PASSWORD")
+    if api_key is None and password is None and not problems:
+        problems.append(
+            "RACKSPACE_API_KEY: not set (set RACKSPACE_API_KEY, RACKSPACE_API_KEY_FILE, "
+            "RACKSPACE_PASSWORD or RACKSPACE_PASSWORD_FILE)"
+        )
+    identity_url = get("RACKSPACE_IDENTITY_URL") or DEFAULT_IDENTITY_URL
+    if not identity_url.startswith(("http://", "https://")):
+        problems.append("RACKSPACE_IDENTITY_URL: must be an http:// or https:// URL")
+    regions = _regions(
+        get("RACKSPACE_REGIONS"), lambda m: problems.append(f"RACKSPACE_REGIONS: {m}")
+    )
+    if problems or username is None:
+        raise ConfigError(problems)
+    return Config(
+        (
+            AccountConfig(
+                name=get("RACKSPACE_ACCOUNT_NAME") or username,
+                username=username,
+                api_key=api_key,
+                password=password,
+                identity_url=identity_url,
+                regions=regions,
+            ),
+        )
+    )

@@ -1,0 +1,325 @@
+"""Snapshot -> exposition bytes, in the Prometheus text format and in OpenMetrics.
+
+Rendering happens once per published snapshot, never per scrape. Each server's lines are
+cached and re-rendered only when that server's record changes, so a poll that changes
+little costs little (the kube-state-metrics approach).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.utils import floatToGoString
+
+from exporter import __version__
+from exporter.flags import format_duration
+from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, Server
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: its name, type (gauge, counter or info) and help text."""
+
+    name: str
+    kind: str
+    help: str
+
+    def header(self, openmetrics: bool, note: str) -> bytes:
+        """The ``# HELP`` and ``# TYPE`` lines."""
+        name, kind = self.name, self.kind
+        if openmetrics and kind == "counter":
+            name = name.removesuffix("_total")
+        elif openmetrics and kind == "info":
+            name = name.removesuffix("_info")
+        elif kind == "info":
+            kind = "gauge"
+        text = escape_help(f"{self.help} {note}".strip())
+        return f"# HELP {name} {text}\n# TYPE {name} {kind}\n".encode()
+
+
+SERVER_INFO = Family(
+    "rackconnect_server_info", "info", "Cloud server seen in the Cloud Servers API (always 1)."
+)
+SERVER_CREATED = Family(
+    "rackconnect_server_created_timestamp_seconds",
+    "gauge",
+    "When the server was created, from its created field (next generation only).",
+)
+AUTOMATION_STATUS = Family(
+    "rackconnect_automation_status",
+    "gauge",
+    "RackConnect automation status from the rackconnect_automation_status metadata key "
+    "(1 for the current status, 0 for the others).",
+)
+FEATURE_ENABLED = Family(
+    "rackconnect_automation_feature_enabled",
+    "gauge",
+    "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
+)
+MANAGED_STATUS = Family(
+    "rackconnect_managed_operations_status",
+    "gauge",
+    "Managed Operations post-build automation status from the rax_service_level_automation "
+    "metadata key (1 for the current status, 0 for the others).",
+)
+UNPROCESSABLE_INFO = Family(
+    "rackconnect_automation_unprocessable_info",
+    "info",
+    "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
+)
+SERVER_READY = Family(
+    "rackconnect_server_ready",
+    "gauge",
+    "1 when RackConnect and Managed Operations automation are both done for the server.",
+)
+PER_SERVER_FAMILIES = (
+    SERVER_INFO,
+    SERVER_CREATED,
+    AUTOMATION_STATUS,
+    FEATURE_ENABLED,
+    MANAGED_STATUS,
+    UNPROCESSABLE_INFO,
+    SERVER_READY,
+)
+
+BUILD_INFO = Family(
+    "rackconnect_exporter_build_info", "info", "Version of the exporter and of Python (always 1)."
+)
+ACCOUNT_INFO = Family(
+    "rackconnect_account_info",
+    "info",
+    "Account as seen in its Identity token: tenant and whether it has RackConnect and "
+    "Managed Operations (always 1).",
+)
+UP = Family(
+    "rackconnect_up", "gauge", "1 if the last poll of the account and region succeeded, else 0."
+)
+LAST_SUCCESS = Family(
+    "rackconnect_last_successful_poll_timestamp_seconds",
+    "gauge",
+    "When the last successful poll of the account and region finished.",
+)
+POLL_DURATION = Family(
+    "rackconnect_poll_duration_seconds",
+    "gauge",
+    "How long the last poll of the account and region took.",
+)
+POLL_ERRORS = Family(
+    "rackconnect_poll_errors_total", "counter", "Failed polls of the account and region, by reason."
+)
+API_REQUESTS = Family(
+    "rackconnect_api_requests_total",
+    "counter",
+    "HTTP requests made to Rackspace APIs, by API and response code.",
+)
+
+
+def escape_label(value: str) -> str:
+    """Escape a label value for both exposition formats."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def escape_help(value: str) -> str:
+    """Escape a HELP text."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def labels(**pairs: str) -> str:
+    """``name="value",...`` in the order given, values escaped."""
+    return ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items())
+
+
+def _num(value: float) -> str:
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return floatToGoString(value)
+
+
+def _encode(text: str) -> bytes:
+    # Lone surrogates can come from JSON escapes in upstream data: they become "?".
+    return text.encode("utf-8", "replace")
+
+
+def render_server(server: Server, account: str, region: str, rackconnect: bool, managed: bool):
+    """One server's lines, one bytes fragment per family of PER_SERVER_FAMILIES."""
+    base = labels(account=account, region=region, server_id=server.id)
+    out: list[str] = [
+        f'rackconnect_server_info{{{base},name="{escape_label(server.name)}",'
+        f'generation="{server.generation}"}} 1\n',
+        ""
+        if server.created is None
+        else f"rackconnect_server_created_timestamp_seconds{{{base}}} {_num(server.created)}\n",
+    ]
+    if server.automation_status is None:
+        out.append("")
+    else:
+        out.append(
+            "".join(
+                f'rackconnect_automation_status{{{base},status="{s}"}} '
+                f"{1 if s == server.automation_status else 0}\n"
+                for s in AUTOMATION_STATUSES
+            )
+        )
+    out.append(
+        "".join(
+            f'rackconnect_automation_feature_enabled{{{base},feature="{f}"}} {int(on)}\n'
+            for f, on in server.features
+        )
+    )
+    if server.managed_status is None:
+        out.append("")
+    else:
+        out.append(
+            "".join(
+                f'rackconnect_managed_operations_status{{{base},status="{s}"}} '
+                f"{1 if s == server.managed_status else 0}\n"
+                for s in MANAGED_STATUSES
+            )
+        )
+    out.append(
+        ""
+        if server.unprocessable_reason is None
+        else f"rackconnect_automation_unprocessable_info{{{base},"
+        f'reason="{escape_label(server.unprocessable_reason)}"}} 1\n'
+    )
+    out.append(f"rackconnect_server_ready{{{base}}} {int(server.ready(rackconnect, managed))}\n")
+    return tuple(_encode(part) for part in out)
+
+
+class RegionRenderer:
+    """Renders the per-server families of one account and region, caching per server."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account = account
+        self.region = region
+        self._cache: dict[str, tuple[Server, bool, bool, tuple[bytes, ...]]] = {}
+
+    def render(self, servers: Iterable[Server], rackconnect: bool, managed: bool):
+        """Per-family fragments for the region; re-renders only servers that changed."""
+        cache: dict[str, tuple[Server, bool, bool, tuple[bytes, ...]]] = {}
+        parts: list[tuple[bytes, ...]] = []
+        old = self._cache
+        for server in servers:
+            hit = old.get(server.id)
+            if hit is not None and hit[0] == server and hit[1] == rackconnect and hit[2] == managed:
+                entry = hit
+            else:
+                fragments = render_server(server, self.account, self.region, rackconnect, managed)
+                entry = (server, rackconnect, managed, fragments)
+            cache[server.id] = entry
+            parts.append(entry[3])
+        self._cache = cache
+        return tuple(b"".join(p[i] for p in parts) for i in range(len(PER_SERVER_FAMILIES)))
+
+
+@dataclass(frozen=True)
+class RegionHealth:
+    """The health of one account and region, as the exposition needs it."""
+
+    account: str
+    region: str
+    up: bool
+    last_success: float | None
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What ``rackconnect_account_info`` says about an account."""
+
+    account: str
+    tenant_id: str
+    rackconnect: bool
+    managed: bool
+
+
+def render(
+    *,
+    accounts: Iterable[AccountFacts],
+    regions: Iterable[RegionHealth],
+    server_fragments: Iterable[tuple[bytes, ...]],
+    errors: Mapping[tuple[str, str, str], int],
+    requests: Mapping[tuple[str, str, str, str], int],
+    interval: float,
+    openmetrics: bool,
+) -> bytes:
+    """The whole exposition, from already rendered per-region fragments and health data."""
+    note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
+    chunks: list[bytes] = []
+
+    def family(fam: Family, body: str | bytes, cached: bool = True) -> None:
+        chunks.append(fam.header(openmetrics, note if cached else ""))
+        chunks.append(_encode(body) if isinstance(body, str) else body)
+
+    build = labels(version=__version__, python_version=platform.python_version())
+    family(BUILD_INFO, f"rackconnect_exporter_build_info{{{build}}} 1\n", cached=False)
+    family(
+        ACCOUNT_INFO,
+        "".join(
+            "rackconnect_account_info{"
+            + labels(
+                account=a.account,
+                tenant_id=a.tenant_id,
+                rackconnect=_bool(a.rackconnect),
+                managed=_bool(a.managed),
+            )
+            + "} 1\n"
+            for a in accounts
+        ),
+    )
+    regions = list(regions)
+    family(
+        UP,
+        "".join(
+            f"rackconnect_up{{{labels(account=r.account, region=r.region)}}} {int(r.up)}\n"
+            for r in regions
+        ),
+    )
+    family(
+        LAST_SUCCESS,
+        "".join(
+            f"rackconnect_last_successful_poll_timestamp_seconds"
+            f"{{{labels(account=r.account, region=r.region)}}} {_num(r.last_success)}\n"
+            for r in regions
+            if r.last_success is not None
+        ),
+    )
+    family(
+        POLL_DURATION,
+        "".join(
+            f"rackconnect_poll_duration_seconds"
+            f"{{{labels(account=r.account, region=r.region)}}} {_num(r.duration)}\n"
+            for r in regions
+            if r.duration is not None
+        ),
+    )
+    family(
+        POLL_ERRORS,
+        "".join(
+            f"rackconnect_poll_errors_total{{{labels(account=a, region=r, reason=reason)}}} {n}\n"
+            for (a, r, reason), n in sorted(errors.items())
+        ),
+    )
+    family(
+        API_REQUESTS,
+        "".join(
+            f"rackconnect_api_requests_total"
+            f"{{{labels(account=a, region=r, api=api, code=code)}}} {n}\n"
+            for (a, r, api, code), n in sorted(requests.items())
+        ),
+    )
+    fragments = list(server_fragments)
+    for i, fam in enumerate(PER_SERVER_FAMILIES):
+        family(fam, b"".join(f[i] for f in fragments))
+    if openmetrics:
+        chunks.append(b"# EOF\n")
+    return b"".join(chunks)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -1,0 +1,165 @@
+"""The HTML landing page: links, the fleet by status and region, and what is not ready."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from html import escape
+
+from exporter import __version__
+from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES
+from exporter.snapshot import Snapshot
+
+NOT_READY_ROWS = 200  # the table stops here and says how many more there are
+NO_KEY = "no key"
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#1d1d1f;max-width:72em}
+h1{font-size:1.5em;margin-bottom:0}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccd;padding:.25em .6em;text-align:left}
+th{background:#eef}
+td.n{text-align:right}
+.bad{color:#b00020;font-weight:600}
+.down{color:#b00020}
+"""
+
+
+def _h(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _age(created: float | None, now: float) -> str:
+    if created is None:
+        return ""
+    seconds = max(0, int(now - created))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def render_landing(snapshot: Snapshot, telemetry_path: str) -> bytes:
+    """The landing page for one snapshot."""
+    now = time.time()
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>RackConnect Exporter</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>RackConnect Exporter</h1>",
+        f"<p>Version {_h(__version__)}. RackConnect v2.0 and Managed Operations automation"
+        " status of Rackspace cloud servers.</p>",
+        f"<p><a href='{_h(telemetry_path)}'>Metrics</a> · <a href='-/healthy'>Health</a> · "
+        "<a href='-/ready'>Readiness</a></p>",
+    ]
+    parts.append(_accounts_table(snapshot, now))
+    parts.append(_status_table(snapshot))
+    parts.append(_not_ready_table(snapshot, now))
+    parts.append("</body></html>")
+    return "".join(parts).encode("utf-8", "replace")
+
+
+def _accounts_table(snapshot: Snapshot, now: float) -> str:
+    rows = []
+    for account in snapshot.accounts:
+        for region in account.regions or ():
+            state = "up" if region.up else f"down ({region.last_error})"
+            last = (
+                "never" if region.last_success is None else f"{int(now - region.last_success)}s ago"
+            )
+            rows.append(
+                f"<tr><td>{_h(account.name)}</td><td>{_h(account.tenant_id)}</td>"
+                f"<td>{_h(region.region or '(none)')}</td>"
+                f"<td class='{'' if region.up else 'down'}'>{_h(state)}</td>"
+                f"<td>{_h(last)}</td><td class='n'>{len(region.servers)}</td></tr>"
+            )
+        if not account.regions:
+            rows.append(
+                f"<tr><td>{_h(account.name)}</td><td></td><td></td>"
+                f"<td>{'polled' if account.polled else 'first poll running'}</td><td></td>"
+                "<td class='n'>0</td></tr>"
+            )
+    return (
+        "<h2>Accounts</h2><table id='accounts'><tr><th>Account</th><th>Tenant</th>"
+        "<th>Region</th><th>Poll</th><th>Last success</th><th>Servers</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _status_table(snapshot: Snapshot) -> str:
+    rc_columns = [*AUTOMATION_STATUSES, NO_KEY]
+    mo_columns = [*MANAGED_STATUSES, NO_KEY]
+    rows = []
+    totals: Counter[str] = Counter()
+    for account in snapshot.accounts:
+        for region in account.regions:
+            if not region.region:
+                continue
+            counts: Counter[str] = Counter()
+            for server in region.servers:
+                counts["rc:" + (server.automation_status or NO_KEY)] += 1
+                counts["mo:" + (server.managed_status or NO_KEY)] += 1
+                counts["ready"] += server.ready(account.rackconnect, account.managed)
+            totals.update(counts)
+            totals["servers"] += len(region.servers)
+            rows.append(
+                f"<tr><td>{_h(account.name)}</td><td>{_h(region.region)}</td>"
+                f"<td class='n'>{len(region.servers)}</td><td class='n'>{counts['ready']}</td>"
+                + "".join(_count_cell(counts["rc:" + c], c) for c in rc_columns)
+                + "".join(_count_cell(counts["mo:" + c], c) for c in mo_columns)
+                + "</tr>"
+            )
+    header = (
+        "<tr><th rowspan='2'>Account</th><th rowspan='2'>Region</th><th rowspan='2'>Servers</th>"
+        f"<th rowspan='2'>Ready</th><th colspan='{len(rc_columns)}'>RackConnect automation</th>"
+        f"<th colspan='{len(mo_columns)}'>Managed Operations</th></tr><tr>"
+        + "".join(f"<th>{_h(c)}</th>" for c in rc_columns + mo_columns)
+        + "</tr>"
+    )
+    total_row = (
+        f"<tr><th colspan='2'>Total</th><th class='n'>{totals['servers']}</th>"
+        f"<th class='n'>{totals['ready']}</th>"
+        + "".join(_count_cell(totals["rc:" + c], c, "th") for c in rc_columns)
+        + "".join(_count_cell(totals["mo:" + c], c, "th") for c in mo_columns)
+        + "</tr>"
+    )
+    return (
+        "<h2>Servers by status</h2><table id='status'>"
+        + header
+        + "".join(rows)
+        + total_row
+        + "</table>"
+    )
+
+
+def _count_cell(count: int, status: str, tag: str = "td") -> str:
+    bad = status in ("FAILED", "UNPROCESSABLE", "Build Error", "Authentication Error")
+    css = "n bad" if bad and count else "n"
+    return f"<{tag} class='{css}'>{count}</{tag}>"
+
+
+def _not_ready_table(snapshot: Snapshot, now: float) -> str:
+    rows = []
+    for account in snapshot.accounts:
+        for region in account.regions:
+            for server in region.servers:
+                if not server.ready(account.rackconnect, account.managed):
+                    rows.append((not server.failed(), account.name, region.region, server))
+    rows.sort(key=lambda r: (r[0], r[1], r[2], r[3].name, r[3].id))
+    body = "".join(
+        f"<tr class='{'' if ok else 'bad'}'><td>{_h(account)}</td><td>{_h(region)}</td>"
+        f"<td>{_h(server.name)}</td><td><code>{_h(server.id)}</code></td>"
+        f"<td>{_h(server.automation_status or NO_KEY)}</td>"
+        f"<td>{_h(server.managed_status or NO_KEY)}</td>"
+        f"<td>{_h(_age(server.created, now))}</td></tr>"
+        for ok, account, region, server in rows[:NOT_READY_ROWS]
+    )
+    more = len(rows) - NOT_READY_ROWS
+    tail = f"<p>… and {more} more.</p>" if more > 0 else ""
+    return (
+        f"<h2>Not ready ({len(rows)})</h2><table id='not-ready'><tr><th>Account</th>"
+        "<th>Region</th><th>Name</th><th>Server ID</th><th>RackConnect</th>"
+        "<th>Managed Operations</th><th>Age</th></tr>" + body + "</table>" + tail
+    )

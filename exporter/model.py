@@ -1,0 +1,157 @@
+"""Server records and the rules that turn upstream metadata into states (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+AUTOMATION_STATUS_KEY = "rackconnect_automation_status"
+MANAGED_STATUS_KEY = "rax_service_level_automation"
+UNPROCESSABLE_REASON_KEY = "rackconnect_unprocessable_reason"
+
+DEPLOYED = "DEPLOYED"
+COMPLETE = "Complete"
+UNKNOWN = "UNKNOWN"
+
+AUTOMATION_STATUSES = ("DEPLOYING", DEPLOYED, "FAILED", "UNPROCESSABLE", UNKNOWN)
+MANAGED_STATUSES = (
+    "Pending",
+    "In Progress",
+    COMPLETE,
+    "Build Error",
+    "Authentication Error",
+    UNKNOWN,
+)
+AUTOMATION_FAILURES = frozenset({"FAILED", "UNPROCESSABLE"})
+MANAGED_FAILURES = frozenset({"Build Error", "Authentication Error"})
+
+# Feature name -> metadata keys. Upstream spells the public IP key "provison"; the
+# correct spelling is read too, in case it is ever fixed.
+FEATURE_KEYS: dict[str, tuple[str, ...]] = {
+    "configure_network_stack": ("rackconnect_automation_feature_configure_network_stack",),
+    "manage_software_firewall": ("rackconnect_automation_feature_manage_software_firewall",),
+    "provision_public_ip": (
+        "rackconnect_automation_feature_provison_public_ip",
+        "rackconnect_automation_feature_provision_public_ip",
+    ),
+}
+
+MAX_REASON_LENGTH = 200
+
+NEXT = "next"
+FIRST = "first"
+
+
+def _fold(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+_AUTOMATION_BY_FOLD = {_fold(s): s for s in AUTOMATION_STATUSES if s != UNKNOWN}
+_MANAGED_BY_FOLD = {_fold(s): s for s in MANAGED_STATUSES if s != UNKNOWN}
+
+
+def normalise_automation_status(value: object) -> str:
+    """Map a ``rackconnect_automation_status`` value to one of AUTOMATION_STATUSES."""
+    if not isinstance(value, str):
+        return UNKNOWN
+    return _AUTOMATION_BY_FOLD.get(_fold(value), UNKNOWN)
+
+
+def normalise_managed_status(value: object) -> str:
+    """Map a ``rax_service_level_automation`` value to one of MANAGED_STATUSES."""
+    if not isinstance(value, str):
+        return UNKNOWN
+    return _MANAGED_BY_FOLD.get(_fold(value), UNKNOWN)
+
+
+_ISO_FRACTION = re.compile(r"\.\d+")
+
+
+def parse_timestamp(value: object) -> float | None:
+    """Parse an upstream ISO 8601 time (``Z``, offset or naive UTC) into epoch seconds."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(_ISO_FRACTION.sub("", text))
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """What the exporter knows about one cloud server, already normalised."""
+
+    id: str
+    name: str
+    generation: str
+    created: float | None
+    automation_status: str | None
+    features: tuple[tuple[str, bool], ...]
+    managed_status: str | None
+    unprocessable_reason: str | None
+
+    @classmethod
+    def from_api(cls, doc: dict[str, Any], generation: str = NEXT) -> Server:
+        """Build a record from one server document of the Cloud Servers API.
+
+        Raises ValueError when the document has no usable id.
+        """
+        raw_id = doc.get("id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+            raise ValueError(f"server without a usable id: {raw_id!r}")
+        name = doc.get("name")
+        metadata = doc.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = {}
+        features: list[tuple[str, bool]] = []
+        for feature, keys in FEATURE_KEYS.items():
+            for key in keys:
+                if key in metadata:
+                    value = metadata[key]
+                    enabled = isinstance(value, str) and value.strip().upper() == "ENABLED"
+                    features.append((feature, enabled))
+                    break
+        status = metadata.get(AUTOMATION_STATUS_KEY)
+        managed = metadata.get(MANAGED_STATUS_KEY)
+        reason = metadata.get(UNPROCESSABLE_REASON_KEY)
+        return cls(
+            id=str(raw_id),
+            name=name if isinstance(name, str) else "",
+            generation=generation,
+            created=parse_timestamp(doc.get("created")) if generation == NEXT else None,
+            automation_status=None if status is None else normalise_automation_status(status),
+            features=tuple(features),
+            managed_status=None if managed is None else normalise_managed_status(managed),
+            unprocessable_reason=(str(reason)[:MAX_REASON_LENGTH] if reason is not None else None),
+        )
+
+    def rackconnect_done(self, rackconnect: bool) -> bool:
+        """True when RackConnect automation has finished (or does not apply)."""
+        if self.automation_status is None:
+            return not rackconnect
+        return self.automation_status == DEPLOYED
+
+    def managed_done(self, managed: bool) -> bool:
+        """True when Managed Operations automation has finished (or does not apply)."""
+        if self.managed_status is None:
+            return not managed
+        return self.managed_status == COMPLETE
+
+    def ready(self, rackconnect: bool, managed: bool) -> bool:
+        """The rule behind ``rackconnect_server_ready``."""
+        return self.rackconnect_done(rackconnect) and self.managed_done(managed)
+
+    def failed(self) -> bool:
+        """True when either automation reached a terminal failure state."""
+        return (
+            self.automation_status in AUTOMATION_FAILURES or self.managed_status in MANAGED_FAILURES
+        )

@@ -1,0 +1,218 @@
+"""The fleet as scrapes see it: immutable snapshots, swapped atomically by the pollers."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from exporter.exposition import AccountFacts, RegionHealth, RegionRenderer, render
+from exporter.model import Server
+from exporter.upstream import REASONS
+
+
+@dataclass(frozen=True)
+class RegionView:
+    """One account and region, as of the last poll."""
+
+    region: str
+    up: bool
+    last_success: float | None
+    duration: float | None
+    last_error: str | None
+    servers: tuple[Server, ...]
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """One account, as of the last poll of each of its regions."""
+
+    name: str
+    tenant_id: str
+    rackconnect: bool
+    managed: bool
+    known: bool  # Identity answered at least once, so tenant and roles are real
+    polled: bool  # the first poll has finished (successfully or not)
+    regions: tuple[RegionView, ...]
+
+
+class Snapshot:
+    """A complete state of every account, with its exposition rendered once."""
+
+    def __init__(self, accounts: tuple[AccountView, ...], text: bytes, openmetrics: bytes) -> None:
+        self.accounts = accounts
+        self.published = time.time()
+        self._bodies = {False: text, True: openmetrics}
+        self._gzipped: dict[bool, bytes] = {}
+        self._gzip_lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """True once every account has finished its first poll."""
+        return all(a.polled for a in self.accounts)
+
+    def body(self, openmetrics: bool = False, compressed: bool = False) -> bytes:
+        """The exposition in the format asked for; gzip is computed once per snapshot."""
+        if not compressed:
+            return self._bodies[openmetrics]
+        with self._gzip_lock:
+            if openmetrics not in self._gzipped:
+                self._gzipped[openmetrics] = gzip.compress(self._bodies[openmetrics], 6, mtime=0)
+            return self._gzipped[openmetrics]
+
+
+@dataclass
+class _Region:
+    renderer: RegionRenderer
+    up: bool = False
+    last_success: float | None = None
+    duration: float | None = None
+    last_error: str | None = None
+    servers: tuple[Server, ...] = ()
+    fragments: tuple[bytes, ...] = ()
+
+
+@dataclass
+class _Account:
+    name: str
+    tenant_id: str = ""
+    rackconnect: bool = False
+    managed: bool = False
+    known: bool = False
+    polled: bool = False
+    regions: dict[str, _Region] = field(default_factory=dict)
+
+
+class Store:
+    """Holds the latest data of every account and region and publishes snapshots.
+
+    Pollers call the ``region_*`` and ``account_*`` methods; each call publishes a new
+    snapshot, so a slow region never holds back another's data. Scrapes read ``current``.
+    """
+
+    def __init__(self, account_names: Iterable[str], interval: float) -> None:
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._accounts = {name: _Account(name) for name in account_names}
+        self._errors: dict[tuple[str, str, str], int] = {}
+        self._requests: dict[tuple[str, str, str, str], int] = {}
+        self._counter_lock = threading.Lock()
+        with self._lock:
+            self._publish()
+
+    @property
+    def current(self) -> Snapshot:
+        """The latest snapshot (reading it needs no lock)."""
+        return self._current
+
+    def count_request(self, account: str, region: str, api: str, code: int) -> None:
+        """Count one upstream HTTP answer."""
+        key = (account, region, api, str(code))
+        with self._counter_lock:
+            self._requests[key] = self._requests.get(key, 0) + 1
+
+    def account_known(self, name: str, tenant_id: str, rackconnect: bool, managed: bool) -> None:
+        """Record what Identity said about an account."""
+        with self._lock:
+            account = self._accounts[name]
+            account.tenant_id, account.known = tenant_id, True
+            account.rackconnect, account.managed = rackconnect, managed
+            # An earlier authentication failure was reported under region "".
+            account.regions.pop("", None)
+            self._publish()
+
+    def account_polled(self, name: str) -> None:
+        """Mark the end of a poll of every region of an account."""
+        with self._lock:
+            self._accounts[name].polled = True
+            self._publish()
+
+    def region_succeeded(
+        self, account: str, region: str, servers: Iterable[Server], duration: float
+    ) -> None:
+        """Replace a region's data with a successful poll's result."""
+        unique = tuple({s.id: s for s in servers}.values())
+        with self._lock:
+            acct = self._accounts[account]
+            state = self._region(acct, region)
+            rackconnect, managed = acct.rackconnect, acct.managed
+        # Rendering needs no lock: only this region's poller uses its renderer.
+        fragments = state.renderer.render(unique, rackconnect, managed)
+        with self._lock:
+            state.servers, state.fragments = unique, fragments
+            state.up, state.duration, state.last_error = True, duration, None
+            state.last_success = time.time()
+            self._publish()
+
+    def region_failed(self, account: str, region: str, reason: str, duration: float) -> None:
+        """Record a failed poll; the region keeps its last good servers."""
+        with self._lock:
+            state = self._region(self._accounts[account], region)
+            state.up, state.duration, state.last_error = False, duration, reason
+            key = (account, region, reason)
+            with self._counter_lock:
+                self._errors[key] = self._errors.get(key, 0) + 1
+            self._publish()
+
+    def regions(self, account: str) -> list[str]:
+        """The regions known for an account."""
+        with self._lock:
+            return [r for r in self._accounts[account].regions if r]
+
+    def _region(self, account: _Account, region: str) -> _Region:
+        state = account.regions.get(region)
+        if state is None:
+            state = account.regions[region] = _Region(RegionRenderer(account.name, region))
+            with self._counter_lock:
+                for reason in REASONS:
+                    self._errors.setdefault((account.name, region, reason), 0)
+        return state
+
+    def _publish(self) -> None:
+        """Build and swap in a new snapshot. Call with the lock held."""
+        views = tuple(
+            AccountView(
+                name=a.name,
+                tenant_id=a.tenant_id,
+                rackconnect=a.rackconnect,
+                managed=a.managed,
+                known=a.known,
+                polled=a.polled,
+                regions=tuple(
+                    RegionView(r, s.up, s.last_success, s.duration, s.last_error, s.servers)
+                    for r, s in sorted(a.regions.items())
+                ),
+            )
+            for a in sorted(self._accounts.values(), key=lambda a: a.name)
+        )
+        facts = [
+            AccountFacts(a.name, a.tenant_id, a.rackconnect, a.managed) for a in views if a.known
+        ]
+        health = [
+            RegionHealth(a.name, r.region, r.up, r.last_success, r.duration)
+            for a in views
+            for r in a.regions
+        ]
+        fragments = [
+            self._accounts[a.name].regions[r.region].fragments
+            for a in views
+            for r in a.regions
+            if self._accounts[a.name].regions[r.region].fragments
+        ]
+        with self._counter_lock:
+            errors, requests = dict(self._errors), dict(self._requests)
+        text, openmetrics = (
+            render(
+                accounts=facts,
+                regions=health,
+                server_fragments=fragments,
+                errors=errors,
+                requests=requests,
+                interval=self._interval,
+                openmetrics=om,
+            )
+            for om in (False, True)
+        )
+        self._current = Snapshot(views, text, openmetrics)

@@ -1,0 +1,218 @@
+"""The HTTP client every upstream call goes through: retries, timeouts, errors, counting."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.util import Retry
+
+from exporter import __version__
+from exporter.model import parse_timestamp
+
+# Why a poll failed: the values of the ``reason`` label.
+AUTH = "auth"
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+RATE_LIMITED = "rate_limited"
+HTTP_ERROR = "http_error"
+BAD_RESPONSE = "bad_response"
+REASONS = (AUTH, TIMEOUT, CONNECTION, RATE_LIMITED, HTTP_ERROR, BAD_RESPONSE)
+
+USER_AGENT = f"rackconnect-exporter/{__version__}"
+
+# Upstream rate limiting answers 413 (Repose's default) or 429.
+RATE_LIMIT_STATUSES = frozenset({413, 429})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+OnResponse = Callable[[str, str, int], None]
+"""Called as ``on_response(api, region, status_code)`` for every HTTP answer, retries included."""
+
+
+class UpstreamError(Exception):
+    """An upstream call failed; ``reason`` is one of REASONS."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _CappedRetry(Retry):
+    """urllib3 Retry whose Retry-After sleep is capped, so one answer cannot stall a poll."""
+
+    MAX_SLEEP = 10.0
+
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, self.MAX_SLEEP)
+
+
+def parse_retry_after(headers: Mapping[str, str], body: object = None) -> float | None:
+    """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or an overLimit body.
+
+    The body key is ``retryAfter`` in some upstream documents and ``retryAt`` in others.
+    """
+    value = headers.get("Retry-After")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when.timestamp() - time.time())
+    if isinstance(body, dict):
+        for fault in body.values():
+            if isinstance(fault, dict):
+                for key in ("retryAfter", "retryAt"):
+                    at = parse_timestamp(fault.get(key))
+                    if at is not None:
+                        return max(0.0, at - time.time())
+    return None
+
+
+def fault_name(body: object) -> str:
+    """The root key of an upstream fault document (``itemNotFound``, ``overLimit``...)."""
+    if isinstance(body, dict) and len(body) == 1:
+        (name,) = body
+        return str(name)[:64]
+    return "no fault body"
+
+
+class ApiClient:
+    """A ``requests`` session with retries for transient failures and one error family."""
+
+    def __init__(self, timeout: float, on_response: OnResponse | None = None) -> None:
+        self.timeout = timeout
+        self._on_response = on_response or (lambda api, region, code: None)
+        retry = _CappedRetry(
+            total=2,
+            read=1,  # a read timeout costs a whole --poll.timeout: retry it only once
+            backoff_factor=0.5,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # the identity POST is safe to repeat
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        api: str,
+        region: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json_body: object = None,
+    ) -> requests.Response:
+        """Send one request (with retries); return the final response whatever its status."""
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                params=params,
+                json=json_body,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: timed out") from exc
+        except requests.exceptions.RetryError as exc:
+            raise UpstreamError(
+                HTTP_ERROR, f"{method} {strip_query(url)}: retries exhausted"
+            ) from exc
+        except requests.ConnectionError as exc:
+            # Timeouts that exhausted the retries arrive wrapped in a ConnectionError.
+            cause = getattr(exc.args[0], "reason", None) if exc.args else None
+            if isinstance(cause, ReadTimeoutError | ConnectTimeoutError):
+                raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: timed out") from exc
+            raise UpstreamError(
+                CONNECTION, f"{method} {strip_query(url)}: {type(exc).__name__}"
+            ) from exc
+        except requests.RequestException as exc:
+            raise UpstreamError(
+                CONNECTION, f"{method} {strip_query(url)}: {type(exc).__name__}"
+            ) from exc
+        retries = getattr(response.raw, "retries", None)
+        for attempt in getattr(retries, "history", ()) or ():
+            if attempt.status is not None:
+                self._on_response(api, region, attempt.status)
+        self._on_response(api, region, response.status_code)
+        return response
+
+    def get_json(
+        self,
+        url: str,
+        *,
+        api: str,
+        region: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """GET and decode JSON; any status other than 200/203 raises UpstreamError."""
+        response = self.request("GET", url, api=api, region=region, headers=headers, params=params)
+        check_status(response, "GET", url)
+        return decode_json(response, "GET", url)
+
+
+def decode_json(response: requests.Response, method: str, url: str) -> Any:
+    """Decode a JSON body, raising a bad_response UpstreamError when it is not JSON."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamError(
+            BAD_RESPONSE,
+            f"{method} {strip_query(url)}: body is not valid JSON",
+            response.status_code,
+        ) from exc
+
+
+def check_status(response: requests.Response, method: str, url: str) -> None:
+    """Raise the right UpstreamError for a non-success answer."""
+    code = response.status_code
+    if code in (200, 203):
+        return
+    body: object
+    try:
+        body = json.loads(response.content) if response.content else None
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    where = f"{method} {strip_query(url)}: HTTP {code} ({fault_name(body)})"
+    if code in RATE_LIMIT_STATUSES:
+        raise UpstreamError(RATE_LIMITED, where, code, parse_retry_after(response.headers, body))
+    if code in (401, 403):
+        raise UpstreamError(AUTH, where, code)
+    raise UpstreamError(HTTP_ERROR, where, code)
+
+
+def strip_query(url: str) -> str:
+    """The URL without its query string, for messages."""
+    return url.split("?", 1)[0]

@@ -1,0 +1,183 @@
+"""HTTP: the telemetry path, the landing page and the health endpoints.
+
+Every answer is read from the current snapshot; nothing here calls upstream.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from exporter import __version__
+from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from exporter.landing import render_landing
+from exporter.logs import logger
+from exporter.snapshot import Store
+
+CLIENT_TIMEOUT = 30.0  # seconds a client may take to send its request
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """True when the Accept header prefers OpenMetrics over the text format."""
+    best_q, best = -1.0, False
+    for item in accept.split(","):
+        media, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media == "application/openmetrics-text" and q > best_q:
+            best_q, best = q, True
+        elif media in ("text/plain", "*/*") and q > best_q:
+            best_q, best = q, False
+    return best
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """True when the client takes gzip (and did not refuse it with q=0)."""
+    for item in accept_encoding.split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        if coding.lower() == "gzip":
+            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00") for p in params)
+    return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ExporterHTTPServer
+    server_version = f"rackconnect-exporter/{__version__}"
+    sys_version = ""
+    timeout = CLIENT_TIMEOUT
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._answer(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(send_body=False)
+
+    def _answer(self, send_body: bool) -> None:
+        path = urlsplit(self.path).path
+        server = self.server
+        snapshot = server.store.current
+        if path == server.telemetry_path:
+            openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
+            compressed = accepts_gzip(self.headers.get("Accept-Encoding", ""))
+            body = snapshot.body(openmetrics, compressed)
+            headers = {
+                "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
+                "Vary": "Accept, Accept-Encoding",
+            }
+            if compressed:
+                headers["Content-Encoding"] = "gzip"
+            self._send(HTTPStatus.OK, body, headers, send_body)
+        elif path == "/":
+            self._send(
+                HTTPStatus.OK,
+                server.landing(snapshot),
+                {"Content-Type": "text/html; charset=utf-8"},
+                send_body,
+            )
+        elif path == "/-/healthy":
+            self._send(
+                HTTPStatus.OK, b"OK\n", {"Content-Type": "text/plain; charset=utf-8"}, send_body
+            )
+        elif path == "/-/ready":
+            if snapshot.ready:
+                self._send(
+                    HTTPStatus.OK,
+                    b"Ready\n",
+                    {"Content-Type": "text/plain; charset=utf-8"},
+                    send_body,
+                )
+            else:
+                waiting = ", ".join(a.name for a in snapshot.accounts if not a.polled)
+                body = f"Not ready: waiting for the first poll of {waiting}\n".encode()
+                self._send(
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    body,
+                    {"Content-Type": "text/plain; charset=utf-8"},
+                    send_body,
+                )
+        else:
+            self._send(
+                HTTPStatus.NOT_FOUND,
+                b"Not found\n",
+                {"Content-Type": "text/plain; charset=utf-8"},
+                send_body,
+            )
+
+    def _not_allowed(self) -> None:
+        self._send(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            b"Method not allowed\n",
+            {"Content-Type": "text/plain; charset=utf-8", "Allow": "GET, HEAD"},
+            True,
+        )
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 - stdlib names
+
+    def _send(
+        self, status: HTTPStatus, body: bytes, headers: dict[str, str], send_body: bool
+    ) -> None:
+        self.send_response(status)
+        for key, value in {**headers, **self.server.extra_headers}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug(
+            "http request", extra={"client": self.client_address[0], "line": format % args}
+        )
+
+
+class ExporterHTTPServer(ThreadingHTTPServer):
+    """Serves the exporter's endpoints from a Store, one thread per connection."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], store: Store, telemetry_path: str = "/metrics"):
+        self.address_family = _family(address[0])
+        super().__init__(address, _Handler)
+        self.store = store
+        self.telemetry_path = telemetry_path
+        self.extra_headers: dict[str, str] = {}
+        self._landing_lock = threading.Lock()
+        self._landing: tuple[object, bytes] | None = None
+
+    def landing(self, snapshot) -> bytes:
+        """The landing page, rendered once per snapshot."""
+        with self._landing_lock:
+            if self._landing is None or self._landing[0] is not snapshot:
+                self._landing = (snapshot, render_landing(snapshot, self.telemetry_path))
+            return self._landing[1]
+
+    @property
+    def url(self) -> str:
+        """The base URL, for printing and for tests."""
+        host, port = self.server_address[:2]
+        if host in ("", "0.0.0.0", "::"):
+            host = "localhost"
+        elif ":" in str(host):
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
+
+    def start(self) -> threading.Thread:
+        """Serve in a daemon thread."""
+        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        thread.start()
+        return thread
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -1,0 +1,218 @@
+"""The command line, run as a user would: exit codes, messages, signals, the demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from exporter import __version__
+from tests.expo_helpers import samples
+
+FIXTURES = Path(__file__).parent / "fixtures" / "config"
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("RACKSPACE_")}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        env={**CLEAN_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, status: int = 200, timeout: float = 20) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code == status:
+                return response
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer {status} within {timeout}s")
+        time.sleep(0.1)
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.strip() == f"rackconnect-exporter {__version__}"
+    helped = run("--help")
+    assert helped.returncode == 0
+    for command in ("serve", "demo", "simulate", "check-config"):
+        assert command in helped.stdout
+    serve_help = run("serve", "--help").stdout
+    for flag in (
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--config.file",
+        "--poll.interval",
+        "--poll.timeout",
+        "--log.level",
+        "--log.format",
+    ):
+        assert flag in serve_help
+
+
+def test_check_config_from_environment() -> None:
+    ok = run("check-config", env={"RACKSPACE_USERNAME": "u", "RACKSPACE_API_KEY": "k"})
+    assert (ok.returncode, ok.stdout) == (0, "configuration OK: 1 account(s): u\n")
+    missing = run("check-config")
+    assert missing.returncode == 3
+    assert missing.stderr == "config error: RACKSPACE_USERNAME: not set (or give --config.file)\n"
+
+
+def test_check_config_file() -> None:
+    good = run("check-config", "--config.file", str(FIXTURES / "good.yml"))
+    assert good.returncode == 0
+    assert "2 account(s): production, staging-user" in good.stdout
+    assert "prod-api-key" not in good.stdout + good.stderr
+    bad = run("check-config", "--config.file", str(FIXTURES / "bad_region.yml"))
+    assert bad.returncode == 3
+    assert "accounts[0].regions: unknown region 'XYZ'" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--poll.interval", "5x", "argument --poll.interval: invalid duration '5x'"),
+        ("--poll.timeout", "0s", "argument --poll.timeout: duration must be greater than zero"),
+        ("--web.listen-address", "nope", "argument --web.listen-address: invalid listen address"),
+        ("--log.level", "loud", "argument --log.level: invalid choice: 'loud'"),
+    ],
+)
+def test_bad_flags_exit_3_naming_the_flag(flag: str, value: str, message: str) -> None:
+    result = run(flag, value)
+    assert result.returncode == 3
+    assert message in result.stderr
+
+
+def test_serve_until_sigterm(sim) -> None:
+    account = next(a for a in sim.accounts if a.name == "globex")
+    port = free_port()
+    env = {
+        **CLEAN_ENV,
+        "RACKSPACE_USERNAME": account.username,
+        "RACKSPACE_API_KEY": account.api_key,
+        "RACKSPACE_IDENTITY_URL": sim.identity_url,
+        "RACKSPACE_REGIONS": "DFW",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.format",
+            "json",
+            "--log.level",
+            "debug",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/-/ready")
+        parsed = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).content)
+        regions = {dict(lbl)["region"] for (n, lbl) in parsed if n == "rackconnect_server_info"}
+        assert regions == {"DFW"}
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        proc.kill()
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert '"msg": "shutting down"' in stderr
+    assert '"signal": "SIGTERM"' in stderr
+    assert account.api_key not in stderr
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            env={
+                "RACKSPACE_USERNAME": "u",
+                "RACKSPACE_API_KEY": "k",
+                "RACKSPACE_IDENTITY_URL": "http://127.0.0.1:9/v2.0/",
+            },
+        )
+    assert result.returncode == 1
+    assert f'msg="cannot listen" address=127.0.0.1:{port}' in result.stderr
+
+
+def test_demo_shows_a_changing_fleet() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--simulator.listen-address",
+            "127.0.0.1:0",
+            "--poll.interval",
+            "300ms",
+            "--simulator.step-interval",
+            "100ms",
+        ],
+        env=CLEAN_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        for _ in range(20):
+            line = proc.stdout.readline()
+            match = re.search(r"metrics\s+(http://\S+)", line)
+            if match:
+                url = match.group(1)
+                break
+        assert url, "the demo did not print its metrics URL"
+        base = url.rsplit("/", 1)[0]
+        wait_for(base + "/-/ready")
+        first = samples(requests.get(url, timeout=5).content)
+        accounts = {dict(lbl)["account"] for (n, lbl) in first if n == "rackconnect_server_info"}
+        assert accounts == {"acme", "globex", "initech"}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            later = samples(requests.get(url, timeout=5).content)
+            states = {k: v for k, v in later.items() if k[0] == "rackconnect_automation_status"}
+            if states != {
+                k: v for k, v in first.items() if k[0] == "rackconnect_automation_status"
+            }:
+                break
+        else:
+            raise AssertionError("the demo fleet did not change within 30 s")
+        assert "Not ready" in requests.get(base + "/", timeout=5).text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

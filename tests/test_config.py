@@ -1,0 +1,182 @@
+"""Configuration: every failure mode is a fixture file with its exact message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.config import DEFAULT_IDENTITY_URL, ConfigError, load, load_environment, load_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "config"
+ALL_KEYS = (
+    "name, username, api_key, api_key_file, password, password_file, identity_url, "
+    "regions, generations, rackconnect, managed"
+)
+
+
+def test_good_file_is_read_into_frozen_accounts() -> None:
+    config = load_file(str(FIXTURES / "good.yml"))
+    production, staging = config.accounts
+    assert production.name == "production"
+    assert production.api_key == "prod-api-key-0123456789"
+    assert production.password is None
+    assert production.regions == ("ORD", "DFW")  # upper-cased
+    assert production.rackconnect is True
+    assert production.managed is None  # auto: from the token's roles
+    assert production.identity_url == DEFAULT_IDENTITY_URL
+    assert staging.name == "staging-user"  # defaults to the user name
+    assert staging.password == "staging-password-from-file"  # newline stripped
+    assert staging.regions is None
+    assert staging.generations == ("next",)
+    assert config.secrets() == ["prod-api-key-0123456789", "staging-password-from-file"]
+
+
+def test_secrets_are_not_in_the_repr() -> None:
+    config = load_file(str(FIXTURES / "good.yml"))
+    assert "prod-api-key" not in repr(config)
+    assert "staging-password" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "message"),
+    [
+        ("unknown_key.yml", f":4: accounts[0].regoins: unknown key (expected one of: {ALL_KEYS})"),
+        ("top_level_unknown.yml", ":4: poll_interval: unknown key (expected: accounts)"),
+        (
+            "missing_credentials.yml",
+            ":2: accounts[0].api_key: missing: give api_key, api_key_file, password or "
+            "password_file",
+        ),
+        (
+            "bad_region.yml",
+            ":4: accounts[0].regions: unknown region 'XYZ' (expected some of: ORD, DFW, IAD, "
+            "LON, SYD, HKG)",
+        ),
+        (
+            "both_secret_forms.yml",
+            ":4: accounts[0].api_key_file: give either api_key or api_key_file, not both",
+        ),
+        (
+            "bad_managed.yml",
+            ":4: accounts[0].managed: must be auto, true or false, not 'sometimes'",
+        ),
+        ("duplicate_key.yml", ":4: invalid YAML: duplicate key 'username'"),
+        ("invalid_yaml.yml", ":3: invalid YAML: mapping values are not allowed here"),
+        ("empty_accounts.yml", ": accounts: must be a non-empty list of accounts"),
+        ("duplicate_names.yml", ": accounts: the name 'same' is used twice"),
+        (
+            "bad_generation.yml",
+            ":4: accounts[0].generations: unknown generation 'second' (expected some of: next)",
+        ),
+    ],
+)
+def test_bad_file_names_the_key(fixture: str, message: str) -> None:
+    path = str(FIXTURES / fixture)
+    with pytest.raises(ConfigError) as caught:
+        load_file(path)
+    assert caught.value.problems == [f"{path}{message}"]
+
+
+def test_unreadable_secret_file_names_key_and_path() -> None:
+    path = str(FIXTURES / "missing_secret_file.yml")
+    with pytest.raises(ConfigError) as caught:
+        load_file(path)
+    missing = FIXTURES / "does-not-exist.txt"
+    assert caught.value.problems == [
+        f"{path}:3: accounts[0].password_file: cannot read '{missing}': No such file or directory"
+    ]
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_file("/nonexistent/config.yml")
+    assert caught.value.problems == [
+        "/nonexistent/config.yml: cannot read the file: No such file or directory"
+    ]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "many.yml"
+    path.write_text(
+        "accounts:\n  - username: a\n    colour: red\n    regions: [MARS]\n"
+        "  - name: b\n    api_key: k\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_file(str(path))
+    assert [p.split(": ", 1)[1] for p in caught.value.problems] == [
+        f"accounts[0].colour: unknown key (expected one of: {ALL_KEYS})",
+        "accounts[0].api_key: missing: give api_key, api_key_file, password or password_file",
+        "accounts[0].regions: unknown region 'MARS' (expected some of: ORD, DFW, IAD, LON, SYD, "
+        "HKG)",
+        "accounts[1].username: missing (the Rackspace user name)",
+    ]
+
+
+def test_environment_single_account() -> None:
+    config = load_environment(
+        {
+            "RACKSPACE_USERNAME": "alice",
+            "RACKSPACE_API_KEY": "key-1",
+            "RACKSPACE_PASSWORD": "pw-1",
+            "RACKSPACE_REGIONS": "ord, dfw",
+            "RACKSPACE_ACCOUNT_NAME": "prod",
+            "RACKSPACE_IDENTITY_URL": "http://127.0.0.1:1/v2.0/",
+        }
+    )
+    (account,) = config.accounts
+    assert (account.name, account.username, account.api_key, account.password) == (
+        "prod",
+        "alice",
+        "key-1",
+        "pw-1",
+    )
+    assert account.regions == ("ORD", "DFW")
+    assert account.identity_url == "http://127.0.0.1:1/v2.0/"
+
+
+def test_environment_secret_files(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("from-file\n")
+    config = load_environment({"RACKSPACE_USERNAME": "alice", "RACKSPACE_API_KEY_FILE": str(key)})
+    assert config.accounts[0].api_key == "from-file"
+    assert config.accounts[0].name == "alice"
+
+
+@pytest.mark.parametrize(
+    ("environ", "problems"),
+    [
+        ({}, ["RACKSPACE_USERNAME: not set (or give --config.file)"]),
+        (
+            {"RACKSPACE_USERNAME": "alice"},
+            [
+                "RACKSPACE_API_KEY: not set (set RACKSPACE_API_KEY, RACKSPACE_API_KEY_FILE, "
+                "RACKSPACE_PASSWORD or RACKSPACE_PASSWORD_FILE)"
+            ],
+        ),
+        (
+            {"RACKSPACE_USERNAME": "a", "RACKSPACE_API_KEY": "k", "RACKSPACE_API_KEY_FILE": "/x"},
+            ["RACKSPACE_API_KEY and RACKSPACE_API_KEY_FILE are both set: give only one"],
+        ),
+        (
+            {"RACKSPACE_USERNAME": "a", "RACKSPACE_API_KEY": "k", "RACKSPACE_REGIONS": "ORD,ATL"},
+            [
+                "RACKSPACE_REGIONS: unknown region 'ATL' (expected some of: ORD, DFW, IAD, LON, "
+                "SYD, HKG)"
+            ],
+        ),
+        (
+            {"RACKSPACE_USERNAME": "a", "RACKSPACE_API_KEY": "k", "RACKSPACE_IDENTITY_URL": "x"},
+            ["RACKSPACE_IDENTITY_URL: must be an http:// or https:// URL"],
+        ),
+    ],
+)
+def test_environment_errors(environ: dict[str, str], problems: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_environment(environ)
+    assert caught.value.problems == problems
+
+
+def test_load_prefers_the_file() -> None:
+    config = load(str(FIXTURES / "good.yml"), {"RACKSPACE_USERNAME": "ignored"})
+    assert [a.name for a in config.accounts] == ["production", "staging-user"]

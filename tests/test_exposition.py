@@ -1,0 +1,212 @@
+"""The exposition: golden files, promtool, parse-back, escaping and the render cache."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+import pytest
+
+from exporter.exposition import (
+    AccountFacts,
+    RegionHealth,
+    RegionRenderer,
+    render,
+)
+from exporter.model import Server
+from tests.expo_helpers import families, promtool_check, samples, value
+
+GOLDEN = Path(__file__).parent / "golden"
+PY = platform.python_version()
+
+
+def server(server_id: str, name: str, **metadata: str) -> Server:
+    return Server.from_api(
+        {"id": server_id, "name": name, "created": "2026-11-01T10:00:00Z", "metadata": metadata}
+    )
+
+
+FLEET = [
+    server(
+        "11111111-0000-0000-0000-000000000001",
+        "web-ord-01",
+        rackconnect_automation_status="DEPLOYED",
+        rackconnect_automation_feature_configure_network_stack="ENABLED",
+        rackconnect_automation_feature_manage_software_firewall="ENABLED",
+        rackconnect_automation_feature_provison_public_ip="ENABLED",
+        rax_service_level_automation="Complete",
+    ),
+    server(
+        "11111111-0000-0000-0000-000000000002",
+        "db-ord-01",
+        rackconnect_automation_status="UNPROCESSABLE",
+        rackconnect_unprocessable_reason='region "DFW" does not match ORD',
+        rax_service_level_automation="Pending",
+    ),
+    server("11111111-0000-0000-0000-000000000003", "new-ord-01"),
+]
+
+
+def fixed_exposition(openmetrics: bool) -> bytes:
+    renderer = RegionRenderer("acme", "ORD")
+    fragments = renderer.render(FLEET, rackconnect=True, managed=True)
+    return render(
+        accounts=[AccountFacts("acme", "123456", True, True)],
+        regions=[
+            RegionHealth("acme", "ORD", True, 1_790_000_000.0, 0.25),
+            RegionHealth("acme", "DFW", False, None, 1.5),
+        ],
+        server_fragments=[fragments],
+        errors={("acme", "DFW", "timeout"): 2, ("acme", "ORD", "timeout"): 0},
+        requests={("acme", "", "identity", "200"): 1, ("acme", "ORD", "servers", "200"): 3},
+        interval=60.0,
+        openmetrics=openmetrics,
+    )
+
+
+@pytest.mark.parametrize(
+    ("openmetrics", "golden"), [(False, "exposition.prom"), (True, "exposition.om")]
+)
+def test_golden(openmetrics: bool, golden: str) -> None:
+    body = (
+        fixed_exposition(openmetrics)
+        .decode()
+        .replace(f'python_version="{PY}"', 'python_version="X"')
+    )
+    path = GOLDEN / golden
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(body)
+    assert body == path.read_text()
+
+
+def test_golden_text_passes_promtool() -> None:
+    promtool_check((GOLDEN / "exposition.prom").read_bytes())
+
+
+def test_parse_back_text_and_openmetrics() -> None:
+    for openmetrics in (False, True):
+        parsed = samples(fixed_exposition(openmetrics), openmetrics)
+        base = {"account": "acme", "region": "ORD"}
+        one = "11111111-0000-0000-0000-000000000001"
+        two = "11111111-0000-0000-0000-000000000002"
+        assert value(parsed, "rackconnect_automation_status", server_id=one, status="DEPLOYED") == 1
+        assert value(parsed, "rackconnect_automation_status", server_id=one, status="FAILED") == 0
+        assert value(parsed, "rackconnect_server_ready", server_id=one) == 1
+        assert value(parsed, "rackconnect_server_ready", server_id=two) == 0
+        assert (
+            value(
+                parsed,
+                "rackconnect_automation_unprocessable_info",
+                server_id=two,
+                reason='region "DFW" does not match ORD',
+            )
+            == 1
+        )
+        assert (
+            value(
+                parsed,
+                "rackconnect_automation_feature_enabled",
+                server_id=one,
+                feature="provision_public_ip",
+            )
+            == 1
+        )
+        assert value(parsed, "rackconnect_up", **base) == 1
+        assert value(parsed, "rackconnect_up", account="acme", region="DFW") == 0
+        assert value(parsed, "rackconnect_poll_errors_total", region="DFW", reason="timeout") == 2
+        assert (
+            value(parsed, "rackconnect_server_created_timestamp_seconds", server_id=one)
+            == 1_793_527_200
+        )  # 2026-11-01T10:00:00Z
+
+
+def test_openmetrics_types() -> None:
+    kinds = families(fixed_exposition(True), openmetrics=True)
+    assert kinds["rackconnect_poll_errors"] == "counter"
+    assert kinds["rackconnect_server"] == "info"
+    assert kinds["rackconnect_automation_status"] == "gauge"
+    assert fixed_exposition(True).endswith(b"# EOF\n")
+
+
+def test_help_says_values_are_cached() -> None:
+    body = fixed_exposition(False).decode()
+    helps = re.findall(r"^# HELP (\S+) (.*)$", body, re.MULTILINE)
+    cached = {name for name, text in helps if "Cached: refreshed every poll interval (1m)." in text}
+    assert "rackconnect_automation_status" in cached
+    assert "rackconnect_up" in cached
+    assert "rackconnect_exporter_build_info" not in cached
+
+
+HOSTILE = [
+    'quote " and backslash \\ and newline \n end',
+    "tab\tand\r carriage",
+    "unicode: ñandú 服务器 🚀",
+    "\x00\x01\x7f control",
+    "lone surrogate \ud800 here",
+    "x" * 10_000,
+    '}{,="',
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_names_and_reasons(name: str) -> None:
+    hostile = Server.from_api(
+        {
+            "id": "id-" + str(len(name)),
+            "name": name,
+            "metadata": {
+                "rackconnect_automation_status": "UNPROCESSABLE",
+                "rackconnect_unprocessable_reason": name,
+            },
+        }
+    )
+    fragments = RegionRenderer('acc"ount', "ORD").render([hostile], True, False)
+    body = render(
+        accounts=[],
+        regions=[],
+        server_fragments=[fragments],
+        errors={},
+        requests={},
+        interval=60,
+        openmetrics=False,
+    )
+    parsed = samples(body)
+    promtool_check(body)
+    expected = name.encode("utf-8", "replace").decode("utf-8")
+    (info,) = [lbl for (n, lbl) in parsed if n == "rackconnect_server_info"]
+    assert dict(info)["name"] == expected
+    assert dict(info)["account"] == 'acc"ount'
+
+
+def test_unchanged_servers_are_not_rendered_again() -> None:
+    renderer = RegionRenderer("acme", "ORD")
+    first = renderer.render(FLEET, True, True)
+    cached = {sid: entry[3] for sid, entry in renderer._cache.items()}
+    changed = [
+        *FLEET[:2],
+        server(
+            "11111111-0000-0000-0000-000000000003",
+            "new-ord-01",
+            rackconnect_automation_status="DEPLOYING",
+        ),
+    ]
+    second = renderer.render(changed, True, True)
+    assert renderer._cache[FLEET[0].id][3] is cached[FLEET[0].id]
+    assert renderer._cache[FLEET[2].id][3] is not cached[FLEET[2].id]
+    assert first != second
+    # a change of the account's roles re-renders readiness: a server without keys is
+    # ready on an account with neither RackConnect nor Managed Operations
+    ready_line = 'rackconnect_server_ready{account="acme",region="ORD",server_id="%s"} %d\n'
+    assert (ready_line % (FLEET[2].id, 0)).encode() in first[6]
+    third = renderer.render(FLEET, False, False)
+    assert (ready_line % (FLEET[2].id, 1)).encode() in third[6]
+    assert renderer._cache[FLEET[0].id][3] is not cached[FLEET[0].id]
+
+
+def test_deleted_servers_leave_the_cache() -> None:
+    renderer = RegionRenderer("acme", "ORD")
+    renderer.render(FLEET, True, True)
+    renderer.render(FLEET[:1], True, True)
+    assert set(renderer._cache) == {FLEET[0].id}
