@@ -45,7 +45,8 @@ _INSTALL_HINTS = {
 
 def binary(name: str) -> str:
     """Return the path of an external tool, or fail the test saying how to install it."""
-    path = shutil.which(name)
+    # Tools installed by pip live next to the interpreter, which need not be on PATH.
+    path = shutil.which(name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     if path is None:
         pytest.fail(f"{name} is not installed ({_INSTALL_HINTS.get(name, 'see docs')})")
     return path
@@ -142,7 +143,7 @@ class Demo:
 
     def servers(self) -> list[dict[str, Any]]:
         """The simulated servers (control API)."""
-        return http_json(f"{self.simulator}/_control/servers")
+        return http_json(f"{self.simulator}/_control/servers")["servers"]
 
     def set_metadata(self, server_id: str, metadata: dict[str, str]) -> None:
         """Set metadata keys on a simulated server (control API)."""
@@ -163,7 +164,7 @@ def run_demo(workdir: Path, poll_interval: str = "1s") -> Iterator[Demo]:
         "--web.listen-address", f"127.0.0.1:{port}",
         "--simulator.listen-address", f"127.0.0.1:{sim_port}",
         "--poll.interval", poll_interval,
-        "--simulator.step-interval", "0",
+        "--simulator.step-interval", "0s",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with process(args, log, env=env) as proc:
