@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
@@ -50,6 +51,14 @@ def binary(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed ({_INSTALL_HINTS.get(name, 'see docs')})")
     return path
+
+
+def module(name: str, package: str) -> Any:
+    """Import a test-only module, or fail the test saying which package to install."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pytest.fail(f"Python module {name} is missing (pip install {package})")
 
 
 def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:

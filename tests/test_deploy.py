@@ -12,11 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
-from tests.ops_helpers import REPO, RULES_FILE, alerting_rules, binary, load_yaml, rule_groups, run
+from tests.ops_helpers import (
+    REPO,
+    RULES_FILE,
+    alerting_rules,
+    binary,
+    load_yaml,
+    module,
+    rule_groups,
+    run,
+)
 
 DEPLOY = REPO / "deploy"
 DOCKERFILE = REPO / "Dockerfile"
@@ -38,6 +46,13 @@ ACCOUNT_KEYS = (
     "managed",
 )
 K8S_VERSION = "1.30.0"
+
+
+def kubernetes_validate() -> Any:
+    """The kubernetes_validate module (pip install kubernetes-validate)."""
+    return module("kubernetes_validate", "kubernetes-validate")
+
+
 EXIT_CONFIG_ERROR = 3
 
 
@@ -309,7 +324,7 @@ def test_core_objects_pass_kubernetes_validate(manifests: dict[str, dict[str, An
     """Deployment, Service and the example Secret are valid against the API schemas (strict)."""
     secret = load_yaml(KUBERNETES / "secret.example.yaml")
     for obj in (manifests["Deployment"], manifests["Service"], secret):
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        kubernetes_validate().validate(obj, K8S_VERSION, strict=True)
 
 
 def test_kubernetes_validate_catches_a_typo(manifests: dict[str, dict[str, Any]]) -> None:
@@ -317,15 +332,15 @@ def test_kubernetes_validate_catches_a_typo(manifests: dict[str, dict[str, Any]]
     broken = copy.deepcopy(manifests["Deployment"])
     container = broken["spec"]["template"]["spec"]["containers"][0]
     container["securityContext"]["readOnlyRootFileSystem"] = True
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+    with pytest.raises(kubernetes_validate().ValidationError):
+        kubernetes_validate().validate(broken, K8S_VERSION, strict=True)
 
 
 def test_crds_are_not_in_the_schemas(manifests: dict[str, dict[str, Any]]) -> None:
     """ServiceMonitor and PrometheusRule need our own checks: kubernetes-validate has no schema."""
     for kind in ("ServiceMonitor", "PrometheusRule"):
-        with pytest.raises(kubernetes_validate.SchemaNotFoundError):
-            kubernetes_validate.validate(manifests[kind], K8S_VERSION, strict=True)
+        with pytest.raises(kubernetes_validate().SchemaNotFoundError):
+            kubernetes_validate().validate(manifests[kind], K8S_VERSION, strict=True)
 
 
 def test_deployment_is_hardened(manifests: dict[str, dict[str, Any]]) -> None:
