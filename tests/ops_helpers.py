@@ -82,6 +82,16 @@ def alerting_rules() -> list[dict[str, Any]]:
     return [rule for group in rule_groups() for rule in group["rules"] if "alert" in rule]
 
 
+def alerting_rule(name: str) -> dict[str, Any]:
+    """The alerting rule called ``name``."""
+    return next(rule for rule in alerting_rules() if rule["alert"] == name)
+
+
+def metadata_status(server: dict[str, Any], key: str) -> str:
+    """A simulated server's metadata value for ``key``, trimmed and lower-cased."""
+    return server["metadata"].get(key, "").strip().lower()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -120,14 +130,26 @@ def http_json(url: str, payload: Any | None = None, timeout: float = 5) -> Any:
 
 
 @contextlib.contextmanager
-def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
-    """Run a long-lived process with its output in ``log``; stop it (and only it) on exit."""
+def serve(
+    args: list[str], log: Path, ready_url: str, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run a server with its output in ``log`` until ``ready_url`` answers 200.
+
+    On exit it stops that process group, and only it.
+    """
     with log.open("wb") as out:
         proc = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
-            yield proc
+
+            def ready() -> bool:
+                if proc.poll() is not None:
+                    pytest.fail(f"{args[0]} exited with {proc.returncode}:\n{log.read_text()}")
+                return urllib.request.urlopen(ready_url, timeout=2).status == 200
+
+            wait_until(ready, 30, f"{ready_url} to answer")
+            yield
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -136,11 +158,6 @@ def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> It
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=10)
-
-
-def _alive(proc: Any, log: Path) -> None:
-    if proc.poll() is not None:
-        pytest.fail(f"{proc.args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,16 @@ class Demo:
     def servers(self) -> list[dict[str, Any]]:
         """The simulated servers (control API)."""
         return http_json(f"{self.simulator}/_control/servers")["servers"]
+
+    def server_with(self, account: str, key: str, values: set[str]) -> dict[str, Any]:
+        """The first live server of ``account`` whose metadata ``key`` is one of ``values``."""
+        return next(
+            s
+            for s in self.servers()
+            if s["account"] == account
+            and not s.get("deleted")
+            and metadata_status(s, key) in values
+        )
 
     def set_metadata(self, server_id: str, metadata: dict[str, str]) -> None:
         """Set metadata keys on a simulated server (control API)."""
@@ -175,15 +202,9 @@ def run_demo(workdir: Path, poll_interval: str = "1s") -> Iterator[Demo]:
         "--poll.interval", poll_interval,
         "--simulator.step-interval", "0s",
     ]  # fmt: skip
+    demo = Demo(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with process(args, log, env=env) as proc:
-        demo = Demo(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}")
-
-        def ready() -> bool:
-            _alive(proc, log)
-            return urllib.request.urlopen(f"{demo.exporter}/-/ready", timeout=2).status == 200
-
-        wait_until(ready, 30, "the demo exporter to be ready")
+    with serve(args, log, f"{demo.exporter}/-/ready", env=env):
         yield demo
 
 
@@ -193,21 +214,14 @@ class Prometheus:
 
     url: str
 
-    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
-        """Run an instant query; fail the test on a query error."""
-        params = {"query": promql}
-        if at is not None:
-            params["time"] = str(at)
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Run an instant query now; fail the test on a query error."""
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
         try:
             answer = http_json(url)
         except urllib.error.HTTPError as exc:
             pytest.fail(f"query {promql!r} failed: {exc.read().decode()}")
         return answer["data"]["result"]
-
-    def alerts(self) -> list[dict[str, Any]]:
-        """Alerts Prometheus currently holds (pending and firing)."""
-        return http_json(f"{self.url}/api/v1/alerts")["data"]["alerts"]
 
 
 @contextlib.contextmanager
@@ -224,14 +238,8 @@ def run_prometheus(workdir: Path, config: dict[str, Any]) -> Iterator[Prometheus
         f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-lifecycle",
     ]
-    with process(args, log) as proc:
-        prom = Prometheus(f"http://127.0.0.1:{port}")
-
-        def ready() -> bool:
-            _alive(proc, log)
-            return urllib.request.urlopen(f"{prom.url}/-/ready", timeout=2).status == 200
-
-        wait_until(ready, 30, "Prometheus to be ready")
+    prom = Prometheus(f"http://127.0.0.1:{port}")
+    with serve(args, log, f"{prom.url}/-/ready"):
         yield prom
 
 
@@ -249,14 +257,8 @@ def run_alertmanager(workdir: Path, config: dict[str, Any]) -> Iterator[str]:
         f"--web.listen-address=127.0.0.1:{port}",
         "--cluster.listen-address=",
     ]
-    with process(args, log) as proc:
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            _alive(proc, log)
-            return urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200
-
-        wait_until(ready, 30, "Alertmanager to be ready")
+    url = f"http://127.0.0.1:{port}"
+    with serve(args, log, f"{url}/-/ready"):
         yield url
 
 

@@ -118,13 +118,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tables, dict[str, di
     tmp = tmp_path_factory.mktemp("browser")
     with run_demo(tmp) as demo:
         # Make one healthy server fail, so the page has to show a change made just now.
-        target = next(
-            s
-            for s in demo.servers()
-            if s["account"] == "globex"
-            and not s.get("deleted")
-            and s["metadata"].get("rackconnect_automation_status", "").lower() == "deployed"
-        )
+        target = demo.server_with("globex", "rackconnect_automation_status", {"deployed"})
         demo.set_metadata(target["id"], {"rackconnect_automation_status": "FAILED"})
         wait_until(
             lambda: fleet_from_metrics(demo)[target["id"]]["rackconnect"] == "FAILED",

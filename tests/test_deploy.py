@@ -18,7 +18,7 @@ import yaml
 from tests.ops_helpers import (
     REPO,
     RULES_FILE,
-    alerting_rules,
+    alerting_rule,
     binary,
     load_yaml,
     module,
@@ -270,7 +270,7 @@ def test_compose_prometheus_config_is_valid_and_loads_the_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     parsed = load_yaml(config)
     assert [(config.parent / f).resolve() for f in parsed["rule_files"]] == [RULES_FILE]
-    down = next(r for r in alerting_rules() if r["alert"] == "RackConnectExporterDown")
+    down = alerting_rule("RackConnectExporterDown")
     (job,) = set(re.findall(r'job="([^"]+)"', down["expr"]))
     scrape = {c["job_name"]: c for c in parsed["scrape_configs"]}
     assert scrape[job]["static_configs"] == [{"targets": ["exporter:10054"]}]
@@ -386,7 +386,7 @@ def test_service_and_servicemonitor_select_the_exporter(
     assert endpoint["path"] == "/metrics"
     assert re.fullmatch(r"\d+[smh]", endpoint["interval"])
     # The Operator names the job after the Service: the job the exporter-down alert selects.
-    down = next(r for r in alerting_rules() if r["alert"] == "RackConnectExporterDown")
+    down = alerting_rule("RackConnectExporterDown")
     assert f'job="{service["metadata"]["name"]}"' in down["expr"]
 
 

@@ -13,6 +13,7 @@ from tests.ops_helpers import (
     REPO,
     RULE_TESTS_DIR,
     RULES_FILE,
+    alerting_rule,
     alerting_rules,
     binary,
     load_yaml,
@@ -31,11 +32,6 @@ PER_SERVER = re.compile(
     r"|server_ready|automation_feature_enabled|automation_unprocessable_info)\b"
 )
 ALERTS = [rule["alert"] for rule in alerting_rules()]
-
-
-def rule(name: str) -> dict[str, Any]:
-    """The alerting rule called ``name``."""
-    return next(r for r in alerting_rules() if r["alert"] == name)
 
 
 def github_anchor(heading: str) -> str:
@@ -83,7 +79,7 @@ def test_the_issue_alerts_exist() -> None:
 @pytest.mark.parametrize("name", ALERTS)
 def test_alert_follows_mixin_conventions(name: str) -> None:
     """Name, severity and the four annotations follow monitoring-mixin conventions."""
-    alert = rule(name)
+    alert = alerting_rule(name)
     assert re.fullmatch(r"RackConnect(?:[A-Z][a-z]+)+", name)
     assert alert["labels"]["severity"] in SEVERITIES
     annotations = alert["annotations"]
@@ -102,7 +98,7 @@ def test_runbook_has_a_section_for_alert(name: str) -> None:
         github_anchor(m.group(1)): m.group(2)
         for m in re.finditer(r"^## ([^\n]+)\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     }
-    anchor = rule(name)["annotations"]["runbook_url"].rpartition("#")[2]
+    anchor = alerting_rule(name)["annotations"]["runbook_url"].rpartition("#")[2]
     assert anchor in sections, f"docs/runbook.md has no section #{anchor}"
     for part in ("**Meaning.**", "**Impact.**", "**What to do.**"):
         assert part in sections[anchor], f"runbook section {name} lacks {part}"
@@ -112,7 +108,7 @@ def test_runbook_has_a_section_for_alert(name: str) -> None:
 def test_dashboard_url_points_at_a_dashboard(name: str) -> None:
     """dashboard_url names the uid of a dashboard in grafana/dashboards/."""
     uids = {json.loads(p.read_text())["uid"] for p in DASHBOARDS_DIR.glob("*.json")}
-    url = rule(name)["annotations"]["dashboard_url"]
+    url = alerting_rule(name)["annotations"]["dashboard_url"]
     assert url.startswith(GRAFANA_BASE)
     uid = url.removeprefix(GRAFANA_BASE).split("?")[0]
     assert uid in uids, f"{name}: no dashboard with uid {uid!r}"
@@ -121,7 +117,7 @@ def test_dashboard_url_points_at_a_dashboard(name: str) -> None:
 @pytest.mark.parametrize("name", ALERTS)
 def test_per_server_alert_names_the_server(name: str) -> None:
     """Alerts on per-server series join the server name and describe the server."""
-    alert = rule(name)
+    alert = alerting_rule(name)
     if not PER_SERVER.search(alert["expr"]):
         return
     assert re.search(
@@ -157,4 +153,4 @@ def test_recording_rules_are_unit_tested() -> None:
 def test_alerts_doc_lists_every_alert_with_its_severity() -> None:
     """docs/alerts.md has one table row per alert, with the rule's severity."""
     rows = dict(re.findall(r"^\| `(RackConnect\w+)` \| (\w+) \|", ALERTS_DOC.read_text(), re.M))
-    assert rows == {name: rule(name)["labels"]["severity"] for name in ALERTS}
+    assert rows == {name: alerting_rule(name)["labels"]["severity"] for name in ALERTS}

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -24,7 +25,7 @@ from tests.ops_helpers import (
     ARTIFACTS,
     EXPORTER_JOB,
     RULES_FILE,
-    alerting_rules,
+    alerting_rule,
     http_json,
     run_alertmanager,
     run_demo,
@@ -110,7 +111,7 @@ def test_failed_automation_reaches_the_webhook_and_resolves(
 ) -> None:
     """FAILED -> firing notification with the server's name; DEPLOYED -> resolved notification."""
     started = time.monotonic()
-    real = next(r for r in alerting_rules() if r["alert"] == ALERT)
+    real = alerting_rule(ALERT)
     am_config = {
         "global": {"resolve_timeout": "1m"},
         "route": {
@@ -131,7 +132,11 @@ def test_failed_automation_reaches_the_webhook_and_resolves(
         prom_config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(shortened_rules(tmp_path / "rules.yml"))],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager[7:]]}]}]},
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [urlsplit(alertmanager).netloc]}]}
+                ]
+            },
             "scrape_configs": [scrape_config(demo.exporter, "1s")],
         }
         with run_prometheus(tmp_path, prom_config) as prom:
@@ -146,13 +151,7 @@ def test_failed_automation_reaches_the_webhook_and_resolves(
             wait_until(
                 lambda: prom.query(f'up{{job="{EXPORTER_JOB}"}} == 1'), 30, "the first scrape"
             )
-            servers = [s for s in demo.servers() if not s.get("deleted")]
-            server = next(
-                s
-                for s in servers
-                if s["account"] == "globex"
-                and s["metadata"].get("rackconnect_automation_status", "").lower() == "deployed"
-            )
+            server = demo.server_with("globex", "rackconnect_automation_status", {"deployed"})
             ready = time.monotonic()
 
             demo.set_metadata(server["id"], {"rackconnect_automation_status": "FAILED"})
