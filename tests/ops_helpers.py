@@ -236,7 +236,6 @@ def run_prometheus(workdir: Path, config: dict[str, Any]) -> Iterator[Prometheus
         f"--config.file={config_file}",
         f"--storage.tsdb.path={workdir / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
     ]
     prom = Prometheus(f"http://127.0.0.1:{port}")
     with serve(args, log, f"{prom.url}/-/ready"):

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.config import ACCOUNT_KEYS
 from tests.ops_helpers import (
     REPO,
     RULES_FILE,
@@ -32,19 +33,6 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 KUBERNETES = DEPLOY / "kubernetes"
 UNIT = DEPLOY / "systemd" / "rackconnect-exporter.service"
 CONFIG_EXAMPLE = DEPLOY / "config.example.yml"
-ACCOUNT_KEYS = (
-    "name",
-    "username",
-    "api_key",
-    "api_key_file",
-    "password",
-    "password_file",
-    "identity_url",
-    "regions",
-    "generations",
-    "rackconnect",
-    "managed",
-)
 K8S_VERSION = "1.30.0"
 
 
