@@ -20,7 +20,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccd;padding:.25em .6em;text-align:left}
 th{background:#eef}
 .n{text-align:right}
-#status{font-size:.85em}
+#status{font-size:.75em}
 #status th,#status td{padding:.2em .4em}
 .bad{color:#b00020;font-weight:600}
 .down,tr.failed td{color:#b00020}
