@@ -6,6 +6,7 @@ Every answer is read from the current snapshot; nothing here calls upstream.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,6 +146,14 @@ class ExporterHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A scraper that hangs up early is normal: log it at debug, never a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.debug("client went away", extra={"err": type(exc).__name__})
+        else:
+            logger.error("error while answering a request", exc_info=exc)
 
     def __init__(self, address: tuple[str, int], store: Store, telemetry_path: str = "/metrics"):
         self.address_family = _family(address[0])
