@@ -326,8 +326,12 @@ def render(
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
+    extra: Iterable[tuple[Family, bytes]] = (),
 ) -> bytes:
-    """The whole exposition, from already rendered per-region fragments and health data."""
+    """The whole exposition, from already rendered per-region fragments and health data.
+
+    ``extra`` adds families of one mode only (the agent's), after the per-server ones.
+    """
     return b"".join(
         p.data if isinstance(p, Part) else p
         for p in render_parts(
@@ -338,6 +342,7 @@ def render(
             requests=requests,
             interval=interval,
             openmetrics=openmetrics,
+            extra=extra,
         )
     )
 
@@ -351,8 +356,12 @@ def render_parts(
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
+    extra: Iterable[tuple[Family, bytes]] = (),
 ) -> list[bytes | Part]:
-    """The exposition as a list of parts: the per-region fragments are used as they are."""
+    """The exposition as a list of parts: the per-region fragments are used as they are.
+
+    ``extra`` adds families of one mode only (the agent's), after the per-server ones.
+    """
     note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
     chunks: list[bytes | Part] = []
 
@@ -421,6 +430,8 @@ def render_parts(
     for i, fam in enumerate(PER_SERVER_FAMILIES):
         chunks.append(fam.header(openmetrics, note))
         chunks.extend(f[i] for f in fragments)
+    for fam, body in extra:
+        family(fam, body)
     if openmetrics:
         chunks.append(b"# EOF\n")
     return chunks

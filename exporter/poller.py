@@ -10,12 +10,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from exporter.config import AccountConfig
-from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE, Identity
+from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
+from exporter.identity_v1 import make_identity
 from exporter.incremental import DEFAULT_FULL_EVERY, Lister, RegionSync
 from exporter.logs import logger
 from exporter.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
 from exporter.scheduler import DEFAULT_WORKERS, Scheduler
 from exporter.servers import CloudServers
+from exporter.servers_v1 import GLOBAL, FirstGenServers
 from exporter.snapshot import Store
 from exporter.upstream import BAD_RESPONSE, RATE_LIMITED, ApiClient, UpstreamError
 
@@ -44,14 +46,9 @@ class AccountPoller:
             on_response=lambda api, region, code: store.count_request(name, region, api, code),
             throttle=self.bucket.acquire,
         )
-        self.identity = Identity(
-            self.client,
-            account.identity_url,
-            account.username,
-            api_key=account.api_key,
-            password=account.password,
-        )
+        self.identity = make_identity(self.client, account)
         self.servers = CloudServers(self.client, self.identity)
+        self.first_gen = FirstGenServers(self.client, self.identity)
         self._syncs: dict[str, RegionSync] = {}
         self._pool = ThreadPoolExecutor(MAX_REGIONS, thread_name_prefix=f"poll-{name}")
 
@@ -83,6 +80,10 @@ class AccountPoller:
             managed = MANAGED_ROLE in access.roles
         self.store.account_known(name, access.tenant_id, rackconnect, managed)
         regions = self.account.regions or tuple(sorted(access.region_urls(NEXT_GEN_SERVICE)))
+        if "next" not in self.account.generations:
+            regions = ()
+        if "first" in self.account.generations:
+            regions += (GLOBAL,)
         if not regions:
             logger.warning(
                 "no Cloud Servers region in the service catalog", extra={"account": name}
@@ -95,8 +96,8 @@ class AccountPoller:
             self._failed(region, exc.reason, str(exc), duration)
 
     def lister(self, region: str) -> Lister:
-        """What lists ``region``."""
-        return self.servers
+        """What lists ``region``: first-generation servers live in GLOBAL."""
+        return self.first_gen if region == GLOBAL else self.servers
 
     def poll_region(self, region: str) -> float | None:
         """Poll one region and publish the result; never raises.

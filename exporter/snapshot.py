@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from exporter.bodies import Body, Part
-from exporter.exposition import AccountFacts, RegionHealth, RegionRenderer, render_parts
+from exporter.exposition import AccountFacts, Family, RegionHealth, RegionRenderer, render_parts
 from exporter.model import Server
 from exporter.upstream import REASONS
 
@@ -104,6 +104,7 @@ class Store:
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._counter_lock = threading.Lock()
+        self._extra: tuple[tuple[Family, bytes], ...] = ()
         with self._lock:
             self._publish()
 
@@ -193,6 +194,12 @@ class Store:
                 self._errors[key] = self._errors.get(key, 0) + 1
             self._changed()
 
+    def set_extra(self, extra: Iterable[tuple[Family, bytes]]) -> None:
+        """Replace the extra families (already rendered lines) and publish."""
+        with self._lock:
+            self._extra = tuple(extra)
+            self._changed()
+
     def regions(self, account: str) -> list[str]:
         """The regions known for an account."""
         with self._lock:
@@ -264,6 +271,7 @@ class Store:
                     requests=requests,
                     interval=self._interval,
                     openmetrics=om,
+                    extra=self._extra,
                 )
             )
             for om in (False, True)

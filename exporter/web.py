@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -158,6 +159,14 @@ class ExporterHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A scraper that hangs up early is normal: log it at debug, never a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.debug("client went away", extra={"err": type(exc).__name__})
+        else:
+            logger.error("error while answering a request", exc_info=exc)
 
     def __init__(self, address: tuple[str, int], store: Store, telemetry_path: str = "/metrics"):
         self.address_family = _family(address[0])

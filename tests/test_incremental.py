@@ -149,3 +149,26 @@ def test_region_sync_rules() -> None:
     assert sync.changes_since(now=1200 + 8 * 86400) is None  # too old to trust
     with pytest.raises(ValueError, match="full_every"):
         RegionSync(full_every=0)
+
+
+def test_first_gen_deltas_use_epoch_seconds_and_304(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "acme", generations=("first",)))
+    exporter.poll()
+    before = series(exporter.scrape(), "rackconnect_server_info", region="GLOBAL")
+    assert before
+    sim.request_log.clear()
+    exporter.poll()
+    ((_method, target, status, _account, _region),) = [
+        e for e in sim.request_log if e[4] == "GLOBAL" and "/servers/detail" in e[1]
+    ]
+    (since,) = parse_qs(urlsplit(target).query)["changes-since"]
+    assert since.isdigit()
+    assert status == 304
+    parsed = exporter.scrape()
+    assert value(parsed, "rackconnect_up", region="GLOBAL") == 1
+    assert series(parsed, "rackconnect_server_info", region="GLOBAL") == before
+    victim = before[0]["server_id"]
+    sim.delete_server(victim)
+    exporter.poll()
+    after = series(exporter.scrape(), "rackconnect_server_info", region="GLOBAL")
+    assert {s["server_id"] for s in after} == {s["server_id"] for s in before} - {victim}

@@ -7,6 +7,7 @@ import json
 import math
 import socket
 import struct
+import sys
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -170,6 +171,12 @@ class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     sim: Simulator
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (a timeout, a reset) is normal here: say nothing."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
