@@ -6,7 +6,8 @@ polls only when told to on stdin, so that each poll can be timed alone:
 
 - ``poll`` / ``poll full``: one poll of every region (``full`` forgets the changes-since
   baseline first); answers wall time, CPU time and request count as JSON.
-- ``start full`` then ``wait``: the same, in the background, while the client scrapes.
+- ``start full N`` then ``wait``: N full polls in a row, in the background, while the
+  client scrapes; ``wait`` answers the first one's figures.
 - ``memory``: peak and current RSS of this process (``VmHWM``/``VmRSS``).
 """
 
@@ -73,7 +74,13 @@ def main() -> None:
             answer = timed_poll("full" in words)
         elif words[0] == "start":
             background.clear()
-            thread = threading.Thread(target=lambda: background.append(timed_poll(True)))
+            count = int(words[2]) if len(words) > 2 else 1
+
+            def polls(count: int = count) -> None:
+                for _ in range(count):
+                    background.append(timed_poll(True))
+
+            thread = threading.Thread(target=polls)
             thread.start()
             answer = {"started": True}
         elif words[0] == "wait":

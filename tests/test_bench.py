@@ -25,7 +25,7 @@ def test_the_benchmark_runs_and_prints_the_table() -> None:
         "scrape gzip: median / p99",
         "static floor, text: median (ours / floor)",
         "render-on-scrape, openmetrics: median (it / ours)",
-        "scrape text during a full poll",
+        "scrape text during full polls",
         "full poll: requests (per region) | 3 (1) |",
         "incremental poll, nothing changed: requests (per region) | 3 (1) |",
         "exporter peak RSS",
