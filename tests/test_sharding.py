@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from exporter.cli import build_parser, run_exporter
 from exporter.config import Config
@@ -92,3 +94,29 @@ def test_each_replica_exposes_only_its_share(sim) -> None:
     assert seen[0] | seen[1] == names
     assert not seen[0] & seen[1]
     assert seen[0] == {n for n in names if shard_of(n, 2) == 0}
+
+
+def test_the_sharded_kubernetes_example_is_valid_and_consistent() -> None:
+    folder = Path(__file__).parent.parent / "deploy" / "kubernetes" / "sharded"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    objects = [yaml.safe_load((folder / name).read_text()) for name in kustomization["resources"]]
+    objects.append(yaml.safe_load((folder / "secret.example.yaml").read_text()))
+    validate = pytest.importorskip("kubernetes_validate")
+    for obj in objects:
+        validate.validate(obj, "1.30.0", strict=True)
+    (statefulset,) = [o for o in objects if o["kind"] == "StatefulSet"]
+    (service,) = [o for o in objects if o["kind"] == "Service"]
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    flags = dict(arg.split("=", 1) for arg in container["args"])
+    assert int(flags["--shard.total"]) == statefulset["spec"]["replicas"]
+    assert flags["--shard.index"] == "$(POD_NAME)"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # the flags parse exactly as the pods will pass them
+    pod = f"{statefulset['metadata']['name']}-2"
+    args = build_parser().parse_args(
+        ["serve", *(a.replace("$(POD_NAME)", pod) for a in container["args"])]
+    )
+    assert (args.shard_index, args.shard_total) == (2, 3)
+    assert yaml.safe_load((folder / "scrape.example.yml").read_text())["scrape_configs"]
