@@ -141,7 +141,9 @@ def parse_access(doc: object, url: str = "identity") -> Access:
     )
     endpoints: dict[str, dict[str, str]] = {}
     catalog = access.get("serviceCatalog")
-    for service in catalog if isinstance(catalog, list) else []:
+    if not isinstance(catalog, list):
+        raise bad("no serviceCatalog list")
+    for service in catalog:
         if not isinstance(service, dict) or not isinstance(service.get("name"), str):
             continue
         by_region = endpoints.setdefault(service["name"], {})

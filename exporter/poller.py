@@ -57,7 +57,10 @@ class AccountPoller:
         if managed is None:
             managed = MANAGED_ROLE in access.roles
         self.store.account_known(name, access.tenant_id, rackconnect, managed)
-        regions = self.account.regions or tuple(sorted(access.region_urls(NEXT_GEN_SERVICE)))
+        # A region that drops out of the catalog is reported as failing, not left as it was.
+        regions = self.account.regions or tuple(
+            sorted(set(access.region_urls(NEXT_GEN_SERVICE)) | set(self.store.regions(name)))
+        )
         if not regions:
             logger.warning(
                 "no Cloud Servers region in the service catalog", extra={"account": name}

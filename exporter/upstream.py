@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util import Retry
 
 from exporter import __version__
@@ -152,7 +152,10 @@ class ApiClient:
         except requests.ConnectionError as exc:
             # Timeouts that exhausted the retries arrive wrapped in a ConnectionError.
             cause = getattr(exc.args[0], "reason", None) if exc.args else None
-            if isinstance(cause, ReadTimeoutError | ConnectTimeoutError):
+            # urllib3's NewConnectionError (connection refused) subclasses ConnectTimeoutError.
+            if isinstance(cause, ReadTimeoutError | ConnectTimeoutError) and not isinstance(
+                cause, NewConnectionError
+            ):
                 raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: timed out") from exc
             raise UpstreamError(
                 CONNECTION, f"{method} {strip_query(url)}: {type(exc).__name__}"

@@ -8,6 +8,7 @@ import json
 import math
 import socket
 import struct
+import sys
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -171,6 +172,11 @@ class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     sim: Simulator
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up (timeout, reset) is normal here; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class Handler(BaseHTTPRequestHandler):
