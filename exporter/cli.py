@@ -21,6 +21,7 @@ from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
 from exporter.snapshot import Store
 from exporter.web import ExporterHTTPServer
+from exporter.webconfig import WebConfigError, WebSecurity
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -97,6 +98,12 @@ def _add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str = "60s"
         default=parse_listen_address(":10054"),
         metavar="[HOST]:PORT",
         help="address to serve metrics on (default: :10054)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
     )
     parser.add_argument(
         "--web.telemetry-path",
@@ -219,10 +226,16 @@ def run_exporter(
     stop: threading.Event | None = None,
 ) -> int:
     """Start the pollers and the HTTP server; block until ``stop`` or a signal."""
+    try:
+        security = WebSecurity(args.web_config_file)
+    except WebConfigError as exc:
+        for problem in exc.problems:
+            print(f"web config error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     stop = stop or _stop_on_signals()
     store = Store([a.name for a in config.accounts], args.poll_interval)
     try:
-        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path)
+        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path, security)
     except OSError as exc:
         host, port = args.listen_address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})

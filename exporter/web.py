@@ -5,7 +5,10 @@ Every answer is read from the current snapshot; nothing here calls upstream.
 
 from __future__ import annotations
 
+import logging
 import socket
+import ssl
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +19,7 @@ from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from exporter.landing import render_landing
 from exporter.logs import logger
 from exporter.snapshot import Store
+from exporter.webconfig import WebSecurity
 
 CLIENT_TIMEOUT = 30.0  # seconds a client may take to send its request
 
@@ -56,6 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = CLIENT_TIMEOUT
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            # The handshake runs here, in the connection's thread, under its timeout.
+            self.connection.do_handshake()
+
     def do_GET(self) -> None:
         self._answer(send_body=True)
 
@@ -65,6 +75,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, send_body: bool) -> None:
         path = urlsplit(self.path).path
         server = self.server
+        if not server.security.authorized(self.headers.get("Authorization")):
+            # As exporter-toolkit: with users configured, every path needs them.
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                b"Unauthorized\n",
+                {"Content-Type": "text/plain; charset=utf-8", "WWW-Authenticate": "Basic"},
+                send_body,
+            )
+            return
         snapshot = server.store.current
         if path == server.telemetry_path:
             openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
@@ -146,14 +165,43 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], store: Store, telemetry_path: str = "/metrics"):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: Store,
+        telemetry_path: str = "/metrics",
+        security: WebSecurity | None = None,
+    ):
         self.address_family = _family(address[0])
         super().__init__(address, _Handler)
         self.store = store
         self.telemetry_path = telemetry_path
-        self.extra_headers: dict[str, str] = {}
+        self.security = security or WebSecurity(None)
         self._landing_lock = threading.Lock()
         self._landing: tuple[object, bytes] | None = None
+
+    @property
+    def extra_headers(self) -> dict[str, str]:
+        """Headers added to every answer (``http_server_config.headers``)."""
+        return self.security.headers
+
+    def get_request(self) -> tuple[socket.socket, tuple]:
+        """Accept a connection; wrap it in TLS when configured (the handshake comes later)."""
+        sock, address = super().get_request()
+        context = self.security.context
+        if context is not None:
+            sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """Log a failed connection in one line (a client that left early is routine)."""
+        exc = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(exc, OSError) else logging.ERROR
+        logger.log(
+            level,
+            "http connection failed",
+            extra={"client": client_address[0], "err": f"{type(exc).__name__}: {exc}"},
+        )
 
     def landing(self, snapshot) -> bytes:
         """The landing page, rendered once per snapshot."""
@@ -170,7 +218,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
             host = "localhost"
         elif ":" in str(host):
             host = f"[{host}]"
-        return f"http://{host}:{port}"
+        return f"{'https' if self.security.tls else 'http'}://{host}:{port}"
 
     def start(self) -> threading.Thread:
         """Serve in a daemon thread."""
