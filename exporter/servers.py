@@ -20,6 +20,8 @@ from exporter.upstream import (
 
 PAGE_SIZE = 1000  # the most Cloud Servers returns in one page
 MAX_PAGES = 10_000  # a guard against a server that never stops sending next links
+# The most servers one listing (an account's region) may hold: a bound on memory.
+MAX_SERVERS = 100_000
 
 
 class CloudServers:
@@ -47,6 +49,12 @@ class CloudServers:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
             doc = self._get(region, url, params)
             servers.extend(parse_servers(doc, url))
+            if len(servers) > MAX_SERVERS:
+                raise UpstreamError(
+                    BAD_RESPONSE,
+                    f"GET {region} servers: more than {MAX_SERVERS} servers, the most one "
+                    "account and region may have; the listing is not used",
+                )
             url = next_link(doc)
             if url is not None:
                 if url in seen:
