@@ -5,11 +5,13 @@ Every answer is read from the current snapshot; nothing here calls upstream.
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import ssl
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -21,7 +23,31 @@ from exporter.logs import logger
 from exporter.snapshot import Store
 from exporter.webconfig import WebSecurity
 
-CLIENT_TIMEOUT = 30.0  # seconds a client may take to send its request
+REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next request
+WRITE_TIMEOUT = 30.0  # seconds a client may take to receive an answer
+MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads a socket, failing with TimeoutError once the handler's deadline has passed.
+
+    A per-read timeout alone lets a client that sends one byte at a time hold a
+    connection (and its thread) for ever; a deadline for the whole request does not.
+    """
+
+    def __init__(self, sock: socket.socket, handler: _Handler) -> None:
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        remaining = self._handler.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -57,14 +83,24 @@ class _Handler(BaseHTTPRequestHandler):
     server: ExporterHTTPServer
     server_version = f"rackconnect-exporter/{__version__}"
     sys_version = ""
-    timeout = CLIENT_TIMEOUT
+    timeout = REQUEST_TIMEOUT
     protocol_version = "HTTP/1.1"
+    deadline = 0.0
 
     def setup(self) -> None:
         super().setup()
         if isinstance(self.connection, ssl.SSLSocket):
             # The handshake runs here, in the connection's thread, under its timeout.
             self.connection.do_handshake()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        super().handle_one_request()
+
+    def end_headers(self) -> None:
+        self.connection.settimeout(WRITE_TIMEOUT)  # for the whole answer (sendall)
+        super().end_headers()
 
     def do_GET(self) -> None:
         self._answer(send_body=True)
@@ -139,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             {"Content-Type": "text/plain; charset=utf-8", "Allow": "GET, HEAD"},
             True,
         )
+        self.close_connection = True  # a request body, if any, was not read
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 - stdlib names
 
@@ -171,8 +208,11 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         store: Store,
         telemetry_path: str = "/metrics",
         security: WebSecurity | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         self.address_family = _family(address[0])
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._closing = threading.Event()
         super().__init__(address, _Handler)
         self.store = store
         self.telemetry_path = telemetry_path
@@ -184,6 +224,29 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     def extra_headers(self) -> dict[str, str]:
         """Headers added to every answer (``http_server_config.headers``)."""
         return self.security.headers
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        """Serve the connection in a thread once one of the ``max_connections`` slots frees."""
+        while not self._slots.acquire(timeout=0.5):
+            if self._closing.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        """Stop serving (connections waiting for a slot are closed)."""
+        self._closing.set()
+        super().shutdown()
 
     def get_request(self) -> tuple[socket.socket, tuple]:
         """Accept a connection; wrap it in TLS when configured (the handshake comes later)."""
