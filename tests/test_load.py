@@ -122,7 +122,6 @@ def test_fifty_scrapers_for_thirty_seconds() -> None:
         stop.set()
         proc.terminate()
         proc.wait(timeout=10)
-    assert failures == []
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99)]
     max_threads = max(s["Threads"] for s in samples)
@@ -138,13 +137,15 @@ def test_fifty_scrapers_for_thirty_seconds() -> None:
         "exposition_bytes": len(metrics),
     }
     print(f"\nload figures: {figures}")
+    assert failures == []
     assert len(latencies) > SCRAPERS * 10
     assert p99 < 5.0
     # connection threads are capped; the rest is the pollers, the simulator and the main thread
     assert max_threads <= web.MAX_CONNECTIONS + 40
     assert final["VmHWM"] < 512 * 1024
     assert len(closed) == 10  # every slow-drip client was cut off
-    assert max(closed) < web.REQUEST_TIMEOUT + 5
+    # 70 clients for 64 slots: a drip may first wait in the queue for an idle one to go
+    assert max(closed) < 2 * web.REQUEST_TIMEOUT + 5
     assert "rackconnect_up" in metrics
 
 
