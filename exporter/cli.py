@@ -10,13 +10,14 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
 from exporter.config import AccountConfig, Config, ConfigError, load
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.logs import logger
-from exporter.poller import Poller
+from exporter.reload import AccountPollers, reload_config
 from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
 from exporter.snapshot import Store
@@ -216,7 +217,7 @@ def serve(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     logs.add_secrets(config.secrets())
-    return run_exporter(config, args)
+    return run_exporter(config, args, reload=lambda: load(args.config_file))
 
 
 def run_exporter(
@@ -224,49 +225,80 @@ def run_exporter(
     args: argparse.Namespace,
     announce: Callable[[ExporterHTTPServer], None] | None = None,
     stop: threading.Event | None = None,
+    reload: Callable[[], Config] | None = None,
 ) -> int:
-    """Start the pollers and the HTTP server; block until ``stop`` or a signal."""
+    """Start the pollers and the HTTP server; block until ``stop`` or a signal.
+
+    With ``reload``, SIGHUP loads the configuration again and applies it.
+    """
     try:
         security = WebSecurity(args.web_config_file)
     except WebConfigError as exc:
         for problem in exc.problems:
             print(f"web config error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    stop = stop or _stop_on_signals()
+    signals = _Signals(stop)
+    stop = signals.stop
     store = Store([a.name for a in config.accounts], args.poll_interval)
+    store.config_reloaded(True, time.time())
     try:
         httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path, security)
     except OSError as exc:
         host, port = args.listen_address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
         return EXIT_FAILURE
-    poller = Poller(list(config.accounts), store, args.poll_interval, args.poll_timeout)
+    pollers = AccountPollers(store, args.poll_interval, args.poll_timeout)
     httpd.start()
-    poller.start()
+    pollers.apply(config.accounts)
     logger.info(
         "rackconnect-exporter started",
         extra={"version": __version__, "address": httpd.url, "accounts": len(config.accounts)},
     )
     if announce is not None:
         announce(httpd)
-    stop.wait()
+    while not stop.wait(0.2):
+        signals.log()
+        if signals.reload.is_set():
+            signals.reload.clear()
+            security.maybe_reload(force=True)
+            if reload is None:
+                logger.info("nothing to reload: the accounts are built in")
+            else:
+                reload_config(reload, pollers, store)
+    signals.log()
     logger.info("shutting down")
     httpd.shutdown()
     httpd.server_close()
-    poller.stop()
+    pollers.stop()
     return EXIT_OK
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+class _Signals:
+    """SIGTERM and SIGINT set ``stop``, SIGHUP sets ``reload``; the main loop logs them.
 
-    def handler(signum: int, _frame: object) -> None:
-        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
+    Given an event to stop on, no handler is installed (tests and embedding).
+    """
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+    def __init__(self, stop: threading.Event | None) -> None:
+        self.reload = threading.Event()
+        self.received: list[int] = []
+        if stop is not None:
+            self.stop = stop
+            return
+        self.stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        # Only flags here: logging from a signal handler can deadlock on its lock.
+        self.received.append(signum)
+        (self.reload if signum == signal.SIGHUP else self.stop).set()
+
+    def log(self) -> None:
+        """Log the signals received since the last call."""
+        while self.received:
+            name = signal.Signals(self.received.pop(0)).name
+            logger.info("signal received", extra={"signal": name})
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -112,6 +112,16 @@ POLL_DURATION = Family(
 POLL_ERRORS = Family(
     "rackconnect_poll_errors_total", "counter", "Failed polls of the account and region, by reason."
 )
+CONFIG_RELOAD_OK = Family(
+    "rackconnect_config_last_reload_successful",
+    "gauge",
+    "1 if the last load of the configuration (at start or on SIGHUP) succeeded, else 0.",
+)
+CONFIG_RELOAD_TIME = Family(
+    "rackconnect_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "When the configuration was last loaded successfully.",
+)
 API_REQUESTS = Family(
     "rackconnect_api_requests_total",
     "counter",
@@ -247,6 +257,7 @@ def render(
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
+    config_reload: tuple[bool, float | None] | None = None,
 ) -> bytes:
     """The whole exposition, from already rendered per-region fragments and health data."""
     note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
@@ -258,6 +269,11 @@ def render(
 
     build = labels(version=__version__, python_version=platform.python_version())
     family(BUILD_INFO, f"rackconnect_exporter_build_info{{{build}}} 1\n", cached=False)
+    if config_reload is not None:
+        ok, when = config_reload
+        family(CONFIG_RELOAD_OK, f"{CONFIG_RELOAD_OK.name} {int(ok)}\n", cached=False)
+        if when is not None:
+            family(CONFIG_RELOAD_TIME, f"{CONFIG_RELOAD_TIME.name} {_num(when)}\n", cached=False)
     family(
         ACCOUNT_INFO,
         "".join(

@@ -99,6 +99,7 @@ class Store:
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._counter_lock = threading.Lock()
+        self._reload: tuple[bool, float | None] | None = None
         with self._lock:
             self._publish()
 
@@ -113,10 +114,50 @@ class Store:
         with self._counter_lock:
             self._requests[key] = self._requests.get(key, 0) + 1
 
+    def add_account(self, name: str) -> None:
+        """Start tracking an account (after a configuration reload)."""
+        with self._lock:
+            self._accounts.setdefault(name, _Account(name))
+            self._publish()
+
+    def remove_account(self, name: str) -> None:
+        """Forget an account and every series of it (after a configuration reload)."""
+        with self._lock:
+            self._accounts.pop(name, None)
+            with self._counter_lock:
+                for table in (self._errors, self._requests):
+                    for key in [k for k in table if k[0] == name]:
+                        del table[key]
+            self._publish()
+
+    def keep_regions(self, name: str, regions: Iterable[str]) -> None:
+        """Forget the regions of an account that are not in ``regions``."""
+        keep = set(regions)
+        with self._lock:
+            account = self._accounts.get(name)
+            if account is None:
+                return
+            for region in [r for r in account.regions if r not in keep]:
+                del account.regions[region]
+                with self._counter_lock:
+                    for table in (self._errors, self._requests):
+                        for key in [k for k in table if k[:2] == (name, region)]:
+                            del table[key]
+            self._publish()
+
+    def config_reloaded(self, ok: bool, when: float) -> None:
+        """Record a configuration (re)load: successful or not, and when."""
+        with self._lock:
+            last_success = self._reload[1] if self._reload else None
+            self._reload = (ok, when if ok else last_success)
+            self._publish()
+
     def account_known(self, name: str, tenant_id: str, rackconnect: bool, managed: bool) -> None:
         """Record what Identity said about an account."""
         with self._lock:
-            account = self._accounts[name]
+            account = self._accounts.get(name)
+            if account is None:  # removed by a reload while its last poll ran
+                return
             account.tenant_id, account.known = tenant_id, True
             account.rackconnect, account.managed = rackconnect, managed
             # An earlier authentication failure was reported under region "".
@@ -126,8 +167,9 @@ class Store:
     def account_polled(self, name: str) -> None:
         """Mark the end of a poll of every region of an account."""
         with self._lock:
-            self._accounts[name].polled = True
-            self._publish()
+            if name in self._accounts:
+                self._accounts[name].polled = True
+                self._publish()
 
     def region_succeeded(
         self, account: str, region: str, servers: Iterable[Server], duration: float
@@ -135,7 +177,9 @@ class Store:
         """Replace a region's data with a successful poll's result."""
         unique = tuple({s.id: s for s in servers}.values())
         with self._lock:
-            acct = self._accounts[account]
+            acct = self._accounts.get(account)
+            if acct is None:
+                return
             state = self._region(acct, region)
             rackconnect, managed = acct.rackconnect, acct.managed
         # Rendering needs no lock: only this region's poller uses its renderer.
@@ -149,6 +193,8 @@ class Store:
     def region_failed(self, account: str, region: str, reason: str, duration: float) -> None:
         """Record a failed poll; the region keeps its last good servers."""
         with self._lock:
+            if account not in self._accounts:
+                return
             state = self._region(self._accounts[account], region)
             state.up, state.duration, state.last_error = False, duration, reason
             key = (account, region, reason)
@@ -159,7 +205,8 @@ class Store:
     def regions(self, account: str) -> list[str]:
         """The regions known for an account."""
         with self._lock:
-            return [r for r in self._accounts[account].regions if r]
+            acct = self._accounts.get(account)
+            return [r for r in acct.regions if r] if acct else []
 
     def _region(self, account: _Account, region: str) -> _Region:
         state = account.regions.get(region)
@@ -212,6 +259,7 @@ class Store:
                 requests=requests,
                 interval=self._interval,
                 openmetrics=om,
+                config_reload=self._reload,
             )
             for om in (False, True)
         )
