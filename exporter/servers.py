@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -40,7 +41,8 @@ class CloudServers:
 
     def list_servers(self, region: str) -> list[Server]:
         """Every server in ``region``, following ``servers_links`` page by page."""
-        url: str | None = self.region_url(region) + "/servers/detail"
+        base = self.region_url(region)
+        url: str | None = base + "/servers/detail"
         params: dict[str, Any] | None = {"limit": PAGE_SIZE}
         seen: set[str] = set()
         servers: list[Server] = []
@@ -57,6 +59,7 @@ class CloudServers:
                 )
             url = next_link(doc)
             if url is not None:
+                url = same_origin(url, base)
                 if url in seen:
                     raise UpstreamError(BAD_RESPONSE, f"GET {region} servers: next link repeats")
                 seen.add(url)
@@ -105,6 +108,18 @@ def _to_server(item: object, url: str, generation: str = NEXT) -> Server:
         return Server.from_api(item, generation)
     except ValueError as exc:
         raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: {exc}") from exc
+
+
+def same_origin(href: str, base: str) -> str:
+    """``href`` on the scheme and host of ``base``, so the token never goes elsewhere.
+
+    Nova behind a TLS-terminating proxy is known to write ``http://`` (or an internal
+    host) into its next links; the token is only ever sent to the catalog's endpoint.
+    """
+    link, origin = urlsplit(href), urlsplit(base)
+    if (link.scheme, link.netloc) == (origin.scheme, origin.netloc):
+        return href
+    return urlunsplit((origin.scheme, origin.netloc, link.path, link.query, ""))
 
 
 def next_link(doc: object) -> str | None:

@@ -92,6 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(self.connection, ssl.SSLSocket):
             # The handshake runs here, in the connection's thread, under its timeout.
             self.connection.do_handshake()
+        self.rfile.close()  # the plain reader; the socket stays open
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
 
     def handle_one_request(self) -> None:

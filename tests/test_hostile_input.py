@@ -283,3 +283,25 @@ def test_too_many_servers_are_refused(sim, make_exporter, monkeypatch) -> None:
     assert value(parsed, "rackconnect_poll_errors_total", region="HKG", reason="bad_response") == 1
     assert len(series(parsed, "rackconnect_server_info", region="HKG")) == count
     assert f"more than {count - 1} servers" in exporter.log.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("href", "expected"),
+    [
+        (
+            "https://dfw.example/v2/1/servers/detail?limit=1000&marker=a",
+            "https://dfw.example/v2/1/servers/detail?limit=1000&marker=a",
+        ),
+        (
+            "http://dfw.example/v2/1/servers/detail?marker=a",
+            "https://dfw.example/v2/1/servers/detail?marker=a",
+        ),
+        (
+            "https://evil.example:8443/v2/1/servers/detail?marker=a#x",
+            "https://dfw.example/v2/1/servers/detail?marker=a",
+        ),
+        ("/v2/1/servers/detail?marker=a", "https://dfw.example/v2/1/servers/detail?marker=a"),
+    ],
+)
+def test_next_links_stay_on_the_catalog_endpoint(href: str, expected: str) -> None:
+    assert servers_module.same_origin(href, "https://dfw.example/v2/1") == expected
