@@ -1,19 +1,23 @@
 """Command line: flags and subcommands; builds the parts and wires them together.
 
 Exit codes: 0 success, 1 runtime failure (for example the port is taken), 3 bad usage
-or configuration.
+or configuration. ``wait`` adds 1 for a terminal failure state and 2 for a timeout.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
+from exporter import agent as agent_command
+from exporter import status as status_command
+from exporter import wait as wait_command
 from exporter.config import AccountConfig, Config, ConfigError, load
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.logs import logger
@@ -28,7 +32,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 3
 
-COMMANDS = ("serve", "demo", "simulate", "check-config")
+COMMANDS = ("serve", "demo", "simulate", "check-config", "status", "wait", "agent")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,12 +104,7 @@ def _add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str = "60s"
         metavar="[HOST]:PORT",
         help="address to serve metrics on (default: :10054)",
     )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
-    )
+    _add_web_config_flag(parser)
     parser.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
@@ -163,7 +162,205 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="serve only the simulated Rackspace cloud")
     simulator_command.add_arguments(simulate)
+
+    status = sub.add_parser(
+        "status",
+        help="poll the configured accounts once and print their servers",
+        description="Poll every configured account once and print a table (or JSON) of "
+        "servers. Exit 0; 3 on a configuration error or when every account failed to "
+        "authenticate; 1 when no account could be reached.",
+    )
+    _add_status_flags(status)
+
+    wait = sub.add_parser(
+        "wait",
+        help="block until one server is ready (exit 0), failed (1), timed out (2)",
+        description="Poll one server until it is ready. Exit codes: 0 ready, 1 a terminal "
+        "failure (FAILED, UNPROCESSABLE, Build Error, Authentication Error, status ERROR, "
+        "deleted), 2 timeout, 3 usage, configuration or authentication error, or server "
+        "not found.",
+    )
+    _add_wait_flags(wait)
+
+    agent = sub.add_parser(
+        "agent",
+        help="run on a cloud server: expose its RackConnect and Managed Operations state",
+        description="Run on a cloud server: poll the RackConnect in-server API (at most 30 "
+        "requests a minute) and the Managed Operations completion file, and serve the "
+        "exporter's metrics for this server.",
+    )
+    _add_agent_flags(agent)
     return parser
+
+
+def _add_status_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table or json (default: table)",
+    )
+    parser.add_argument(
+        "--region",
+        dest="regions",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="only servers in this region (GLOBAL for first generation); repeatable",
+    )
+    parser.add_argument(
+        "--server", metavar="ID_OR_NAME", help="only the server with this id or name"
+    )
+    parser.add_argument(
+        "--not-ready", dest="not_ready", action="store_true", help="only servers that are not ready"
+    )
+    _add_config_flags(parser)
+
+
+def _add_web_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
+    )
+
+
+def _web_security(args: argparse.Namespace) -> WebSecurity | None:
+    """The web configuration of ``--web.config.file``; None (after saying why) if unusable."""
+    try:
+        return WebSecurity(args.web_config_file)
+    except WebConfigError as exc:
+        for problem in exc.problems:
+            print(f"web config error: {problem}", file=sys.stderr)
+        return None
+
+
+def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    _add_web_config_flag(parser)
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=_listen_address,
+        default=parse_listen_address(":10054"),
+        metavar="[HOST]:PORT",
+        help="address to serve metrics on (default: :10054)",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        metavar="PATH",
+        help="path under which to expose metrics (default: /metrics)",
+    )
+    parser.add_argument(
+        "--poll.interval",
+        dest="poll_interval",
+        type=_duration,
+        default=parse_duration("60s"),
+        metavar="DURATION",
+        help="how often to read the in-server API; never more than 30 requests a minute "
+        "whatever this says (default: 60s)",
+    )
+    parser.add_argument(
+        "--poll.timeout",
+        dest="poll_timeout",
+        type=_duration,
+        default=parse_duration("30s"),
+        metavar="DURATION",
+        help="timeout of each HTTP request (default: 30s)",
+    )
+    parser.add_argument(
+        "--rackconnect.region",
+        dest="rackconnect_region",
+        metavar="REGION",
+        help="the server's region (ORD, DFW, IAD, LON, SYD, HKG); default: from XenStore",
+    )
+    parser.add_argument(
+        "--rackconnect.url",
+        dest="rackconnect_url",
+        metavar="URL",
+        help="base URL of the in-server API (default: "
+        "https://{region}.api.rackconnect.rackspace.com)",
+    )
+    parser.add_argument(
+        "--server.id",
+        dest="server_id",
+        metavar="ID",
+        help="the server_id label (default: from the API, else XenStore, else the host name)",
+    )
+    parser.add_argument(
+        "--server.name",
+        dest="server_name",
+        metavar="NAME",
+        help="the name label (default: the host name)",
+    )
+    parser.add_argument(
+        "--server.generation",
+        dest="generation",
+        choices=("next", "first"),
+        default="next",
+        help="the generation label (default: next)",
+    )
+    parser.add_argument(
+        "--account.name",
+        dest="account_name",
+        default=agent_command.ACCOUNT,
+        metavar="NAME",
+        help=f"the account label (default: {agent_command.ACCOUNT})",
+    )
+    parser.add_argument(
+        "--managed",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="whether this server has Managed Operations, so ready waits for the completion "
+        "file; auto: from the XenStore roles, else false (default: auto)",
+    )
+    parser.add_argument(
+        "--managed.completion-file",
+        dest="completion_file",
+        default=agent_command.default_completion_file(),
+        metavar="PATH",
+        help="the file Managed Operations creates when done (default: %(default)s)",
+    )
+    _add_log_flags(parser)
+
+
+def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("server_id", metavar="SERVER_ID", help="the server's id")
+    parser.add_argument(
+        "--for",
+        dest="wait_for",
+        choices=wait_command.TARGETS,
+        default="ready",
+        help="what to wait for: RackConnect automation, Managed Operations, or both "
+        "(the rackconnect_server_ready rule) (default: ready)",
+    )
+    parser.add_argument(
+        "--region",
+        metavar="REGION",
+        help="the server's region (GLOBAL for first generation); default: search every "
+        "region of the account once",
+    )
+    parser.add_argument(
+        "--account", metavar="NAME", help="only this configured account (default: every one)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=_duration,
+        default=parse_duration("5s"),
+        metavar="DURATION",
+        help="first pause between polls; it grows x1.5 up to 60s and starts again at each "
+        "change (default: 5s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_duration,
+        default=parse_duration("30m"),
+        metavar="DURATION",
+        help="give up (exit 2) after this long (default: 30m)",
+    )
+    _add_config_flags(parser)
 
 
 def _normalise_argv(argv: Sequence[str]) -> list[str]:
@@ -182,6 +379,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         "demo": demo,
         "check-config": check_config,
         "simulate": simulate,
+        "wait": wait,
+        "status": status,
+        "agent": agent,
     }
     return handlers[args.command](args)
 
@@ -231,11 +431,8 @@ def run_exporter(
 
     With ``reload``, SIGHUP loads the configuration again and applies it.
     """
-    try:
-        security = WebSecurity(args.web_config_file)
-    except WebConfigError as exc:
-        for problem in exc.problems:
-            print(f"web config error: {problem}", file=sys.stderr)
+    security = _web_security(args)
+    if security is None:
         return EXIT_USAGE
     signals = _Signals(stop)
     stop = signals.stop
@@ -350,3 +547,113 @@ def demo(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     """Serve only the simulated cloud."""
     return simulator_command.run(args)
+
+
+def wait(args: argparse.Namespace) -> int:
+    """Block until one server is ready; the exit code says how it ended."""
+    logs.setup(args.log_level, args.log_format)
+    config = _load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    logs.add_secrets(config.secrets())
+    waiter = wait_command.Waiter(
+        config,
+        args.server_id,
+        wanted=args.wait_for,
+        region=args.region,
+        account=args.account,
+        interval=args.interval,
+        timeout=args.timeout,
+        request_timeout=args.poll_timeout,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+    try:
+        return waiter.run()
+    except KeyboardInterrupt:
+        return 130
+
+
+def status(args: argparse.Namespace) -> int:
+    """Poll every account once and print its servers."""
+    logs.setup(args.log_level, args.log_format)
+    config = _load_config(args)
+    if config is None:
+        return EXIT_USAGE
+    logs.add_secrets(config.secrets())
+    return status_command.run(
+        config,
+        timeout=args.poll_timeout,
+        output=args.output,
+        regions=[r for value in args.regions for r in value.split(",") if r.strip()],
+        server=args.server,
+        not_ready=args.not_ready,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def agent(args: argparse.Namespace) -> int:
+    """Serve the local server's RackConnect and Managed Operations state."""
+    logs.setup(args.log_level, args.log_format)
+    region = args.rackconnect_region
+    if region is None and args.rackconnect_url:
+        region = agent_command.region_from_url(args.rackconnect_url)
+    if region is None:
+        region = agent_command.xenstore_read("vm-data/provider_data/region")
+    if region is None and not args.rackconnect_url:
+        print(
+            "rackconnect-exporter agent: error: give --rackconnect.region (or --rackconnect.url)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    region = (region or "").upper()
+    managed = args.managed == "true"
+    if args.managed == "auto":
+        roles = agent_command.xenstore_read("vm-data/provider_data/roles") or ""
+        managed = "rax_managed" in roles
+    security = _web_security(args)
+    if security is None:
+        return EXIT_USAGE
+    store = Store([args.account_name], args.poll_interval)
+    the_agent = agent_command.Agent(
+        store,
+        base_url=args.rackconnect_url or agent_command.default_url(region),
+        region=region,
+        server_id=args.server_id,
+        server_name=args.server_name or socket.gethostname(),
+        generation=args.generation,
+        managed=managed,
+        completion_file=args.completion_file,
+        account=args.account_name,
+        timeout=args.poll_timeout,
+    )
+    try:
+        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path, security)
+    except OSError as exc:
+        host, port = args.listen_address
+        logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
+        return EXIT_FAILURE
+    signals = _Signals(None)
+    stop = signals.stop
+    httpd.start()
+    thread = threading.Thread(
+        target=the_agent.run, args=(stop, args.poll_interval), name="agent", daemon=True
+    )
+    thread.start()
+    logger.info(
+        "rackconnect-exporter agent started",
+        extra={"version": __version__, "address": httpd.url, "api": the_agent.api.base_url},
+    )
+    while not stop.wait(0.2):
+        signals.log()
+        if signals.reload.is_set():
+            signals.reload.clear()
+            security.maybe_reload(force=True)
+    signals.log()
+    logger.info("shutting down")
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+    the_agent.close()
+    return EXIT_OK

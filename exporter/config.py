@@ -16,7 +16,7 @@ import yaml
 
 DEFAULT_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
 REGIONS = ("ORD", "DFW", "IAD", "LON", "SYD", "HKG")
-GENERATIONS = ("next",)
+GENERATIONS = ("next", "first")
 ACCOUNT_KEYS = (
     "name",
     "username",
@@ -30,6 +30,15 @@ ACCOUNT_KEYS = (
     "rackconnect",
     "managed",
 )
+
+
+V1_NEXT_GEN = "Identity v1.0 reaches first-generation servers only: use generations: [first]"
+V1_PASSWORD = "Identity v1.0 takes an API key, not a password"
+
+
+def is_identity_v1(url: str) -> bool:
+    """True when ``url`` is an Identity v1.0 endpoint (``.../v1.0``)."""
+    return url.rstrip("/").endswith("/v1.0")
 
 
 class ConfigError(Exception):
@@ -188,6 +197,13 @@ def _account_from_mapping(
         problem("identity_url", f"must be an http:// or https:// URL, not {identity_url!r}")
     regions = _regions(raw.get("regions"), lambda m: problem("regions", m))
     generations = _generations(raw.get("generations"), lambda m: problem("generations", m))
+    if is_identity_v1(identity_url):
+        if "generations" not in raw:
+            generations = ("first",)
+        elif "next" in generations:
+            problem("generations", V1_NEXT_GEN)
+        if api_key is None and password is not None:
+            problem("password" if "password" in raw else "password_file", V1_PASSWORD)
     rackconnect = _auto_bool(raw, "rackconnect", problem)
     managed = _auto_bool(raw, "managed", problem)
     if len(problems) > before or username is None or name is None:
@@ -324,6 +340,11 @@ def load_environment(environ: Mapping[str, str]) -> Config:
     regions = _regions(
         get("RACKSPACE_REGIONS"), lambda m: problems.append(f"RACKSPACE_REGIONS: {m}")
     )
+    generations: tuple[str, ...] = ("next",)
+    if is_identity_v1(identity_url):
+        generations = ("first",)
+        if api_key is None and password is not None:
+            problems.append(f"RACKSPACE_PASSWORD: {V1_PASSWORD} (set RACKSPACE_API_KEY)")
     if problems or username is None:
         raise ConfigError(problems)
     return Config(
@@ -335,6 +356,7 @@ def load_environment(environ: Mapping[str, str]) -> Config:
                 password=password,
                 identity_url=identity_url,
                 regions=regions,
+                generations=generations,
             ),
         )
     )

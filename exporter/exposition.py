@@ -258,8 +258,12 @@ def render(
     interval: float,
     openmetrics: bool,
     config_reload: tuple[bool, float | None] | None = None,
+    extra: Iterable[tuple[Family, bytes]] = (),
 ) -> bytes:
-    """The whole exposition, from already rendered per-region fragments and health data."""
+    """The whole exposition, from already rendered per-region fragments and health data.
+
+    ``extra`` adds families of one mode only (the agent's), after the per-server ones.
+    """
     note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
     chunks: list[bytes] = []
 
@@ -332,6 +336,8 @@ def render(
     fragments = list(server_fragments)
     for i, fam in enumerate(PER_SERVER_FAMILIES):
         family(fam, b"".join(f[i] for f in fragments))
+    for fam, body in extra:
+        family(fam, body)
     if openmetrics:
         chunks.append(b"# EOF\n")
     return b"".join(chunks)

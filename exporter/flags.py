@@ -9,11 +9,13 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(text: str) -> float:
-    """Parse a Go-style duration (``500ms``, ``30s``, ``1m30s``, ``2h``) into seconds.
+    """Parse a Go-style duration (``500ms``, ``30s``, ``1m30s``, ``2h``, or ``0``) into seconds.
 
     Raises ValueError with a message that quotes the bad value.
     """
     value = text.strip()
+    if value == "0":
+        return 0.0
     pos = 0
     total = 0.0
     for match in _DURATION_PART.finditer(value):

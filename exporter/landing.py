@@ -19,9 +19,11 @@ h1{font-size:1.5em;margin-bottom:0}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccd;padding:.25em .6em;text-align:left}
 th{background:#eef}
-td.n{text-align:right}
+.n{text-align:right}
+#status{font-size:.75em}
+#status th,#status td{padding:.2em .4em}
 .bad{color:#b00020;font-weight:600}
-.down{color:#b00020}
+.down,tr.failed td{color:#b00020}
 """
 
 
@@ -149,7 +151,7 @@ def _not_ready_table(snapshot: Snapshot, now: float) -> str:
                     rows.append((not server.failed(), account.name, region.region, server))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[3].name, r[3].id))
     body = "".join(
-        f"<tr class='{'' if ok else 'bad'}'><td>{_h(account)}</td><td>{_h(region)}</td>"
+        f"<tr class='{'' if ok else 'failed'}'><td>{_h(account)}</td><td>{_h(region)}</td>"
         f"<td>{_h(server.name)}</td><td><code>{_h(server.id)}</code></td>"
         f"<td>{_h(server.automation_status or NO_KEY)}</td>"
         f"<td>{_h(server.managed_status or NO_KEY)}</td>"

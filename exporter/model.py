@@ -141,9 +141,12 @@ class Server:
         return self.automation_status == DEPLOYED
 
     def managed_done(self, managed: bool) -> bool:
-        """True when Managed Operations automation has finished (or does not apply)."""
+        """True when Managed Operations automation has finished (or does not apply).
+
+        First-generation servers never report Managed Operations, so it never applies.
+        """
         if self.managed_status is None:
-            return not managed
+            return not managed or self.generation == FIRST
         return self.managed_status == COMPLETE
 
     def ready(self, rackconnect: bool, managed: bool) -> bool:

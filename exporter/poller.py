@@ -8,9 +8,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from exporter.config import AccountConfig
-from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE, Identity
+from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
+from exporter.identity_v1 import make_identity
 from exporter.logs import logger
 from exporter.servers import CloudServers
+from exporter.servers_v1 import GLOBAL, FirstGenServers
 from exporter.snapshot import Store
 from exporter.upstream import BAD_RESPONSE, ApiClient, UpstreamError
 
@@ -29,14 +31,9 @@ class AccountPoller:
             timeout,
             on_response=lambda api, region, code: store.count_request(name, region, api, code),
         )
-        self.identity = Identity(
-            self.client,
-            account.identity_url,
-            account.username,
-            api_key=account.api_key,
-            password=account.password,
-        )
+        self.identity = make_identity(self.client, account)
         self.servers = CloudServers(self.client, self.identity)
+        self.first_gen = FirstGenServers(self.client, self.identity)
         self._pool = ThreadPoolExecutor(MAX_REGIONS, thread_name_prefix=f"poll-{name}")
 
     def poll(self) -> None:
@@ -58,9 +55,14 @@ class AccountPoller:
             managed = MANAGED_ROLE in access.roles
         self.store.account_known(name, access.tenant_id, rackconnect, managed)
         # A region that drops out of the catalog is reported as failing, not left as it was.
+        known = set(self.store.regions(name)) - {GLOBAL}
         regions = self.account.regions or tuple(
-            sorted(set(access.region_urls(NEXT_GEN_SERVICE)) | set(self.store.regions(name)))
+            sorted(set(access.region_urls(NEXT_GEN_SERVICE)) | known)
         )
+        if "next" not in self.account.generations:
+            regions = ()
+        if "first" in self.account.generations:
+            regions += (GLOBAL,)
         if not regions:
             logger.warning(
                 "no Cloud Servers region in the service catalog", extra={"account": name}
@@ -72,7 +74,10 @@ class AccountPoller:
     def _poll_region(self, region: str) -> None:
         started = time.monotonic()
         try:
-            servers = self.servers.list_servers(region)
+            if region == GLOBAL:
+                servers = self.first_gen.list_servers()
+            else:
+                servers = self.servers.list_servers(region)
         except UpstreamError as exc:
             self._failed(region, exc.reason, str(exc), time.monotonic() - started)
             return

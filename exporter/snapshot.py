@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from exporter.exposition import AccountFacts, RegionHealth, RegionRenderer, render
+from exporter.exposition import AccountFacts, Family, RegionHealth, RegionRenderer, render
 from exporter.model import Server
 from exporter.upstream import REASONS
 
@@ -100,6 +100,7 @@ class Store:
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._counter_lock = threading.Lock()
         self._reload: tuple[bool, float | None] | None = None
+        self._extra: tuple[tuple[Family, bytes], ...] = ()
         with self._lock:
             self._publish()
 
@@ -202,6 +203,12 @@ class Store:
                 self._errors[key] = self._errors.get(key, 0) + 1
             self._publish()
 
+    def set_extra(self, extra: Iterable[tuple[Family, bytes]]) -> None:
+        """Replace the extra families (already rendered lines) and publish."""
+        with self._lock:
+            self._extra = tuple(extra)
+            self._publish()
+
     def regions(self, account: str) -> list[str]:
         """The regions known for an account."""
         with self._lock:
@@ -260,6 +267,7 @@ class Store:
                 interval=self._interval,
                 openmetrics=om,
                 config_reload=self._reload,
+                extra=self._extra,
             )
             for om in (False, True)
         )

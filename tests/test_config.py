@@ -67,7 +67,17 @@ def test_secrets_are_not_in_the_repr() -> None:
         ("duplicate_names.yml", ": accounts: the name 'same' is used twice"),
         (
             "bad_generation.yml",
-            ":4: accounts[0].generations: unknown generation 'second' (expected some of: next)",
+            ":4: accounts[0].generations: unknown generation 'second' "
+            "(expected some of: next, first)",
+        ),
+        (
+            "v1_next_gen.yml",
+            ":5: accounts[0].generations: Identity v1.0 reaches first-generation servers only: "
+            "use generations: [first]",
+        ),
+        (
+            "v1_password.yml",
+            ":3: accounts[0].password: Identity v1.0 takes an API key, not a password",
         ),
     ],
 )
@@ -180,3 +190,33 @@ def test_environment_errors(environ: dict[str, str], problems: list[str]) -> Non
 def test_load_prefers_the_file() -> None:
     config = load(str(FIXTURES / "good.yml"), {"RACKSPACE_USERNAME": "ignored"})
     assert [a.name for a in config.accounts] == ["production", "staging-user"]
+
+
+def test_both_generations_and_identity_v1(tmp_path: Path) -> None:
+    path = tmp_path / "gens.yml"
+    path.write_text(
+        "accounts:\n  - username: a\n    api_key: k\n    generations: [next, first]\n"
+        "  - username: b\n    api_key: k\n    identity_url: https://auth.example/v1.0\n"
+    )
+    both, legacy = load_file(str(path)).accounts
+    assert both.generations == ("next", "first")
+    assert legacy.generations == ("first",)  # v1.0 reaches nothing else
+    env = load_environment(
+        {
+            "RACKSPACE_USERNAME": "u",
+            "RACKSPACE_API_KEY": "k",
+            "RACKSPACE_IDENTITY_URL": "https://auth.api.rackspacecloud.com/v1.0",
+        }
+    )
+    assert env.accounts[0].generations == ("first",)
+    with pytest.raises(ConfigError) as caught:
+        load_environment(
+            {
+                "RACKSPACE_USERNAME": "u",
+                "RACKSPACE_PASSWORD": "p",
+                "RACKSPACE_IDENTITY_URL": "https://auth.api.rackspacecloud.com/v1.0/",
+            }
+        )
+    assert caught.value.problems == [
+        "RACKSPACE_PASSWORD: Identity v1.0 takes an API key, not a password (set RACKSPACE_API_KEY)"
+    ]

@@ -298,8 +298,8 @@ def bump(*paths: Path) -> None:
         os.utime(path, ns=(stamp, stamp))
 
 
-@pytest.mark.parametrize("command", ["serve", "demo"])
-def test_serve_and_demo_take_the_flag(pki, sim, command: str) -> None:
+@pytest.mark.parametrize("command", ["serve", "demo", "agent"])
+def test_every_serving_command_takes_the_flag(pki, sim, command: str) -> None:
     path = write(
         pki["dir"] / "web.yml", tls_config(pki) + f"basic_auth_users:\n  prometheus: '{HASH}'\n"
     )
@@ -308,6 +308,18 @@ def test_serve_and_demo_take_the_flag(pki, sim, command: str) -> None:
     env = dict(CLEAN_ENV)
     if command == "demo":
         args += ["--simulator.listen-address", "127.0.0.1:0", "--poll.interval", "1s"]
+    elif command == "agent":
+        server = next(
+            s for s in sim.servers("acme") if s["generation"] == "next" and not s["deleted"]
+        )
+        args += [
+            "--rackconnect.region",
+            server["region"],
+            "--rackconnect.url",
+            sim.rackconnect_url(server["id"]),
+            "--server.id",
+            server["id"],
+        ]
     else:
         account = next(a for a in sim.accounts if a.name == "initech")
         env.update(

@@ -174,9 +174,10 @@ class SimHTTPServer(ThreadingHTTPServer):
     sim: Simulator
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """A client that gave up (timeout, reset) is normal here; anything else is printed."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
+        """A client that went away (a timeout, a reset) is normal here: say nothing."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):

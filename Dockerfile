@@ -1,0 +1,37 @@
+# rackconnect-exporter container image.
+#
+#   docker build -t rackconnect-exporter .
+#   docker run -p 10054:10054 -e RACKSPACE_USERNAME=... -e RACKSPACE_API_KEY=... rackconnect-exporter
+#
+# Stage 1 builds the wheel; stage 2 installs it into a virtual environment and runs it as
+# an unprivileged user. tests/test_deploy.py lints this file and replays its install steps.
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY exporter/ exporter/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="rackconnect-exporter" \
+      org.opencontainers.image.description="Prometheus exporter for Rackspace RackConnect v2.0 and Managed Operations automation status" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/example/rackconnect-exporter" \
+      org.opencontainers.image.documentation="https://github.com/example/rackconnect-exporter/blob/main/docs/deployment.md"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=build /wheels /wheels
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
+    && rm -rf /wheels \
+    && useradd --system --user-group --uid 10054 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin rackconnect
+USER 10054:10054
+EXPOSE 10054
+# The slim image has no curl: ask Python. Assumes the default --web.listen-address.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10054/-/healthy', timeout=4)"]
+ENTRYPOINT ["rackconnect-exporter"]

@@ -1,0 +1,195 @@
+"""The ``status`` command: one poll of every configured account, printed as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from exporter.config import Config
+from exporter.poller import Poller
+from exporter.snapshot import Snapshot, Store
+from exporter.upstream import AUTH
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 3
+
+FEATURE_SHORT = {
+    "configure_network_stack": "network",
+    "manage_software_firewall": "firewall",
+    "provision_public_ip": "public_ip",
+}
+COLUMNS = ("ACCOUNT", "REGION", "SERVER_ID", "NAME", "RACKCONNECT", "FEATURES", "MANAGED", "READY")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One server as ``status`` shows it."""
+
+    account: str
+    region: str
+    server_id: str
+    name: str
+    generation: str
+    rackconnect: str | None
+    features: dict[str, bool]
+    managed: str | None
+    ready: bool
+    unprocessable_reason: str | None
+
+    def cells(self) -> tuple[str, ...]:
+        """The table cells, in COLUMNS order."""
+        if not self.features:
+            features = "-"
+        else:
+            features = ",".join(FEATURE_SHORT[f] for f, on in self.features.items() if on) or "none"
+        return (
+            self.account,
+            self.region,
+            self.server_id,
+            self.name,
+            self.rackconnect or "-",
+            features,
+            self.managed or "-",
+            "yes" if self.ready else "no",
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object of one server."""
+        return {
+            "account": self.account,
+            "region": self.region,
+            "server_id": self.server_id,
+            "name": self.name,
+            "generation": self.generation,
+            "rackconnect_status": self.rackconnect,
+            "features": self.features,
+            "managed_status": self.managed,
+            "unprocessable_reason": self.unprocessable_reason,
+            "ready": self.ready,
+        }
+
+
+def poll_once(config: Config, timeout: float) -> Snapshot:
+    """Poll every account once, in parallel; the resulting snapshot."""
+    store = Store([a.name for a in config.accounts], 0.0)
+    poller = Poller(list(config.accounts), store, 0.0, timeout)
+    try:
+        with ThreadPoolExecutor(max(1, len(poller.pollers))) as pool:
+            for future in [pool.submit(p.poll) for p in poller.pollers]:
+                future.result()
+    finally:
+        for p in poller.pollers:
+            p.close()
+    return store.current
+
+
+def rows(
+    snapshot: Snapshot,
+    regions: Iterable[str] = (),
+    server: str | None = None,
+    not_ready: bool = False,
+) -> list[Row]:
+    """Every server of the snapshot that passes the filters, sorted."""
+    wanted_regions = {r.upper() for r in regions}
+    out: list[Row] = []
+    for account in snapshot.accounts:
+        for region in account.regions:
+            if not region.region or (wanted_regions and region.region not in wanted_regions):
+                continue
+            for s in region.servers:
+                if server is not None and server not in (s.id, s.name):
+                    continue
+                ready = s.ready(account.rackconnect, account.managed)
+                if not_ready and ready:
+                    continue
+                out.append(
+                    Row(
+                        account=account.name,
+                        region=region.region,
+                        server_id=s.id,
+                        name=s.name,
+                        generation=s.generation,
+                        rackconnect=s.automation_status,
+                        features=dict(s.features),
+                        managed=s.managed_status,
+                        ready=ready,
+                        unprocessable_reason=s.unprocessable_reason,
+                    )
+                )
+    out.sort(key=lambda r: (r.account, r.region, r.name, r.server_id))
+    return out
+
+
+def problems(snapshot: Snapshot) -> list[tuple[str, str, str]]:
+    """(account, region, reason) of every region whose poll failed."""
+    return [
+        (a.name, r.region, r.last_error or "unknown")
+        for a in snapshot.accounts
+        for r in a.regions
+        if not r.up
+    ]
+
+
+def render_table(found: list[Row]) -> str:
+    """An aligned text table with a one-line summary."""
+    table = [COLUMNS, *(r.cells() for r in found)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
+    ]
+    ready = sum(r.ready for r in found)
+    lines.append(f"{len(found)} server(s), {ready} ready, {len(found) - ready} not ready")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(found: list[Row], snapshot: Snapshot) -> str:
+    """``{"servers": [...], "regions": [...]}``."""
+    doc = {
+        "servers": [r.as_json() for r in found],
+        "regions": [
+            {
+                "account": a.name,
+                "region": r.region,
+                "up": r.up,
+                "error": r.last_error,
+                "servers": len(r.servers),
+            }
+            for a in snapshot.accounts
+            for r in a.regions
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def run(
+    config: Config,
+    *,
+    timeout: float,
+    output: str = "table",
+    regions: Iterable[str] = (),
+    server: str | None = None,
+    not_ready: bool = False,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Poll, print, and return the exit code."""
+    snapshot = poll_once(config, timeout)
+    failed = problems(snapshot)
+    for account, region, reason in failed:
+        where = f"{account}/{region}" if region else account
+        print(f"status: {where}: poll failed ({reason})", file=err)
+    if not any(a.known for a in snapshot.accounts):
+        reasons = {reason for _, region, reason in failed if not region}
+        if reasons <= {AUTH}:
+            print("status: every account failed to authenticate; check the credentials", file=err)
+            return EXIT_USAGE
+        print("status: no account could be reached", file=err)
+        return EXIT_FAILURE
+    found = rows(snapshot, regions, server, not_ready)
+    out.write(render_json(found, snapshot) if output == "json" else render_table(found))
+    out.flush()
+    return EXIT_OK

@@ -1,0 +1,276 @@
+"""Grafana dashboards: generated files current, structure sound, every query returns data.
+
+The live part starts the demo (simulated cloud + exporter) and Debian's Prometheus with the
+real rules file (recording rules included), then runs every panel and variable query.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ops_helpers import (
+    DASHBOARDS_DIR,
+    EXPORTER_JOB,
+    REPO,
+    RULES_FILE,
+    Demo,
+    Prometheus,
+    alerting_rules,
+    load_yaml,
+    run,
+    run_demo,
+    run_prometheus,
+    scrape_config,
+    wait_until,
+)
+
+GENERATOR = REPO / "grafana" / "generate_dashboards.py"
+DASHBOARD_FILES = sorted(DASHBOARDS_DIR.glob("*.json"))
+# What Grafana would put in place of each variable: "All" is the regex .* for the template
+# variables; the interval macros get values that fit a Prometheus scraping every second.
+SUBSTITUTIONS = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "$account": ".*",
+    "$region": ".*",
+    "$job": ".*",
+}
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every dashboard, by file name."""
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in DASHBOARD_FILES}
+
+
+def substitute(expr: str) -> str:
+    """The query as Grafana sends it to Prometheus with the variables above."""
+    expr = re.sub(r"\$\{(\w+)\}", r"$\1", expr)
+    for name, value in SUBSTITUTIONS.items():
+        expr = expr.replace(name, value)
+    assert "$" not in expr.replace('"$1"', ""), f"unsubstituted variable in {expr}"
+    return expr
+
+
+def panel_queries() -> list[tuple[str, str, dict[str, Any]]]:
+    """(id, query, panel) for every query of every panel."""
+    return [
+        (f"{name}:{panel['title']}:{target['refId']}", substitute(target["expr"]), panel)
+        for name, board in dashboards().items()
+        for panel in board["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+def variable_queries() -> list[tuple[str, str]]:
+    """(id, query) for every query variable; label_values(m, l) becomes count by (l) (m)."""
+    queries = []
+    for name, board in dashboards().items():
+        for var in board["templating"]["list"]:
+            if var["type"] != "query":
+                continue
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", var["definition"])
+            assert match, f"{name}: unsupported variable query {var['definition']}"
+            promql = f"count by ({match[2]}) ({substitute(match[1])})"
+            queries.append((f"{name}:${var['name']}", promql))
+    return queries
+
+
+PANEL_QUERIES = panel_queries()
+VARIABLE_QUERIES = variable_queries()
+
+
+# --- static checks ------------------------------------------------------------------------
+
+
+def test_generated_dashboards_are_current() -> None:
+    """The committed JSON is exactly what grafana/generate_dashboards.py produces."""
+    result = run([sys.executable, str(GENERATOR), "--check"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboards_have_fixed_uids_that_alerts_link_to() -> None:
+    """Both dashboards exist with their fixed uids, and alerts link to each of them."""
+    uids = {board["uid"] for board in dashboards().values()}
+    assert uids == {"rackconnect-fleet", "rackconnect-exporter-health"}
+    links = " ".join(r["annotations"]["dashboard_url"] for r in alerting_rules())
+    for uid in uids:
+        assert f"/d/{uid}" in links
+
+
+@pytest.mark.parametrize("name", [p.name for p in DASHBOARD_FILES])
+def test_dashboard_variables(name: str) -> None:
+    """A datasource variable and multi-value account and region variables with All = .*."""
+    variables = {v["name"]: v for v in dashboards()[name]["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for var in ("account", "region"):
+        assert variables[var]["includeAll"] is True
+        assert variables[var]["allValue"] == ".*"
+        assert variables[var]["multi"] is True
+
+
+@pytest.mark.parametrize("name", [p.name for p in DASHBOARD_FILES])
+def test_panels_use_the_datasource_variable_and_do_not_overlap(name: str) -> None:
+    """Every panel queries ${datasource}, has a unique id, and no two panels overlap."""
+    panels = dashboards()[name]["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']} overlaps {cells[(x, y)]}"
+                cells[(x, y)] = panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["targets"], f"{panel['title']} has no query"
+        for item in (panel, *panel["targets"]):
+            assert item["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
+def test_fleet_dashboard_shows_what_the_issue_asks_for() -> None:
+    """Status over time, the not-ready table (name, region, status, age), features, Managed."""
+    fleet = dashboards()["rackconnect-fleet.json"]
+    panels = {p["title"]: p for p in fleet["panels"]}
+    table = panels["Servers not ready"]
+    columns = table["transformations"][1]["options"]["renameByName"]
+    assert set(columns.values()) >= {"Name", "Region", "RackConnect", "Managed Operations", "Age"}
+    for title in (
+        "RackConnect automation status",
+        "Managed Operations status",
+        "Servers by account, region and RackConnect status",
+        "Completions and failures",
+        "RackConnect automation features",
+    ):
+        assert title in panels
+
+
+def test_health_dashboard_shows_what_the_issue_asks_for() -> None:
+    """Up, poll age, poll duration, errors by reason, API requests by code."""
+    health = dashboards()["rackconnect-exporter-health.json"]
+    exprs = " ".join(t["expr"] for p in health["panels"] for t in p.get("targets", []))
+    for metric in (
+        "up{",
+        "rackconnect_up{",
+        "rackconnect_last_successful_poll_timestamp_seconds",
+        "rackconnect_poll_duration_seconds",
+        "rackconnect_poll_errors_total",
+        "rackconnect_api_requests_total",
+    ):
+        assert metric in exprs
+    assert "by (account, region, reason)" in exprs
+    assert "by (api, code)" in exprs
+
+
+def test_provisioning_files() -> None:
+    """Grafana provisioning: a default Prometheus datasource and a file provider."""
+    datasources = load_yaml(REPO / "grafana/provisioning/datasources/prometheus.yml")
+    assert datasources["apiVersion"] == 1
+    assert [d["type"] for d in datasources["datasources"] if d.get("isDefault")] == ["prometheus"]
+    providers = load_yaml(REPO / "grafana/provisioning/dashboards/rackconnect.yml")
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
+
+
+# --- live queries -------------------------------------------------------------------------
+
+
+def make_transitions(demo: Demo, prom: Prometheus) -> None:
+    """Move four servers to a final state, so 'Completions and failures' has something."""
+    rc, managed = "rackconnect_automation_status", "rax_service_level_automation"
+    to_failed = demo.server_with("acme", rc, {"deployed"})
+    to_deployed = demo.server_with("acme", rc, {"deploying", "unprocessable"})
+    to_error = demo.server_with("acme", managed, {"complete"})
+    to_complete = demo.server_with("acme", managed, {"pending", "in progress"})
+    changes = [
+        (to_failed, {rc: "FAILED"}, "rackconnect_automation_status", "FAILED"),
+        (to_deployed, {rc: "DEPLOYED"}, "rackconnect_automation_status", "DEPLOYED"),
+        (
+            to_error,
+            {managed: "Build Error"},
+            "rackconnect_managed_operations_status",
+            "Build Error",
+        ),
+        (to_complete, {managed: "Complete"}, "rackconnect_managed_operations_status", "Complete"),
+    ]
+    for server, metadata, _, _ in changes:
+        demo.set_metadata(server["id"], metadata)
+    for server, _, metric, status in changes:
+        query = f'{metric}{{server_id="{server["id"]}", status="{status}"}} == 1'
+        wait_until(lambda q=query: prom.query(q), 20, f"Prometheus to see {query}")
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """Prometheus with the real rules, scraping the demo every second, after some history."""
+    workdir: Path = tmp_path_factory.mktemp("dashboards")
+    with run_demo(workdir) as demo:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(RULES_FILE)],
+            "scrape_configs": [scrape_config(demo.exporter, "1s")],
+        }
+        with run_prometheus(workdir, config) as prom:
+            # A few scrapes first, so range functions and transitions have history.
+            wait_until(
+                lambda: prom.query(f'count_over_time(up{{job="{EXPORTER_JOB}"}}[1m]) >= 3'),
+                30,
+                "three scrapes of the exporter",
+            )
+            make_transitions(demo, prom)
+            wait_until(
+                lambda: prom.query("account_region:rackconnect_server_info:count"),
+                20,
+                "the recording rules",
+            )
+            yield prom
+
+
+@pytest.mark.parametrize(
+    ("query", "panel"), [q[1:] for q in PANEL_QUERIES], ids=[q[0] for q in PANEL_QUERIES]
+)
+def test_panel_query_returns_data(
+    prometheus: Prometheus, query: str, panel: dict[str, Any]
+) -> None:
+    """The query parses and returns at least one series; table columns exist as labels."""
+    result = prometheus.query(query)
+    assert result, f"panel {panel['title']!r}: no data for\n{query}"
+    if panel["type"] == "table":
+        columns = panel["transformations"][1]["options"]["renameByName"]
+        labels = {label for series in result for label in series["metric"]}
+        expected = {c for c in columns if not c.startswith("Value")}
+        # Each query of a merged table brings some of the columns; together they bring all.
+        assert labels & expected, f"{panel['title']}: query brings none of {expected}"
+
+
+@pytest.mark.parametrize(
+    "query", [q[1] for q in VARIABLE_QUERIES], ids=[q[0] for q in VARIABLE_QUERIES]
+)
+def test_variable_query_returns_values(prometheus: Prometheus, query: str) -> None:
+    """Each template variable gets values to choose from."""
+    assert prometheus.query(query), f"no values for {query}"
+
+
+def test_table_columns_all_come_from_some_query(prometheus: Prometheus) -> None:
+    """Every column a table renames is a label some of its queries returns."""
+    for _, board in dashboards().items():
+        for panel in board["panels"]:
+            if panel["type"] != "table":
+                continue
+            labels: set[str] = set()
+            for target in panel["targets"]:
+                for series in prometheus.query(substitute(target["expr"])):
+                    labels |= set(series["metric"])
+            columns = panel["transformations"][1]["options"]["renameByName"]
+            missing = {c for c in columns if not c.startswith("Value")} - labels
+            assert not missing, f"{panel['title']}: no query returns {missing}"
