@@ -68,6 +68,7 @@ ALLOWED_HEADERS: dict[str, tuple[str, ...]] = {
 _BCRYPT_HASH = re.compile(r"^\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$")
 CHECK_INTERVAL = 2.0  # seconds between looks at the files' modification times
 AUTH_CACHE_SIZE = 1024
+MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; the library refuses longer ones
 
 
 class WebConfigError(Exception):
@@ -291,7 +292,7 @@ class BasicAuth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         user, sep, password = decoded.partition(":")
-        if not sep:
+        if not sep or len(password.encode()) > MAX_PASSWORD_BYTES:
             return False
         hashed = users.get(user)
         key = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
@@ -301,15 +302,22 @@ class BasicAuth:
             return known
         with self._bcrypt_lock:
             # An unknown user costs a comparison too, so timing does not tell users apart.
-            ok = bcrypt.checkpw(password.encode(), hashed or _dummy_hash()) and hashed is not None
+            reference = hashed or _dummy_hash(max(_rounds(h) for h in users.values()))
+            ok = bcrypt.checkpw(password.encode(), reference) and hashed is not None
         with self._cache_lock:
             self._cache[key] = ok
         return ok
 
 
+def _rounds(hashed: bytes) -> int:
+    """The cost factor of a bcrypt hash (``$2b$12$...`` -> 12)."""
+    return int(hashed.split(b"$")[2])
+
+
 @functools.cache
-def _dummy_hash() -> bytes:
-    return bcrypt.hashpw(b"unknown user", bcrypt.gensalt(rounds=10))
+def _dummy_hash(rounds: int) -> bytes:
+    """A hash as costly as the configured ones, for users that do not exist."""
+    return bcrypt.hashpw(b"unknown user", bcrypt.gensalt(rounds=min(max(rounds, 4), 31)))
 
 
 class WebSecurity:

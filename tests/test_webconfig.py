@@ -16,6 +16,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter import webconfig
 from exporter.snapshot import Store
@@ -149,6 +151,8 @@ def test_basic_auth_guards_every_path(tmp_path, serve) -> None:
         assert wrong.status_code == 401
         nobody = requests.get(served.url + path, auth=("nobody", PASSWORD), timeout=5)
         assert nobody.status_code == 401
+    long = requests.get(served.url + "/metrics", auth=("prometheus", "p" * 100), timeout=5)
+    assert long.status_code == 401  # longer than bcrypt takes: refused, not a crash
     good = requests.get(served.url + "/metrics", auth=("prometheus", PASSWORD), timeout=5)
     assert good.status_code == 200
     assert "Unauthorized" not in good.text
@@ -363,3 +367,25 @@ def test_no_web_config_is_plain_http() -> None:
     assert not security.tls
     assert security.authorized(None)
     assert webconfig.WebConfig().users == {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    header=st.one_of(
+        st.text(),
+        st.builds(
+            lambda raw: "Basic " + base64.b64encode(raw).decode(),
+            st.binary(max_size=200),
+        ),
+        st.builds(
+            lambda user, password: (
+                "Basic "
+                + base64.b64encode(f"{user}:{password}".encode("utf-8", "surrogatepass")).decode()
+            ),
+            st.sampled_from(["prometheus", "nobody", ""]),
+            st.text(max_size=120),
+        ),
+    )
+)
+def test_any_authorization_header_is_answered(header: str) -> None:
+    assert BasicAuth().check({"prometheus": HASH.encode()}, header) is False
