@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import select
 import socket
 import ssl
 import sys
@@ -50,6 +51,25 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
+def _handshake(sock: ssl.SSLSocket, deadline: float) -> None:
+    """A TLS handshake that must end by ``deadline``, however slowly the client sends."""
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                wanted = ([sock], [])
+            except ssl.SSLWantWriteError:
+                wanted = ([], [sock])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not any(select.select(*wanted, [], remaining)[:2]):
+                raise TimeoutError("TLS handshake deadline passed")
+    finally:
+        sock.setblocking(True)
+
+
 def wants_openmetrics(accept: str) -> bool:
     """True when the Accept header prefers OpenMetrics over the text format."""
     best_q, best = -1.0, False
@@ -90,8 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         if isinstance(self.connection, ssl.SSLSocket):
-            # The handshake runs here, in the connection's thread, under its timeout.
-            self.connection.do_handshake()
+            # The handshake runs here, in the connection's thread, within the deadline.
+            _handshake(self.connection, time.monotonic() + REQUEST_TIMEOUT)
         self.rfile.close()  # the plain reader; the socket stays open
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
 

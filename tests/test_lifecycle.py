@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from exporter.simulator import Simulator
-from tests.expo_helpers import samples, series, value
+from tests.expo_helpers import promtool_check, samples, series, value
 from tests.test_cli import CLEAN_ENV, free_port, wait_for
 
 
@@ -76,6 +76,7 @@ def test_sighup_reloads_accounts_and_a_bad_file_keeps_the_old_one(sim, tmp_path:
         first = wait_metrics(
             url, lambda p: regions_of(p) == {("acme", "ORD"), ("acme", "DFW"), ("globex", "DFW")}
         )
+        promtool_check(requests.get(url, timeout=5).content)
         assert value(first, "rackconnect_config_last_reload_successful") == 1
         loaded = value(first, "rackconnect_config_last_reload_success_timestamp_seconds")
         assert loaded is not None

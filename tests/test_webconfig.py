@@ -19,7 +19,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import webconfig
+from exporter import web, webconfig
 from exporter.snapshot import Store
 from exporter.web import ExporterHTTPServer
 from exporter.webconfig import BasicAuth, WebConfigError, WebSecurity, load_web_config
@@ -389,3 +389,22 @@ def test_no_web_config_is_plain_http() -> None:
 )
 def test_any_authorization_header_is_answered(header: str) -> None:
     assert BasicAuth().check({"prometheus": HASH.encode()}, header) is False
+
+
+def test_a_slow_tls_handshake_is_cut_off(pki, serve, monkeypatch) -> None:
+    monkeypatch.setattr(web, "REQUEST_TIMEOUT", 1.0)
+    served = serve(write(pki["dir"] / "web.yml", tls_config(pki)))
+    host, port = served.httpd.server_address[:2]
+    started = time.monotonic()
+    with socket.create_connection((host, port)) as sock:
+        sock.settimeout(10)
+        try:
+            for byte in b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 100:
+                sock.sendall(bytes([byte]))  # a ClientHello, one byte every 0.2 s
+                time.sleep(0.2)
+            closed = sock.recv(1) == b""
+        except OSError:
+            closed = True
+    assert closed
+    assert time.monotonic() - started < 8
+    assert requests.get(served.url + "/-/healthy", verify=pki["ca"], timeout=5).ok
