@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
@@ -21,8 +22,8 @@ from exporter.config import AccountConfig, Config, ConfigError, load
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.incremental import DEFAULT_FULL_EVERY
 from exporter.logs import logger
-from exporter.poller import Poller
 from exporter.ratelimit import DEFAULT_PER_MINUTE
+from exporter.reload import AccountPollers, reload_config
 from exporter.runtime import tune_runtime
 from exporter.scheduler import DEFAULT_WORKERS
 from exporter.sharding import parse_shard_index, select
@@ -30,6 +31,7 @@ from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
 from exporter.snapshot import Store
 from exporter.web import ExporterHTTPServer
+from exporter.webconfig import WebConfigError, WebSecurity
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -110,6 +112,7 @@ def _add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str = "60s"
         metavar="[HOST]:PORT",
         help="address to serve metrics on (default: :10054)",
     )
+    _add_web_config_flag(parser)
     parser.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
@@ -287,7 +290,27 @@ def _add_status_flags(parser: argparse.ArgumentParser) -> None:
     _add_config_flags(parser)
 
 
+def _add_web_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
+    )
+
+
+def _web_security(args: argparse.Namespace) -> WebSecurity | None:
+    """The web configuration of ``--web.config.file``; None (after saying why) if unusable."""
+    try:
+        return WebSecurity(args.web_config_file)
+    except WebConfigError as exc:
+        for problem in exc.problems:
+            print(f"web config error: {problem}", file=sys.stderr)
+        return None
+
+
 def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    _add_web_config_flag(parser)
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
@@ -474,7 +497,7 @@ def serve(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     logs.add_secrets(config.secrets())
-    return run_exporter(config, args)
+    return run_exporter(config, args, reload=lambda: load(args.config_file))
 
 
 def run_exporter(
@@ -482,13 +505,21 @@ def run_exporter(
     args: argparse.Namespace,
     announce: Callable[[ExporterHTTPServer], None] | None = None,
     stop: threading.Event | None = None,
+    reload: Callable[[], Config] | None = None,
 ) -> int:
-    """Start the pollers and the HTTP server; block until ``stop`` or a signal."""
-    stop = stop or _stop_on_signals()
+    """Start the pollers and the HTTP server; block until ``stop`` or a signal.
+
+    With ``reload``, SIGHUP loads the configuration again and applies it.
+    """
+    security = _web_security(args)
+    if security is None:
+        return EXIT_USAGE
+    signals = _Signals(stop)
+    stop = signals.stop
     tune_runtime()
-    accounts = list(config.accounts)
+    shard = (args.shard_index, args.shard_total)
+    accounts = select(config.accounts, lambda a: a.name, *shard)
     if args.shard_total > 1:
-        accounts = select(accounts, lambda a: a.name, args.shard_index, args.shard_total)
         logger.info(
             "polling this shard's accounts",
             extra={
@@ -498,47 +529,73 @@ def run_exporter(
             },
         )
     store = Store([a.name for a in accounts], args.poll_interval, publish_delay=PUBLISH_DELAY)
+    store.config_reloaded(True, time.time())
     try:
-        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path)
+        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path, security)
     except OSError as exc:
         host, port = args.listen_address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
         return EXIT_FAILURE
-    poller = Poller(
-        accounts,
+    pollers = AccountPollers(
         store,
         args.poll_interval,
         args.poll_timeout,
         full_every=args.full_every,
         requests_per_minute=args.requests_per_minute,
         workers=args.poll_concurrency,
+        shard=shard,
     )
     httpd.start()
-    poller.start()
+    pollers.apply(config.accounts)
     logger.info(
         "rackconnect-exporter started",
         extra={"version": __version__, "address": httpd.url, "accounts": len(accounts)},
     )
     if announce is not None:
         announce(httpd)
-    stop.wait()
+    while not stop.wait(0.2):
+        signals.log()
+        if signals.reload.is_set():
+            signals.reload.clear()
+            security.maybe_reload(force=True)
+            if reload is None:
+                logger.info("nothing to reload: the accounts are built in")
+            else:
+                reload_config(reload, pollers, store)
+    signals.log()
     logger.info("shutting down")
     httpd.shutdown()
     httpd.server_close()
-    poller.stop()
+    pollers.stop()
     return EXIT_OK
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+class _Signals:
+    """SIGTERM and SIGINT set ``stop``, SIGHUP sets ``reload``; the main loop logs them.
 
-    def handler(signum: int, _frame: object) -> None:
-        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
+    Given an event to stop on, no handler is installed (tests and embedding).
+    """
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+    def __init__(self, stop: threading.Event | None) -> None:
+        self.reload = threading.Event()
+        self.received: list[int] = []
+        if stop is not None:
+            self.stop = stop
+            return
+        self.stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        # Only flags here: logging from a signal handler can deadlock on its lock.
+        self.received.append(signum)
+        (self.reload if signum == signal.SIGHUP else self.stop).set()
+
+    def log(self) -> None:
+        """Log the signals received since the last call."""
+        while self.received:
+            name = signal.Signals(self.received.pop(0)).name
+            logger.info("signal received", extra={"signal": name})
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -655,6 +712,9 @@ def agent(args: argparse.Namespace) -> int:
     if args.managed == "auto":
         roles = agent_command.xenstore_read("vm-data/provider_data/roles") or ""
         managed = "rax_managed" in roles
+    security = _web_security(args)
+    if security is None:
+        return EXIT_USAGE
     store = Store([args.account_name], args.poll_interval)
     the_agent = agent_command.Agent(
         store,
@@ -669,12 +729,13 @@ def agent(args: argparse.Namespace) -> int:
         timeout=args.poll_timeout,
     )
     try:
-        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path)
+        httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path, security)
     except OSError as exc:
         host, port = args.listen_address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
         return EXIT_FAILURE
-    stop = _stop_on_signals()
+    signals = _Signals(None)
+    stop = signals.stop
     httpd.start()
     thread = threading.Thread(
         target=the_agent.run, args=(stop, args.poll_interval), name="agent", daemon=True
@@ -684,7 +745,12 @@ def agent(args: argparse.Namespace) -> int:
         "rackconnect-exporter agent started",
         extra={"version": __version__, "address": httpd.url, "api": the_agent.api.base_url},
     )
-    stop.wait()
+    while not stop.wait(0.2):
+        signals.log()
+        if signals.reload.is_set():
+            signals.reload.clear()
+            security.maybe_reload(force=True)
+    signals.log()
     logger.info("shutting down")
     httpd.shutdown()
     httpd.server_close()

@@ -114,6 +114,16 @@ POLL_DURATION = Family(
 POLL_ERRORS = Family(
     "rackconnect_poll_errors_total", "counter", "Failed polls of the account and region, by reason."
 )
+CONFIG_RELOAD_OK = Family(
+    "rackconnect_config_last_reload_successful",
+    "gauge",
+    "1 if the last load of the configuration (at start or on SIGHUP) succeeded, else 0.",
+)
+CONFIG_RELOAD_TIME = Family(
+    "rackconnect_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "When the configuration was last loaded successfully.",
+)
 API_REQUESTS = Family(
     "rackconnect_api_requests_total",
     "counter",
@@ -326,6 +336,7 @@ def render(
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
+    config_reload: tuple[bool, float | None] | None = None,
     extra: Iterable[tuple[Family, bytes]] = (),
 ) -> bytes:
     """The whole exposition, from already rendered per-region fragments and health data.
@@ -342,6 +353,7 @@ def render(
             requests=requests,
             interval=interval,
             openmetrics=openmetrics,
+            config_reload=config_reload,
             extra=extra,
         )
     )
@@ -356,6 +368,7 @@ def render_parts(
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
+    config_reload: tuple[bool, float | None] | None = None,
     extra: Iterable[tuple[Family, bytes]] = (),
 ) -> list[bytes | Part]:
     """The exposition as a list of parts: the per-region fragments are used as they are.
@@ -371,6 +384,11 @@ def render_parts(
 
     build = labels(version=__version__, python_version=platform.python_version())
     family(BUILD_INFO, f"rackconnect_exporter_build_info{{{build}}} 1\n", cached=False)
+    if config_reload is not None:
+        ok, when = config_reload
+        family(CONFIG_RELOAD_OK, f"{CONFIG_RELOAD_OK.name} {int(ok)}\n", cached=False)
+        if when is not None:
+            family(CONFIG_RELOAD_TIME, f"{CONFIG_RELOAD_TIME.name} {_num(when)}\n", cached=False)
     family(
         ACCOUNT_INFO,
         "".join(

@@ -48,25 +48,10 @@ class Access:
         return dict(self.endpoints.get(service, {}))
 
 
-class Identity:
-    """Authenticates one account against Identity v2.0 and caches its token."""
+class TokenCache:
+    """Keeps one account's token until shortly before it expires; one fetch at a time."""
 
-    def __init__(
-        self,
-        client: ApiClient,
-        url: str,
-        username: str,
-        *,
-        api_key: str | None = None,
-        password: str | None = None,
-    ) -> None:
-        if not api_key and not password:
-            raise ValueError("an API key or a password is required")
-        self._client = client
-        self.tokens_url = url.rstrip("/") + "/tokens"
-        self._username = username
-        self._api_key = api_key
-        self._password = password
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: TLRUCache[str, Access] = TLRUCache(
             maxsize=1, ttu=lambda _key, access, now: access.refresh_at(now), timer=time.time
@@ -86,6 +71,31 @@ class Identity:
         with self._lock:
             if self._cache.get("access") is access:
                 del self._cache["access"]
+
+    def _authenticate(self) -> Access:
+        raise NotImplementedError
+
+
+class Identity(TokenCache):
+    """Authenticates one account against Identity v2.0 and caches its token."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        url: str,
+        username: str,
+        *,
+        api_key: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        if not api_key and not password:
+            raise ValueError("an API key or a password is required")
+        super().__init__()
+        self._client = client
+        self.tokens_url = url.rstrip("/") + "/tokens"
+        self._username = username
+        self._api_key = api_key
+        self._password = password
 
     def _credentials(self) -> dict[str, object]:
         if self._api_key:
@@ -141,7 +151,9 @@ def parse_access(doc: object, url: str = "identity") -> Access:
     )
     endpoints: dict[str, dict[str, str]] = {}
     catalog = access.get("serviceCatalog")
-    for service in catalog if isinstance(catalog, list) else []:
+    if not isinstance(catalog, list):
+        raise bad("no serviceCatalog list")
+    for service in catalog:
         if not isinstance(service, dict) or not isinstance(service.get("name"), str):
             continue
         by_region = endpoints.setdefault(service["name"], {})

@@ -8,13 +8,10 @@ only. ``make_identity`` picks v1.0 or v2.0 from an account's ``identity_url``.
 from __future__ import annotations
 
 import re
-import threading
 import time
 
-from cachetools import TLRUCache
-
 from exporter.config import AccountConfig, is_identity_v1
-from exporter.identity import FIRST_GEN_SERVICE, RACKCONNECT_ROLE, Access, Identity
+from exporter.identity import FIRST_GEN_SERVICE, RACKCONNECT_ROLE, Access, Identity, TokenCache
 from exporter.upstream import (
     AUTH,
     BAD_RESPONSE,
@@ -32,7 +29,7 @@ DEFAULT_LIFETIME = 86400.0
 _S_MAXAGE = re.compile(r"s-maxage\s*=\s*(\d+)", re.IGNORECASE)
 
 
-class IdentityV1:
+class IdentityV1(TokenCache):
     """Authenticates one account against Identity v1.0 and caches its token.
 
     Offers the same ``access()``/``invalidate()`` as :class:`Identity`. The answer has no
@@ -44,29 +41,11 @@ class IdentityV1:
     def __init__(self, client: ApiClient, url: str, username: str, api_key: str) -> None:
         if not api_key:
             raise ValueError("Identity v1.0 needs an API key")
+        super().__init__()
         self._client = client
         self.url = url.rstrip("/")
         self._username = username
         self._api_key = api_key
-        self._lock = threading.Lock()
-        self._cache: TLRUCache[str, Access] = TLRUCache(
-            maxsize=1, ttu=lambda _key, access, now: access.refresh_at(now), timer=time.time
-        )
-
-    def access(self) -> Access:
-        """A valid token, from the cache or fresh from Identity v1.0."""
-        with self._lock:
-            access = self._cache.get("access")
-            if access is None:
-                access = self._authenticate()
-                self._cache["access"] = access
-            return access
-
-    def invalidate(self, access: Access) -> None:
-        """Forget ``access`` (after a 401) unless a newer token already replaced it."""
-        with self._lock:
-            if self._cache.get("access") is access:
-                del self._cache["access"]
 
     def _authenticate(self) -> Access:
         response = self._client.request(

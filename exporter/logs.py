@@ -68,6 +68,12 @@ def setup(
     logger.handlers[:] = [handler]
     logger.setLevel(LEVELS[level])
     logger.propagate = False
+    # urllib3 reports each retry as a warning of its own; the poller already logs the
+    # outcome once, so its messages are shown in the same format, and only for debugging.
+    library = logging.getLogger("urllib3")
+    library.handlers[:] = [handler]
+    library.setLevel(logging.DEBUG if LEVELS[level] <= logging.DEBUG else logging.ERROR)
+    library.propagate = False
 
 
 def add_secrets(secrets: Iterable[str]) -> None:

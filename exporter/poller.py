@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from exporter import servers as servers_api
 from exporter.config import AccountConfig
 from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
 from exporter.identity_v1 import make_identity
@@ -79,7 +80,11 @@ class AccountPoller:
         if managed is None:
             managed = MANAGED_ROLE in access.roles
         self.store.account_known(name, access.tenant_id, rackconnect, managed)
-        regions = self.account.regions or tuple(sorted(access.region_urls(NEXT_GEN_SERVICE)))
+        # A region that drops out of the catalog is reported as failing, not left as it was.
+        known = set(self.store.regions(name)) - {GLOBAL}
+        regions = self.account.regions or tuple(
+            sorted(set(access.region_urls(NEXT_GEN_SERVICE)) | known)
+        )
         if "next" not in self.account.generations:
             regions = ()
         if "first" in self.account.generations:
@@ -112,6 +117,15 @@ class AccountPoller:
         started = time.monotonic()
         try:
             listing = self.lister(region).list_region(region, since)
+            if since is not None:
+                size = self.store.merged_size(name, region, listing.servers, listing.deleted)
+                if size > servers_api.MAX_SERVERS:
+                    raise UpstreamError(
+                        BAD_RESPONSE,
+                        f"GET {region} servers: more than {servers_api.MAX_SERVERS} servers "
+                        "with these changes, the most one account and region may have; "
+                        "the changes are not used",
+                    )
         except UpstreamError as exc:
             self._failed(region, exc.reason, str(exc), time.monotonic() - started)
             return exc.retry_after if exc.reason == RATE_LIMITED else None

@@ -36,7 +36,7 @@ class Scheduler:
     def __init__(self, pollers: list[AccountPoller], interval: float, workers: int) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.pollers = pollers
+        self.pollers = list(pollers)
         self.interval = interval
         self.workers = workers
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
@@ -46,6 +46,7 @@ class Scheduler:
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         # account -> regions being polled; account -> regions whose first poll is pending
+        self._active: dict[str, AccountPoller] = {}
         self._regions: dict[str, set[str]] = {}
         self._first: dict[str, set[str] | None] = {}
         self._state = threading.Lock()
@@ -53,13 +54,31 @@ class Scheduler:
     def start(self) -> None:
         """Schedule every account now and start dispatching."""
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="poll")
-        now = time.monotonic()
-        for poller in self.pollers:
-            self._regions[poller.account.name] = set()
-            self._first[poller.account.name] = None
-            self._at(now, lambda p=poller: self._account(p))
         self._thread = threading.Thread(target=self._dispatch, name="scheduler", daemon=True)
         self._thread.start()
+        for poller in self.pollers:
+            self.add(poller)
+
+    def add(self, poller: AccountPoller) -> None:
+        """Start polling an account (now, if the scheduler runs; else when it starts)."""
+        name = poller.account.name
+        with self._state:
+            self._active[name] = poller
+            self._regions[name] = set()
+            self._first[name] = None
+        if poller not in self.pollers:
+            self.pollers.append(poller)
+        if self._pool is not None:
+            self._at(time.monotonic(), lambda: self._account(poller))
+
+    def remove(self, name: str) -> None:
+        """Stop polling an account; a poll of it that is running finishes, nothing follows."""
+        with self._state:
+            poller = self._active.pop(name, None)
+            self._regions.pop(name, None)
+            self._first.pop(name, None)
+        if poller is not None:
+            self.pollers.remove(poller)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop dispatching; wait up to ``timeout`` for running polls."""
@@ -106,14 +125,21 @@ class Scheduler:
         except Exception as exc:  # a bug must not end the schedule
             logger.error("unexpected error in a poll task", exc_info=exc)
 
+    def _current(self, poller: AccountPoller) -> bool:
+        return self._active.get(poller.account.name) is poller
+
     def _account(self, poller: AccountPoller) -> None:
         """Renew the token, read the regions, start polling any new region."""
         name = poller.account.name
+        if not self._current(poller):
+            return
         started = time.monotonic()
         try:
             regions = set(poller.authenticate())
         except UpstreamError as exc:
             with self._state:
+                if not self._current(poller):
+                    return
                 report = not self._regions[name]
                 first = self._first[name] is None
                 if first:
@@ -127,6 +153,8 @@ class Scheduler:
             self._at(self._next_run(wait), lambda: self._account(poller))
             return
         with self._state:
+            if not self._current(poller):
+                return
             current = self._regions[name]
             new = sorted(regions - current)
             current.intersection_update(regions)  # a region gone stops at its next run
@@ -144,10 +172,10 @@ class Scheduler:
         """Poll one region, then schedule its next poll."""
         name = poller.account.name
         with self._state:
-            active = region in self._regions[name]
+            active = self._current(poller) and region in self._regions[name]
         wait = poller.poll_region(region) if active else None
         with self._state:
-            pending = self._first[name]
+            pending = self._first.get(name) if self._current(poller) else None
             done = pending is not None and region in pending
             if done:
                 pending.discard(region)  # type: ignore[union-attr]

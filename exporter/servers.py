@@ -6,6 +6,7 @@ import email.utils
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -57,6 +58,10 @@ def response_date(response: requests.Response) -> float | None:
         return None
 
 
+# The most servers one listing (an account's region) may hold: a bound on memory.
+MAX_SERVERS = 100_000
+
+
 class CloudServers:
     """Cloud Servers v2 for one account, through its Identity token."""
 
@@ -81,7 +86,8 @@ class CloudServers:
         With ``changes_since`` the answer includes servers deleted since then, with status
         DELETED; their ids land in ``Listing.deleted``.
         """
-        url: str | None = self.region_url(region) + "/servers/detail"
+        base = self.region_url(region)
+        url: str | None = base + "/servers/detail"
         params: dict[str, Any] | None = {"limit": PAGE_SIZE}
         if changes_since is not None:
             params["changes-since"] = iso_utc(changes_since)
@@ -96,8 +102,15 @@ class CloudServers:
                 listing.date = response_date(response) or sent
             listing.requests += 1
             split_listing(doc, url, listing)
+            if len(listing.servers) > MAX_SERVERS:
+                raise UpstreamError(
+                    BAD_RESPONSE,
+                    f"GET {region} servers: more than {MAX_SERVERS} servers, the most one "
+                    "account and region may have; the listing is not used",
+                )
             url = next_link(doc)
             if url is not None:
+                url = same_origin(url, base)
                 if url in seen:
                     raise UpstreamError(BAD_RESPONSE, f"GET {region} servers: next link repeats")
                 seen.add(url)
@@ -168,6 +181,18 @@ def _to_server(item: object, url: str, generation: str = NEXT) -> Server:
         return Server.from_api(item, generation)
     except ValueError as exc:
         raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: {exc}") from exc
+
+
+def same_origin(href: str, base: str) -> str:
+    """``href`` on the scheme and host of ``base``, so the token never goes elsewhere.
+
+    Nova behind a TLS-terminating proxy is known to write ``http://`` (or an internal
+    host) into its next links; the token is only ever sent to the catalog's endpoint.
+    """
+    link, origin = urlsplit(href), urlsplit(base)
+    if (link.scheme, link.netloc) == (origin.scheme, origin.netloc):
+        return href
+    return urlunsplit((origin.scheme, origin.netloc, link.path, link.query, ""))
 
 
 def next_link(doc: object) -> str | None:

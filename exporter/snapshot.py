@@ -104,6 +104,7 @@ class Store:
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._counter_lock = threading.Lock()
+        self._reload: tuple[bool, float | None] | None = None
         self._extra: tuple[tuple[Family, bytes], ...] = ()
         with self._lock:
             self._publish()
@@ -119,10 +120,50 @@ class Store:
         with self._counter_lock:
             self._requests[key] = self._requests.get(key, 0) + 1
 
+    def add_account(self, name: str) -> None:
+        """Start tracking an account (after a configuration reload)."""
+        with self._lock:
+            self._accounts.setdefault(name, _Account(name))
+            self._changed()
+
+    def remove_account(self, name: str) -> None:
+        """Forget an account and every series of it (after a configuration reload)."""
+        with self._lock:
+            self._accounts.pop(name, None)
+            with self._counter_lock:
+                for table in (self._errors, self._requests):
+                    for key in [k for k in table if k[0] == name]:
+                        del table[key]
+            self._changed()
+
+    def keep_regions(self, name: str, regions: Iterable[str]) -> None:
+        """Forget the regions of an account that are not in ``regions``."""
+        keep = set(regions)
+        with self._lock:
+            account = self._accounts.get(name)
+            if account is None:
+                return
+            for region in [r for r in account.regions if r not in keep]:
+                del account.regions[region]
+                with self._counter_lock:
+                    for table in (self._errors, self._requests):
+                        for key in [k for k in table if k[:2] == (name, region)]:
+                            del table[key]
+            self._changed()
+
+    def config_reloaded(self, ok: bool, when: float) -> None:
+        """Record a configuration (re)load: successful or not, and when."""
+        with self._lock:
+            last_success = self._reload[1] if self._reload else None
+            self._reload = (ok, when if ok else last_success)
+            self._changed()
+
     def account_known(self, name: str, tenant_id: str, rackconnect: bool, managed: bool) -> None:
         """Record what Identity said about an account."""
         with self._lock:
-            account = self._accounts[name]
+            account = self._accounts.get(name)
+            if account is None:  # removed by a reload while its last poll ran
+                return
             known = (account.tenant_id, account.known, account.rackconnect, account.managed)
             if known == (tenant_id, True, rackconnect, managed) and "" not in account.regions:
                 return  # nothing new: the current snapshot says it already
@@ -135,7 +176,7 @@ class Store:
     def account_polled(self, name: str) -> None:
         """Mark the end of a poll of every region of an account."""
         with self._lock:
-            if not self._accounts[name].polled:
+            if name in self._accounts and not self._accounts[name].polled:
                 self._accounts[name].polled = True
                 self._changed()
 
@@ -158,7 +199,10 @@ class Store:
         The merged region replaces the old one in one step, like a full result.
         """
         with self._lock:
-            current = self._region(self._accounts[account], region).servers
+            acct = self._accounts.get(account)
+            if acct is None:  # removed by a reload while its last poll ran
+                return
+            current = self._region(acct, region).servers
         # Only this region's poller writes its servers, so they cannot change meanwhile.
         by_id = {s.id: s for s in current}
         for server in changed:
@@ -167,11 +211,25 @@ class Store:
             by_id.pop(server_id, None)
         self._set_region(account, region, tuple(by_id.values()), duration)
 
+    def merged_size(
+        self, account: str, region: str, changed: Iterable[Server], deleted: Iterable[str]
+    ) -> int:
+        """How many servers the region would hold after ``region_merged`` with these."""
+        with self._lock:
+            acct = self._accounts.get(account)
+            state = acct.regions.get(region) if acct else None
+            ids = {s.id for s in state.servers} if state else set()
+        ids.update(s.id for s in changed)
+        ids.difference_update(deleted)
+        return len(ids)
+
     def _set_region(
         self, account: str, region: str, unique: tuple[Server, ...], duration: float
     ) -> None:
         with self._lock:
-            acct = self._accounts[account]
+            acct = self._accounts.get(account)
+            if acct is None:
+                return
             state = self._region(acct, region)
             rackconnect, managed = acct.rackconnect, acct.managed
         # Rendering needs no lock: only this region's poller uses its renderer.
@@ -187,6 +245,8 @@ class Store:
     def region_failed(self, account: str, region: str, reason: str, duration: float) -> None:
         """Record a failed poll; the region keeps its last good servers."""
         with self._lock:
+            if account not in self._accounts:
+                return
             state = self._region(self._accounts[account], region)
             state.up, state.duration, state.last_error = False, duration, reason
             key = (account, region, reason)
@@ -203,7 +263,8 @@ class Store:
     def regions(self, account: str) -> list[str]:
         """The regions known for an account."""
         with self._lock:
-            return [r for r in self._accounts[account].regions if r]
+            acct = self._accounts.get(account)
+            return [r for r in acct.regions if r] if acct else []
 
     def _region(self, account: _Account, region: str) -> _Region:
         state = account.regions.get(region)
@@ -271,6 +332,7 @@ class Store:
                     requests=requests,
                     interval=self._interval,
                     openmetrics=om,
+                    config_reload=self._reload,
                     extra=self._extra,
                 )
             )

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util import Retry
 
 from exporter import __version__
@@ -31,6 +31,9 @@ USER_AGENT = f"rackconnect-exporter/{__version__}"
 # Upstream rate limiting answers 413 (Repose's default) or 429.
 RATE_LIMIT_STATUSES = frozenset({413, 429})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# Refuse a response body above this size (a full page of 1,000 servers is a few MiB).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 256 * 1024
 
 OnResponse = Callable[[str, str, int], None]
 """Called as ``on_response(api, region, status_code)`` for every HTTP answer, retries included."""
@@ -141,9 +144,14 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json_body: object = None,
     ) -> requests.Response:
-        """Send one request (with retries); return the final response whatever its status."""
+        """Send one request (with retries); return the final response whatever its status.
+
+        The body is read here, at most MAX_RESPONSE_BYTES of it (after decompression) and
+        within ``timeout`` seconds of the headers: a longer or slower one is refused.
+        """
         if self._throttle is not None and method == "GET":
             self._throttle()
+        where = f"{method} {strip_query(url)}"
         try:
             response = self.session.request(
                 method,
@@ -153,31 +161,38 @@ class ApiClient:
                 json=json_body,
                 timeout=self.timeout,
                 allow_redirects=False,
+                stream=True,
             )
-        except requests.Timeout as exc:
-            raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: timed out") from exc
-        except requests.exceptions.RetryError as exc:
-            raise UpstreamError(
-                HTTP_ERROR, f"{method} {strip_query(url)}: retries exhausted"
-            ) from exc
-        except requests.ConnectionError as exc:
-            # Timeouts that exhausted the retries arrive wrapped in a ConnectionError.
-            cause = getattr(exc.args[0], "reason", None) if exc.args else None
-            if isinstance(cause, ReadTimeoutError | ConnectTimeoutError):
-                raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: timed out") from exc
-            raise UpstreamError(
-                CONNECTION, f"{method} {strip_query(url)}: {type(exc).__name__}"
-            ) from exc
+            try:
+                body = self._read_body(response, where)
+            finally:
+                response.close()
         except requests.RequestException as exc:
-            raise UpstreamError(
-                CONNECTION, f"{method} {strip_query(url)}: {type(exc).__name__}"
-            ) from exc
+            raise _request_error(exc, where) from exc
+        response._content = body  # so that .content works as for a preloaded response
         retries = getattr(response.raw, "retries", None)
         for attempt in getattr(retries, "history", ()) or ():
             if attempt.status is not None:
                 self._on_response(api, region, attempt.status)
         self._on_response(api, region, response.status_code)
         return response
+
+    def _read_body(self, response: requests.Response, where: str) -> bytes:
+        limit = MAX_RESPONSE_BYTES
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
+        deadline = time.monotonic() + self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise UpstreamError(TIMEOUT, f"{where}: body not received within the timeout")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def get_json(
         self,
@@ -204,6 +219,24 @@ def loads(data: bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
+
+
+def _request_error(exc: requests.RequestException, where: str) -> UpstreamError:
+    """The UpstreamError for an exception from requests."""
+    if isinstance(exc, requests.Timeout):
+        return UpstreamError(TIMEOUT, f"{where}: timed out")
+    if isinstance(exc, requests.exceptions.RetryError):
+        return UpstreamError(HTTP_ERROR, f"{where}: retries exhausted")
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        # Timeouts that exhausted the retries arrive wrapped in a ConnectionError, with
+        # the urllib3 error as the reason (or, while reading a body, as the argument).
+        cause = getattr(exc.args[0], "reason", exc.args[0])
+        # urllib3's NewConnectionError (connection refused) subclasses ConnectTimeoutError.
+        if isinstance(cause, ReadTimeoutError | ConnectTimeoutError) and not isinstance(
+            cause, NewConnectionError
+        ):
+            return UpstreamError(TIMEOUT, f"{where}: timed out")
+    return UpstreamError(CONNECTION, f"{where}: {type(exc).__name__}")
 
 
 def decode_json(response: requests.Response, method: str, url: str) -> Any:

@@ -5,10 +5,14 @@ Every answer is read from the current snapshot; nothing here calls upstream.
 
 from __future__ import annotations
 
+import io
+import logging
+import select
 import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,8 +23,52 @@ from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from exporter.landing import render_landing
 from exporter.logs import logger
 from exporter.snapshot import Store
+from exporter.webconfig import WebSecurity
 
-CLIENT_TIMEOUT = 30.0  # seconds a client may take to send its request
+REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next request
+WRITE_TIMEOUT = 30.0  # seconds a client may take to receive an answer
+MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads a socket, failing with TimeoutError once the handler's deadline has passed.
+
+    A per-read timeout alone lets a client that sends one byte at a time hold a
+    connection (and its thread) for ever; a deadline for the whole request does not.
+    """
+
+    def __init__(self, sock: socket.socket, handler: _Handler) -> None:
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        remaining = self._handler.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+def _handshake(sock: ssl.SSLSocket, deadline: float) -> None:
+    """A TLS handshake that must end by ``deadline``, however slowly the client sends."""
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                wanted = ([sock], [])
+            except ssl.SSLWantWriteError:
+                wanted = ([], [sock])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not any(select.select(*wanted, [], remaining)[:2]):
+                raise TimeoutError("TLS handshake deadline passed")
+    finally:
+        sock.setblocking(True)
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -56,8 +104,28 @@ class _Handler(BaseHTTPRequestHandler):
     server: ExporterHTTPServer
     server_version = f"rackconnect-exporter/{__version__}"
     sys_version = ""
-    timeout = CLIENT_TIMEOUT
+    timeout = REQUEST_TIMEOUT
     protocol_version = "HTTP/1.1"
+    deadline = 0.0
+
+    def setup(self) -> None:
+        super().setup()
+        if self.connection.family in (socket.AF_INET, socket.AF_INET6):
+            # Bodies go out in several writes: do not let the last one wait for an ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            # The handshake runs here, in the connection's thread, within the deadline.
+            _handshake(self.connection, time.monotonic() + REQUEST_TIMEOUT)
+        self.rfile.close()  # the plain reader; the socket stays open
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        super().handle_one_request()
+
+    def end_headers(self) -> None:
+        self.connection.settimeout(WRITE_TIMEOUT)  # for the whole answer (sendall)
+        super().end_headers()
 
     def do_GET(self) -> None:
         self._answer(send_body=True)
@@ -68,6 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, send_body: bool) -> None:
         path = urlsplit(self.path).path
         server = self.server
+        if not server.security.authorized(self.headers.get("Authorization")):
+            # As exporter-toolkit: with users configured, every path needs them.
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                b"Unauthorized\n",
+                {"Content-Type": "text/plain; charset=utf-8", "WWW-Authenticate": "Basic"},
+                send_body,
+            )
+            return
         snapshot = server.store.current
         if path == server.telemetry_path:
             openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
@@ -123,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             {"Content-Type": "text/plain; charset=utf-8", "Allow": "GET, HEAD"},
             True,
         )
+        self.close_connection = True  # a request body, if any, was not read
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 - stdlib names
 
@@ -142,12 +220,6 @@ class _Handler(BaseHTTPRequestHandler):
         if send_body:
             send_parts(self.connection, chunks, self.wfile.write)
 
-    def setup(self) -> None:
-        super().setup()
-        if self.connection.family in (socket.AF_INET, socket.AF_INET6):
-            # Bodies go out in several writes: do not let the last one wait for an ACK.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
     def log_message(self, format: str, *args: object) -> None:
         logger.debug(
             "http request", extra={"client": self.client_address[0], "line": format % args}
@@ -160,22 +232,69 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A scraper that hangs up early is normal: log it at debug, never a traceback."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
-            logger.debug("client went away", extra={"err": type(exc).__name__})
-        else:
-            logger.error("error while answering a request", exc_info=exc)
-
-    def __init__(self, address: tuple[str, int], store: Store, telemetry_path: str = "/metrics"):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: Store,
+        telemetry_path: str = "/metrics",
+        security: WebSecurity | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         self.address_family = _family(address[0])
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._closing = threading.Event()
         super().__init__(address, _Handler)
         self.store = store
         self.telemetry_path = telemetry_path
-        self.extra_headers: dict[str, str] = {}
+        self.security = security or WebSecurity(None)
         self._landing_lock = threading.Lock()
         self._landing: tuple[object, bytes] | None = None
+
+    @property
+    def extra_headers(self) -> dict[str, str]:
+        """Headers added to every answer (``http_server_config.headers``)."""
+        return self.security.headers
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        """Serve the connection in a thread once one of the ``max_connections`` slots frees."""
+        while not self._slots.acquire(timeout=0.5):
+            if self._closing.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        """Stop serving (connections waiting for a slot are closed)."""
+        self._closing.set()
+        super().shutdown()
+
+    def get_request(self) -> tuple[socket.socket, tuple]:
+        """Accept a connection; wrap it in TLS when configured (the handshake comes later)."""
+        sock, address = super().get_request()
+        context = self.security.context
+        if context is not None:
+            sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        """Log a failed connection in one line (a client that left early is routine)."""
+        exc = sys.exc_info()[1]
+        level = logging.DEBUG if isinstance(exc, OSError) else logging.ERROR
+        logger.log(
+            level,
+            "http connection failed",
+            extra={"client": client_address[0], "err": f"{type(exc).__name__}: {exc}"},
+        )
 
     def landing(self, snapshot) -> bytes:
         """The landing page, rendered once per snapshot."""
@@ -192,7 +311,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
             host = "localhost"
         elif ":" in str(host):
             host = f"[{host}]"
-        return f"http://{host}:{port}"
+        return f"{'https' if self.security.tls else 'http'}://{host}:{port}"
 
     def start(self) -> threading.Thread:
         """Serve in a daemon thread."""

@@ -6,6 +6,7 @@ import argparse
 import email.utils
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -1110,3 +1111,30 @@ def test_command_flags_and_build() -> None:
     assert len(sim.servers()) == 30
     with pytest.raises(ValueError, match="duration"):
         sim_command.build(parser.parse_args(["--step-interval", "soon"]))
+
+
+def test_endpoint_override_makes_one_region_refuse_connections(sim: Simulator) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    reply = control(sim, "PUT", "endpoints/dfw", {"url": closed})
+    assert reply.json() == {"endpoints": {"DFW": closed}}
+    catalog = {
+        e["region"]: e["publicURL"]
+        for s in login(sim)["serviceCatalog"]
+        if s["name"] == "cloudServersOpenStack"
+        for e in s["endpoints"]
+    }
+    assert catalog["DFW"].startswith(closed + "/dfw/servers/v2/")
+    assert catalog["ORD"].startswith(sim.base_url + "/ord/")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(catalog["DFW"] + "/servers/detail", timeout=5)
+    assert control(sim, "PUT", "endpoints/DFW", {"url": None}).json() == {"endpoints": {}}
+    assert control(sim, "PUT", "endpoints/DFW", {"url": "ftp://x"}).status_code == 400
+    assert control(sim, "GET", "endpoints").json() == {"endpoints": {}}
+
+
+def test_issued_tokens_include_revoked_ones(sim: Simulator) -> None:
+    first, second = token(sim), token(sim, "globex")
+    sim.revoke_tokens()
+    assert sim.issued_tokens()[-2:] == [first, second]

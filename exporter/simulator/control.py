@@ -12,6 +12,8 @@ Routes::
     POST   /_control/faults                  Fault fields -> {"id"}
     DELETE /_control/faults
     DELETE /_control/faults/{id}
+    GET    /_control/endpoints
+    PUT    /_control/endpoints/{region}      {"url": "http://127.0.0.1:9" or null}
     POST   /_control/revoke                  {"account"?}
     POST   /_control/step                    {"count"?} -> {"steps"}
     GET    /_control/settings
@@ -91,6 +93,13 @@ def _route(sim: Simulator, req: Request, parts: list[str]) -> Reply:
         return _servers(sim, req, parts[1:])
     if head == "faults":
         return _faults(sim, req, parts[1:])
+    if parts == ["endpoints"] and method == "GET":
+        return json_reply(200, {"endpoints": sim.endpoints()})
+    if len(parts) == 2 and head == "endpoints" and method == "PUT":
+        data = _body(req)
+        _only(data, ("url",))
+        sim.override_endpoint(parts[1], data.get("url"))
+        return json_reply(200, {"endpoints": sim.endpoints()})
     if parts == ["revoke"] and method == "POST":
         data = _body(req)
         _only(data, ("account",))

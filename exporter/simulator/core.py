@@ -66,6 +66,8 @@ class Simulator:
         self.base_url = ""
         self._faults = FaultSet()
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._issued: collections.deque[str] = collections.deque(maxlen=REQUEST_LOG_LIMIT)
+        self._endpoints: dict[str, str] = {}
         self._lock = threading.Lock()
         self._hits: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self._rc_hits: dict[str, tuple[int, int]] = {}
@@ -169,6 +171,33 @@ class Simulator:
                 return account
         return None
 
+    def override_endpoint(self, region: str, base_url: str | None) -> None:
+        """Point the catalog's Cloud Servers endpoint of ``region`` at ``base_url``.
+
+        The URL replaces the simulator's own base (``http://host:port``) for that region,
+        for example a closed port to make the region refuse connections; None restores it.
+        It applies to tokens issued from now on.
+        """
+        region = region.upper()
+        if base_url is None:
+            with self._lock:
+                self._endpoints.pop(region, None)
+            return
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError("the endpoint must be an http:// or https:// URL")
+        with self._lock:
+            self._endpoints[region] = base_url.rstrip("/")
+
+    def endpoints(self) -> dict[str, str]:
+        """The overridden endpoints, by region."""
+        with self._lock:
+            return dict(self._endpoints)
+
+    def endpoint_base(self, region: str, base: str) -> str:
+        """The base URL the catalog gives for ``region`` (``base`` unless overridden)."""
+        with self._lock:
+            return self._endpoints.get(region.upper(), base)
+
     # --- fleet controls ---------------------------------------------------------------------
 
     def step(self) -> None:
@@ -226,7 +255,13 @@ class Simulator:
         expires = self.clock() + self.token_lifetime
         with self._lock:
             self._tokens[token] = (account.name, expires)
+            self._issued.append(token)
         return token, expires
+
+    def issued_tokens(self) -> list[str]:
+        """Every token issued so far (the latest 100,000), revoked or not."""
+        with self._lock:
+            return list(self._issued)
 
     def revoke_tokens(self, account: str | None = None) -> None:
         """Invalidate the tokens already issued (for one account, or all)."""

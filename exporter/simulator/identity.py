@@ -127,12 +127,12 @@ def access_document(
                 {
                     "region": r,
                     "tenantId": tenant,
-                    "publicURL": f"{base}/{r.lower()}/servers/v2/{tenant}",
-                    "versionInfo": f"{base}/{r.lower()}/servers/v2",
-                    "versionList": f"{base}/{r.lower()}/servers/",
+                    "publicURL": f"{root}/{r.lower()}/servers/v2/{tenant}",
+                    "versionInfo": f"{root}/{r.lower()}/servers/v2",
+                    "versionList": f"{root}/{r.lower()}/servers/",
                     "versionId": "2",
                 }
-                for r in account.regions
+                for r, root in ((r, sim.endpoint_base(r, base)) for r in account.regions)
             ],
         },
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import socket
@@ -257,6 +258,8 @@ class Handler(BaseHTTPRequestHandler):
         self.rfile.close()
         self.wfile.close()
         self.connection.close()
+        # The handler flushes wfile after every request: give it somewhere harmless to go.
+        self.wfile = io.BytesIO()
 
 
 def request_id() -> str:

@@ -1,0 +1,115 @@
+"""Reloading the configuration on SIGHUP: one poller per account, restarted as needed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from exporter import logs
+from exporter.config import AccountConfig, Config, ConfigError
+from exporter.incremental import DEFAULT_FULL_EVERY
+from exporter.logs import logger
+from exporter.poller import AccountPoller
+from exporter.ratelimit import DEFAULT_PER_MINUTE
+from exporter.scheduler import DEFAULT_WORKERS, Scheduler
+from exporter.sharding import select
+from exporter.snapshot import Store
+
+
+class AccountPollers:
+    """Runs each account's poller on its own, so one account can change without the others.
+
+    Every account's regions share one scheduler and its bounded pool. With a shard
+    (``(index, total)``), only the accounts that fall to this shard are polled.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        interval: float,
+        timeout: float,
+        *,
+        full_every: int = DEFAULT_FULL_EVERY,
+        requests_per_minute: float = DEFAULT_PER_MINUTE,
+        workers: int = DEFAULT_WORKERS,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.timeout = timeout
+        self.full_every = full_every
+        self.requests_per_minute = requests_per_minute
+        self.shard = shard
+        self.scheduler = Scheduler([], interval, workers)
+        self.running: dict[str, tuple[AccountConfig, AccountPoller]] = {}
+
+    def mine(self, accounts: Iterable[AccountConfig]) -> list[AccountConfig]:
+        """The accounts this shard polls."""
+        index, total = self.shard
+        return select(accounts, lambda a: a.name, index, total)
+
+    def apply(self, accounts: Iterable[AccountConfig]) -> dict[str, list[str]]:
+        """Start new accounts, stop removed ones, restart changed ones; say which."""
+        wanted = {a.name: a for a in self.mine(accounts)}
+        changes: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
+        if self.scheduler._pool is None:
+            self.scheduler.start()
+        for name in [n for n in self.running if n not in wanted]:
+            self._stop(name)
+            self.store.remove_account(name)
+            changes["removed"].append(name)
+        for name, account in wanted.items():
+            current = self.running.get(name)
+            if current is not None and current[0] == account:
+                continue
+            if current is None:
+                self.store.add_account(name)
+                changes["added"].append(name)
+            else:
+                self._stop(name)
+                # Regions no longer asked for leave; the others keep their last data.
+                if account.regions is not None:
+                    self.store.keep_regions(name, account.regions)
+                changes["changed"].append(name)
+            poller = AccountPoller(
+                account,
+                self.store,
+                self.timeout,
+                full_every=self.full_every,
+                requests_per_minute=self.requests_per_minute,
+            )
+            self.running[name] = (account, poller)
+            self.scheduler.add(poller)
+        return changes
+
+    def _stop(self, name: str) -> None:
+        _account, poller = self.running.pop(name)
+        self.scheduler.remove(name)
+        poller.close()
+
+    def stop(self) -> None:
+        """Stop every account's polling."""
+        self.scheduler.stop()
+        for name in list(self.running):
+            self._stop(name)
+
+
+def reload_config(load: Callable[[], Config], pollers: AccountPollers, store: Store) -> bool:
+    """Load the configuration again and apply it; on failure keep the running one."""
+    try:
+        config = load()
+    except ConfigError as exc:
+        store.config_reloaded(False, time.time())
+        logger.error(
+            "config reload failed, keeping the running configuration",
+            extra={"err": "; ".join(exc.problems)},
+        )
+        return False
+    logs.add_secrets(config.secrets())
+    changes = pollers.apply(config.accounts)
+    store.config_reloaded(True, time.time())
+    logger.info(
+        "config reloaded",
+        extra={k: ",".join(v) for k, v in changes.items()} | {"accounts": len(config.accounts)},
+    )
+    return True
