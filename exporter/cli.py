@@ -75,6 +75,11 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="YAML file with accounts: (default: one account from RACKSPACE_* variables)",
     )
+    _add_poll_timeout_flag(parser)
+    _add_log_flags(parser)
+
+
+def _add_poll_timeout_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--poll.timeout",
         dest="poll_timeout",
@@ -83,7 +88,36 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="timeout of each upstream HTTP request (default: 30s)",
     )
-    _add_log_flags(parser)
+
+
+def _add_poll_interval_flag(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    parser.add_argument(
+        "--poll.interval",
+        dest="poll_interval",
+        type=_duration,
+        default=parse_duration(default),
+        metavar="DURATION",
+        help=f"{what} (default: {default})",
+    )
+
+
+def _add_web_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=_listen_address,
+        default=parse_listen_address(":10054"),
+        metavar="[HOST]:PORT",
+        help="address to serve metrics on (default: :10054)",
+    )
+    _add_web_config_flag(parser)
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        metavar="PATH",
+        help="path under which to expose metrics (default: /metrics)",
+    )
 
 
 def _add_log_flags(parser: argparse.ArgumentParser) -> None:
@@ -104,30 +138,8 @@ def _add_log_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str = "60s") -> None:
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        type=_listen_address,
-        default=parse_listen_address(":10054"),
-        metavar="[HOST]:PORT",
-        help="address to serve metrics on (default: :10054)",
-    )
-    _add_web_config_flag(parser)
-    parser.add_argument(
-        "--web.telemetry-path",
-        dest="telemetry_path",
-        default="/metrics",
-        metavar="PATH",
-        help="path under which to expose metrics (default: /metrics)",
-    )
-    parser.add_argument(
-        "--poll.interval",
-        dest="poll_interval",
-        type=_duration,
-        default=parse_duration(poll_interval),
-        metavar="DURATION",
-        help=f"how often to poll every account and region (default: {poll_interval})",
-    )
+    _add_web_flags(parser)
+    _add_poll_interval_flag(parser, poll_interval, "how often to poll every account and region")
     _add_scale_flags(parser)
     _add_config_flags(parser)
 
@@ -310,39 +322,14 @@ def _web_security(args: argparse.Namespace) -> WebSecurity | None:
 
 
 def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
-    _add_web_config_flag(parser)
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        type=_listen_address,
-        default=parse_listen_address(":10054"),
-        metavar="[HOST]:PORT",
-        help="address to serve metrics on (default: :10054)",
+    _add_web_flags(parser)
+    _add_poll_interval_flag(
+        parser,
+        "60s",
+        "how often to read the in-server API; never more than 30 requests a minute whatever "
+        "this says",
     )
-    parser.add_argument(
-        "--web.telemetry-path",
-        dest="telemetry_path",
-        default="/metrics",
-        metavar="PATH",
-        help="path under which to expose metrics (default: /metrics)",
-    )
-    parser.add_argument(
-        "--poll.interval",
-        dest="poll_interval",
-        type=_duration,
-        default=parse_duration("60s"),
-        metavar="DURATION",
-        help="how often to read the in-server API; never more than 30 requests a minute "
-        "whatever this says (default: 60s)",
-    )
-    parser.add_argument(
-        "--poll.timeout",
-        dest="poll_timeout",
-        type=_duration,
-        default=parse_duration("30s"),
-        metavar="DURATION",
-        help="timeout of each HTTP request (default: 30s)",
-    )
+    _add_poll_timeout_flag(parser)
     parser.add_argument(
         "--rackconnect.region",
         dest="rackconnect_region",
