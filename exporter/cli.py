@@ -609,6 +609,7 @@ def demo(args: argparse.Namespace) -> int:
                 username=account.username,
                 api_key=account.api_key,
                 identity_url=simulator.identity_url,
+                generations=("next", "first") if account.first_gen else ("next",),
             )
             for account in simulator.accounts
         )

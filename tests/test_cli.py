@@ -199,8 +199,12 @@ def test_demo_shows_a_changing_fleet() -> None:
         base = url.rsplit("/", 1)[0]
         wait_for(base + "/-/ready")
         first = samples(requests.get(url, timeout=5).content)
-        accounts = {dict(lbl)["account"] for (n, lbl) in first if n == "rackconnect_server_info"}
-        assert accounts == {"acme", "globex", "initech"}
+        info = [dict(lbl) for (n, lbl) in first if n == "rackconnect_server_info"]
+        assert {lbl["account"] for lbl in info} == {"acme", "globex", "initech"}
+        first_gen = {
+            (lbl["account"], lbl["region"]) for lbl in info if lbl["generation"] == "first"
+        }
+        assert first_gen == {("acme", "GLOBAL")}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             time.sleep(0.5)
