@@ -28,7 +28,7 @@ from exporter.simulator.scenario import rc_metadata
 from exporter.snapshot import Store
 from exporter.web import ExporterHTTPServer
 from tests.expo_helpers import promtool_check, samples, series, value
-from tests.test_cli import CLEAN_ENV, free_port, wait_for
+from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
 
 
 class FakeClock:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,40 +14,9 @@ import requests
 
 from exporter import __version__
 from tests.expo_helpers import samples
+from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, run, wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
-CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("RACKSPACE_")}
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        env={**CLEAN_ENV, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, status: int = 200, timeout: float = 20) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = requests.get(url, timeout=2)
-            if response.status_code == status:
-                return response
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer {status} within {timeout}s")
-        time.sleep(0.1)
 
 
 def test_version_and_help() -> None:
@@ -135,10 +102,7 @@ def test_serve_until_sigterm(sim) -> None:
         parsed = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).content)
         regions = {dict(lbl)["region"] for (n, lbl) in parsed if n == "rackconnect_server_info"}
         assert regions == {"DFW"}
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - started < 5
+        assert_stops_on_sigterm(proc)
     finally:
         proc.kill()
         stderr = proc.stderr.read() if proc.stderr else ""

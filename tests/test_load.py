@@ -16,7 +16,7 @@ import requests
 from exporter import web
 from exporter.snapshot import Store
 from exporter.web import ExporterHTTPServer
-from tests.test_cli import CLEAN_ENV, free_port, wait_for
+from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
 
 SCRAPERS = 50
 SECONDS = 30.0

@@ -14,7 +14,7 @@ from exporter.config import Config
 from exporter.sharding import parse_shard_index, select, shard_of
 from tests.conftest import account_config
 from tests.expo_helpers import samples
-from tests.test_cli import run
+from tests.proc_helpers import run
 
 NAMES = [f"customer-{i:04d}" for i in range(2000)]
 

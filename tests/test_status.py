@@ -11,7 +11,7 @@ from exporter.simulator.scenario import rc_metadata
 from exporter.status import COLUMNS
 from exporter.status import run as status
 from tests.conftest import account_config
-from tests.test_cli import run
+from tests.proc_helpers import run
 
 
 def live(sim, account: str) -> list[dict]:

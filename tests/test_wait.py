@@ -14,7 +14,7 @@ from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
 from exporter.wait import Waiter
 from tests.conftest import account_config
-from tests.test_cli import run
+from tests.proc_helpers import run
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \S")
 

@@ -23,7 +23,7 @@ from exporter import web, webconfig
 from exporter.snapshot import Store
 from exporter.web import ExporterHTTPServer
 from exporter.webconfig import BasicAuth, WebConfigError, WebSecurity, load_web_config
-from tests.test_cli import CLEAN_ENV, free_port
+from tests.proc_helpers import CLEAN_ENV, free_port
 from tests.tls_helpers import CA
 
 PASSWORD = "correct horse battery staple"
