@@ -19,10 +19,10 @@ import threading
 import time
 
 from exporter.config import AccountConfig
-from exporter.poller import AccountPoller
+from exporter.polling.account import AccountPoller
 from exporter.runtime import tune_runtime
-from exporter.snapshot import Store
-from exporter.web import ExporterHTTPServer
+from exporter.store import Store
+from exporter.web.server import ExporterHTTPServer
 
 
 def memory() -> dict[str, int]:

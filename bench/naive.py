@@ -15,10 +15,10 @@ from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE, Identity
 from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, Server
-from exporter.servers import CloudServers
-from exporter.upstream import ApiClient
+from exporter.rackspace.client import ApiClient
+from exporter.rackspace.cloudservers import CloudServers
+from exporter.rackspace.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE, Identity
 
 
 class FleetCollector(Collector):

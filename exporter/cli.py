@@ -15,27 +15,24 @@ import time
 from collections.abc import Callable, Sequence
 
 from exporter import __version__, logs
-from exporter import agent as agent_command
-from exporter import status as status_command
-from exporter import wait as wait_command
+from exporter.commands import agent as agent_command
+from exporter.commands import status as status_command
+from exporter.commands import wait as wait_command
 from exporter.config import AccountConfig, Config, ConfigError, load
+from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from exporter.flags import parse_duration, parse_listen_address
-from exporter.incremental import DEFAULT_FULL_EVERY
 from exporter.logs import logger
-from exporter.ratelimit import DEFAULT_PER_MINUTE
-from exporter.reload import AccountPollers, reload_config
+from exporter.polling.incremental import DEFAULT_FULL_EVERY
+from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
+from exporter.polling.scheduler import DEFAULT_WORKERS
+from exporter.polling.sharding import parse_shard_index, select
+from exporter.polling.supervisor import AccountPollers, reload_config
 from exporter.runtime import tune_runtime
-from exporter.scheduler import DEFAULT_WORKERS
-from exporter.sharding import parse_shard_index, select
 from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
-from exporter.snapshot import Store
-from exporter.web import ExporterHTTPServer
-from exporter.webconfig import WebConfigError, WebSecurity
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 3
+from exporter.store import Store
+from exporter.web.security import WebConfigError, WebSecurity
+from exporter.web.server import ExporterHTTPServer
 
 # Region results arriving within this many seconds of each other share one snapshot.
 PUBLISH_DELAY = 0.5

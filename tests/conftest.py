@@ -12,10 +12,10 @@ import requests
 
 from exporter import logs
 from exporter.config import AccountConfig, Config
-from exporter.poller import Poller
+from exporter.polling.account import Poller
 from exporter.simulator import Scenario, Simulator
-from exporter.snapshot import Store
-from exporter.web import ExporterHTTPServer
+from exporter.store import Store
+from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import samples
 
 

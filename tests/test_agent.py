@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.agent import (
+from exporter.commands.agent import (
     Agent,
     RequestBudget,
     default_completion_file,
@@ -25,8 +25,8 @@ from exporter.agent import (
 )
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
-from exporter.snapshot import Store
-from exporter.web import ExporterHTTPServer
+from exporter.store import Store
+from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import promtool_check, samples, series, value
 from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
 

@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from exporter import logs
+from exporter.errors import REASONS
 from exporter.exposition import PER_SERVER_FAMILIES
 from exporter.simulator import Fault, Simulator
 from exporter.simulator.web import Handler, SimHTTPServer
-from exporter.upstream import REASONS
 from tests.conftest import Exporter, account_config
 from tests.expo_helpers import value
 

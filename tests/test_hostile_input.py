@@ -15,17 +15,17 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter import servers as servers_module
-from exporter import upstream
+from exporter.errors import BAD_RESPONSE, UpstreamError
 from exporter.exposition import RegionHealth, RegionRenderer, render
-from exporter.identity import parse_access
 from exporter.model import MAX_REASON_LENGTH, Server
-from exporter.poller import Poller
-from exporter.servers import next_link, parse_servers
+from exporter.polling.account import Poller
+from exporter.rackspace import client as upstream
+from exporter.rackspace import cloudservers as servers_module
+from exporter.rackspace.cloudservers import next_link, parse_servers
+from exporter.rackspace.identity import parse_access
 from exporter.simulator import Scenario, Simulator
-from exporter.snapshot import Store
-from exporter.upstream import BAD_RESPONSE, UpstreamError
-from exporter.web import ExporterHTTPServer
+from exporter.store import Store
+from exporter.web.server import ExporterHTTPServer
 from tests.conftest import account_config
 from tests.expo_helpers import promtool_check, samples, series, value
 

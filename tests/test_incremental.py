@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from exporter.incremental import OVERLAP, RegionSync
-from exporter.servers import Listing
+from exporter.polling.incremental import OVERLAP, RegionSync
+from exporter.rackspace.cloudservers import Listing
 from exporter.simulator import Fault
 from tests.conftest import account_config
 from tests.expo_helpers import series, value

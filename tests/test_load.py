@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter import web
-from exporter.snapshot import Store
-from exporter.web import ExporterHTTPServer
+from exporter.store import Store
+from exporter.web import server as web
+from exporter.web.server import ExporterHTTPServer
 from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
 
 SCRAPERS = 50

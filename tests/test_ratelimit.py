@@ -7,11 +7,11 @@ import time
 import pytest
 
 from exporter.config import AccountConfig
-from exporter.poller import AccountPoller
-from exporter.ratelimit import TokenBucket
+from exporter.polling.account import AccountPoller
+from exporter.polling.ratelimit import TokenBucket
+from exporter.rackspace.client import parse_retry_after
 from exporter.simulator import Fault, Scenario, Simulator
-from exporter.snapshot import Store
-from exporter.upstream import parse_retry_after
+from exporter.store import Store
 from tests.conftest import account_config
 from tests.expo_helpers import value
 

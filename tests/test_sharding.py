@@ -11,7 +11,7 @@ import yaml
 
 from exporter.cli import build_parser, run_exporter
 from exporter.config import Config
-from exporter.sharding import parse_shard_index, select, shard_of
+from exporter.polling.sharding import parse_shard_index, select, shard_of
 from tests.conftest import account_config
 from tests.expo_helpers import samples
 from tests.proc_helpers import run

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import json
 
+from exporter.commands.status import COLUMNS
+from exporter.commands.status import run as status
 from exporter.config import AccountConfig, Config
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
-from exporter.status import COLUMNS
-from exporter.status import run as status
 from tests.conftest import account_config
 from tests.proc_helpers import run
 

@@ -6,7 +6,7 @@ import gzip
 import time
 
 from exporter.model import Server
-from exporter.snapshot import Store
+from exporter.store import Store
 from tests.expo_helpers import samples, series
 
 

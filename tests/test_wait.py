@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from exporter.commands.wait import Waiter
 from exporter.config import Config
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
-from exporter.wait import Waiter
 from tests.conftest import account_config
 from tests.proc_helpers import run
 

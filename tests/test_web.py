@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from exporter.web import accepts_gzip, wants_openmetrics
+from exporter.web.server import accepts_gzip, wants_openmetrics
 from tests.conftest import account_config
 from tests.expo_helpers import samples
 

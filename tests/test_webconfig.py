@@ -19,10 +19,11 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import web, webconfig
-from exporter.snapshot import Store
-from exporter.web import ExporterHTTPServer
-from exporter.webconfig import BasicAuth, WebConfigError, WebSecurity, load_web_config
+from exporter.store import Store
+from exporter.web import security as webconfig
+from exporter.web import server as web
+from exporter.web.security import BasicAuth, WebConfigError, WebSecurity, load_web_config
+from exporter.web.server import ExporterHTTPServer
 from tests.proc_helpers import CLEAN_ENV, free_port
 from tests.tls_helpers import CA
 

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable
 
 from exporter import logs
 from exporter.config import AccountConfig, Config, ConfigError
-from exporter.incremental import DEFAULT_FULL_EVERY
 from exporter.logs import logger
-from exporter.poller import AccountPoller
-from exporter.ratelimit import DEFAULT_PER_MINUTE
-from exporter.scheduler import DEFAULT_WORKERS, Scheduler
-from exporter.sharding import select
-from exporter.snapshot import Store
+from exporter.polling.account import AccountPoller
+from exporter.polling.incremental import DEFAULT_FULL_EVERY
+from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
+from exporter.polling.scheduler import DEFAULT_WORKERS, Scheduler
+from exporter.polling.sharding import select
+from exporter.store import Store
 
 
 class AccountPollers:

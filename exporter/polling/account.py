@@ -9,18 +9,19 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from exporter import servers as servers_api
 from exporter.config import AccountConfig
-from exporter.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
-from exporter.identity_v1 import make_identity
-from exporter.incremental import DEFAULT_FULL_EVERY, Lister, RegionSync
+from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import logger
-from exporter.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
-from exporter.scheduler import DEFAULT_WORKERS, Scheduler
-from exporter.servers import CloudServers
-from exporter.servers_v1 import GLOBAL, FirstGenServers
-from exporter.snapshot import Store
-from exporter.upstream import BAD_RESPONSE, RATE_LIMITED, ApiClient, UpstreamError
+from exporter.polling.incremental import DEFAULT_FULL_EVERY, Lister, RegionSync
+from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
+from exporter.polling.scheduler import DEFAULT_WORKERS, Scheduler
+from exporter.rackspace import cloudservers as servers_api
+from exporter.rackspace.client import ApiClient
+from exporter.rackspace.cloudservers import CloudServers
+from exporter.rackspace.cloudservers_v1 import GLOBAL, FirstGenServers
+from exporter.rackspace.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
+from exporter.rackspace.identity_v1 import make_identity
+from exporter.store import Store
 
 MAX_REGIONS = 6  # Rackspace has six regions; a one-off poll gives each its own worker
 

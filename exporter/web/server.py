@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 from exporter import __version__
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
-from exporter.landing import render_landing
 from exporter.logs import logger
-from exporter.snapshot import Store
-from exporter.webconfig import WebSecurity
+from exporter.store import Store
+from exporter.web.landing import render_landing
+from exporter.web.security import WebSecurity
 
 REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next request
 WRITE_TIMEOUT = 30.0  # seconds a client may take to receive an answer

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from exporter.errors import RATE_LIMITED, UpstreamError
 from exporter.logs import logger
-from exporter.upstream import RATE_LIMITED, UpstreamError
 
 if TYPE_CHECKING:
-    from exporter.poller import AccountPoller
+    from exporter.polling.account import AccountPoller
 
 DEFAULT_WORKERS = 8
 JITTER = 0.05  # spread the polls of many regions by +-5% of the interval

@@ -18,9 +18,16 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from exporter.config import AccountConfig, Config
+from exporter.errors import (
+    AUTH,
+    BAD_RESPONSE,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    UpstreamError,
+)
 from exporter.flags import format_duration
-from exporter.identity import FIRST_GEN_SERVICE, MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
-from exporter.identity_v1 import make_identity
 from exporter.model import (
     AUTOMATION_FAILURES,
     FIRST,
@@ -28,13 +35,15 @@ from exporter.model import (
     NEXT,
     Server,
 )
-from exporter.servers_v1 import GLOBAL, FirstGenServers, get_with_token
-from exporter.upstream import AUTH, BAD_RESPONSE, ApiClient, UpstreamError
-
-EXIT_READY = 0
-EXIT_FAILED = 1
-EXIT_TIMEOUT = 2
-EXIT_USAGE = 3
+from exporter.rackspace.client import ApiClient
+from exporter.rackspace.cloudservers_v1 import GLOBAL, FirstGenServers, get_with_token
+from exporter.rackspace.identity import (
+    FIRST_GEN_SERVICE,
+    MANAGED_ROLE,
+    NEXT_GEN_SERVICE,
+    RACKCONNECT_ROLE,
+)
+from exporter.rackspace.identity_v1 import make_identity
 
 TARGETS = ("rackconnect", "managed", "ready")
 BACKOFF = 1.5
@@ -294,7 +303,7 @@ class Waiter:
             except UpstreamError as exc:
                 if exc.status == 404:
                     self._say(f"{where}: failed: the server no longer exists")
-                    return EXIT_FAILED
+                    return EXIT_FAILURE
                 if exc.reason == AUTH:
                     raise WaitError(EXIT_USAGE, f"{where}: {exc}") from exc
                 print(f"wait: {where}: {exc}; retrying", file=self.err, flush=True)
@@ -320,10 +329,10 @@ class Waiter:
                     delay = pause = self.interval  # something moved: look again soon
                 if failure is not None:
                     self._say(f"{where}: failed: {failure}")
-                    return EXIT_FAILED
+                    return EXIT_FAILURE
                 if done:
                     self._say(f"{where}: {DONE[self.wanted]}")
-                    return EXIT_READY
+                    return EXIT_OK
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self._timed_out(last, where)

@@ -10,17 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from exporter.identity import NEXT_GEN_SERVICE, Identity
+from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import NEXT, Server
-from exporter.upstream import (
-    AUTH,
-    BAD_RESPONSE,
-    ApiClient,
-    UpstreamError,
-    check_status,
-    decode_json,
-    strip_query,
-)
+from exporter.rackspace.client import ApiClient, check_status, decode_json, strip_query
+from exporter.rackspace.identity import NEXT_GEN_SERVICE, Identity
 
 PAGE_SIZE = 1000  # the most Cloud Servers returns in one page
 MAX_PAGES = 10_000  # a guard against a server that never stops sending next links

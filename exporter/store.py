@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from exporter.bodies import Body, Part
+from exporter.errors import REASONS
 from exporter.exposition import AccountFacts, Family, RegionHealth, RegionRenderer, render_parts
 from exporter.model import Server
-from exporter.upstream import REASONS
 
 
 @dataclass(frozen=True)

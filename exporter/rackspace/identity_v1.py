@@ -11,17 +11,14 @@ import re
 import time
 
 from exporter.config import AccountConfig, is_identity_v1
-from exporter.identity import FIRST_GEN_SERVICE, RACKCONNECT_ROLE, Access, Identity, TokenCache
-from exporter.upstream import (
-    AUTH,
-    BAD_RESPONSE,
-    HTTP_ERROR,
-    RATE_LIMIT_STATUSES,
-    RATE_LIMITED,
-    ApiClient,
-    UpstreamError,
-    parse_retry_after,
-    strip_query,
+from exporter.errors import AUTH, BAD_RESPONSE, HTTP_ERROR, RATE_LIMITED, UpstreamError
+from exporter.rackspace.client import RATE_LIMIT_STATUSES, ApiClient, parse_retry_after, strip_query
+from exporter.rackspace.identity import (
+    FIRST_GEN_SERVICE,
+    RACKCONNECT_ROLE,
+    Access,
+    Identity,
+    TokenCache,
 )
 
 # "Authentication tokens are typically valid for 24 hours"; used when no s-maxage is given.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from exporter.servers import Listing
+from exporter.rackspace.cloudservers import Listing
 
 OVERLAP = 60.0  # seconds asked for again in each delta, against clock skew
 DEFAULT_FULL_EVERY = 10  # a full listing every this many polls of a region

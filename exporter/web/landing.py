@@ -8,7 +8,7 @@ from html import escape
 
 from exporter import __version__
 from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES
-from exporter.snapshot import Snapshot
+from exporter.store import Snapshot
 
 NOT_READY_ROWS = 200  # the table stops here and says how many more there are
 NO_KEY = "no key"

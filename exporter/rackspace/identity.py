@@ -8,16 +8,9 @@ from dataclasses import dataclass, field
 
 from cachetools import TLRUCache
 
+from exporter.errors import AUTH, BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.model import parse_timestamp
-from exporter.upstream import (
-    AUTH,
-    BAD_RESPONSE,
-    RATE_LIMITED,
-    ApiClient,
-    UpstreamError,
-    check_status,
-    decode_json,
-)
+from exporter.rackspace.client import ApiClient, check_status, decode_json
 
 NEXT_GEN_SERVICE = "cloudServersOpenStack"
 FIRST_GEN_SERVICE = "cloudServers"

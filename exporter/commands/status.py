@@ -9,13 +9,9 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from exporter.config import Config
-from exporter.poller import Poller
-from exporter.snapshot import Snapshot, Store
-from exporter.upstream import AUTH
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 3
+from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from exporter.polling.account import Poller
+from exporter.store import Snapshot, Store
 
 FEATURE_SHORT = {
     "configure_network_stack": "network",

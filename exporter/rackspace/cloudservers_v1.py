@@ -12,18 +12,12 @@ from typing import Any
 
 import requests
 
-from exporter.identity import FIRST_GEN_SERVICE, Identity
-from exporter.identity_v1 import IdentityV1
+from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, Server
-from exporter.servers import Listing, response_date, split_listing
-from exporter.upstream import (
-    AUTH,
-    BAD_RESPONSE,
-    ApiClient,
-    UpstreamError,
-    check_status,
-    decode_json,
-)
+from exporter.rackspace.client import ApiClient, check_status, decode_json
+from exporter.rackspace.cloudservers import Listing, response_date, split_listing
+from exporter.rackspace.identity import FIRST_GEN_SERVICE, Identity
+from exporter.rackspace.identity_v1 import IdentityV1
 
 GLOBAL = "GLOBAL"
 PAGE_SIZE = 1000  # the most v1.0 returns in one page

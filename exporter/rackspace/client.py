@@ -15,16 +15,16 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTime
 from urllib3.util import Retry
 
 from exporter import __version__
+from exporter.errors import (
+    AUTH,
+    BAD_RESPONSE,
+    CONNECTION,
+    HTTP_ERROR,
+    RATE_LIMITED,
+    TIMEOUT,
+    UpstreamError,
+)
 from exporter.model import parse_timestamp
-
-# Why a poll failed: the values of the ``reason`` label.
-AUTH = "auth"
-TIMEOUT = "timeout"
-CONNECTION = "connection"
-RATE_LIMITED = "rate_limited"
-HTTP_ERROR = "http_error"
-BAD_RESPONSE = "bad_response"
-REASONS = (AUTH, TIMEOUT, CONNECTION, RATE_LIMITED, HTTP_ERROR, BAD_RESPONSE)
 
 USER_AGENT = f"rackconnect-exporter/{__version__}"
 
@@ -37,22 +37,6 @@ CHUNK_BYTES = 256 * 1024
 
 OnResponse = Callable[[str, str, int], None]
 """Called as ``on_response(api, region, status_code)`` for every HTTP answer, retries included."""
-
-
-class UpstreamError(Exception):
-    """An upstream call failed; ``reason`` is one of REASONS."""
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
 
 
 class _CappedRetry(Retry):

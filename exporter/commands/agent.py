@@ -27,6 +27,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.exposition import Family, escape_label, labels
 from exporter.logs import logger
 from exporter.model import (
@@ -36,15 +37,8 @@ from exporter.model import (
     Server,
     normalise_automation_status,
 )
-from exporter.snapshot import Store
-from exporter.upstream import (
-    BAD_RESPONSE,
-    RATE_LIMITED,
-    ApiClient,
-    UpstreamError,
-    check_status,
-    strip_query,
-)
+from exporter.rackspace.client import ApiClient, check_status, strip_query
+from exporter.store import Store
 
 ACCOUNT = "local"
 RATE_LIMIT = 30  # requests per minute per server, upstream's limit

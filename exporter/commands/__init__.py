@@ -1,0 +1,1 @@
+"""The subcommands: each module adds its flags and runs the command."""

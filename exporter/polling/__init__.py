@@ -1,0 +1,1 @@
+"""Polling: a supervisor owns the account pollers and schedules their regions into the store."""

@@ -1,0 +1,1 @@
+"""HTTP: the exporter's server, its TLS and basic auth, and the landing page."""
