@@ -26,7 +26,7 @@ from exporter.polling.incremental import DEFAULT_FULL_EVERY
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
 from exporter.polling.scheduler import DEFAULT_WORKERS
 from exporter.polling.sharding import parse_shard_index, select
-from exporter.polling.supervisor import AccountPollers, reload_config
+from exporter.polling.supervisor import PollSettings, Supervisor, reload_config
 from exporter.runtime import tune_runtime
 from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
@@ -520,15 +520,14 @@ def run_exporter(
         host, port = args.listen_address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
         return EXIT_FAILURE
-    pollers = AccountPollers(
-        store,
-        args.poll_interval,
-        args.poll_timeout,
+    settings = PollSettings(
+        interval=args.poll_interval,
+        timeout=args.poll_timeout,
         full_every=args.full_every,
         requests_per_minute=args.requests_per_minute,
         workers=args.poll_concurrency,
-        shard=shard,
     )
+    pollers = Supervisor(store, settings, shard=shard)
     httpd.start()
     pollers.apply(config.accounts)
     logger.info(

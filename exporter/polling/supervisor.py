@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from exporter import logs
 from exporter.config import AccountConfig, Config, ConfigError
@@ -16,31 +17,35 @@ from exporter.polling.sharding import select
 from exporter.store import Store
 
 
-class AccountPollers:
-    """Runs each account's poller on its own, so one account can change without the others.
+@dataclass(frozen=True)
+class PollSettings:
+    """How often and how hard to poll: the ``--poll.*`` flags."""
+
+    interval: float
+    timeout: float
+    full_every: int = DEFAULT_FULL_EVERY
+    requests_per_minute: float = DEFAULT_PER_MINUTE
+    workers: int = DEFAULT_WORKERS
+
+
+class Supervisor:
+    """Owns every account's poller, so one account can change without the others.
 
     Every account's regions share one scheduler and its bounded pool. With a shard
     (``(index, total)``), only the accounts that fall to this shard are polled.
     """
 
     def __init__(
-        self,
-        store: Store,
-        interval: float,
-        timeout: float,
-        *,
-        full_every: int = DEFAULT_FULL_EVERY,
-        requests_per_minute: float = DEFAULT_PER_MINUTE,
-        workers: int = DEFAULT_WORKERS,
-        shard: tuple[int, int] = (0, 1),
+        self, store: Store, settings: PollSettings, *, shard: tuple[int, int] = (0, 1)
     ) -> None:
         self.store = store
-        self.interval = interval
-        self.timeout = timeout
-        self.full_every = full_every
-        self.requests_per_minute = requests_per_minute
+        self.settings = settings
+        self.interval = settings.interval
+        self.timeout = settings.timeout
+        self.full_every = settings.full_every
+        self.requests_per_minute = settings.requests_per_minute
         self.shard = shard
-        self.scheduler = Scheduler([], interval, workers)
+        self.scheduler = Scheduler([], settings.interval, settings.workers)
         self.running: dict[str, tuple[AccountConfig, AccountPoller]] = {}
 
     def mine(self, accounts: Iterable[AccountConfig]) -> list[AccountConfig]:
@@ -94,7 +99,7 @@ class AccountPollers:
             self._stop(name)
 
 
-def reload_config(load: Callable[[], Config], pollers: AccountPollers, store: Store) -> bool:
+def reload_config(load: Callable[[], Config], pollers: Supervisor, store: Store) -> bool:
     """Load the configuration again and apply it; on failure keep the running one."""
     try:
         config = load()

@@ -1,1 +1,1 @@
-"""Everything that speaks HTTP to Rackspace: the client, Identity, Cloud Servers, the in-server API."""
+"""Everything that speaks HTTP to Rackspace: client, Identity, Cloud Servers, in-server API."""
