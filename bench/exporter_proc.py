@@ -1,7 +1,7 @@
 """The exporter under test, in its own process, with polls triggered on command.
 
 Usage: ``python -m bench.exporter_proc IDENTITY_URL USERNAME API_KEY``. It wires the same
-parts as ``rackconnect-exporter serve`` (Store, AccountPoller, ExporterHTTPServer) but
+parts as ``rackconnect-exporter serve`` (Store, Supervisor, ExporterHTTPServer) but
 polls only when told to on stdin, so that each poll can be timed alone:
 
 - ``poll`` / ``poll full``: one poll of every region (``full`` forgets the changes-since
@@ -19,7 +19,7 @@ import threading
 import time
 
 from exporter.config import AccountConfig
-from exporter.polling.account import AccountPoller
+from exporter.polling.supervisor import PollSettings, Supervisor
 from exporter.runtime import tune_runtime
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
@@ -40,14 +40,16 @@ def main() -> None:
     url, username, api_key = sys.argv[1:4]
     tune_runtime()
     account = AccountConfig(name=username, username=username, api_key=api_key, identity_url=url)
-    store = Store([account.name], 60.0)
-    poller = AccountPoller(account, store, 60.0)
+    store = Store(60.0)
+    supervisor = Supervisor(store, PollSettings(interval=60.0, timeout=60.0))
+    supervisor.apply([account])
+    (poller,) = supervisor.pollers
     httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
     httpd.start()
     print(json.dumps({"url": httpd.url, **memory()}), flush=True)
 
     def requests_made() -> int:
-        with store._counter_lock:
+        with store._lock:
             return sum(n for (_, _, api, _), n in store._requests.items() if api == "servers")
 
     def timed_poll(full: bool) -> dict:
@@ -56,7 +58,7 @@ def main() -> None:
                 sync.reset()
         before = requests_made()
         wall, cpu = time.perf_counter(), time.process_time()
-        poller.poll()
+        supervisor.poll_now()
         return {
             "wall": time.perf_counter() - wall,
             "cpu": time.process_time() - cpu,
@@ -93,7 +95,7 @@ def main() -> None:
             break
         print(json.dumps(answer), flush=True)
     httpd.shutdown()
-    poller.close()
+    supervisor.stop()
 
 
 if __name__ == "__main__":

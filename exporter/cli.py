@@ -24,9 +24,8 @@ from exporter.flags import parse_duration, parse_listen_address
 from exporter.logs import logger
 from exporter.polling.incremental import DEFAULT_FULL_EVERY
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
-from exporter.polling.scheduler import DEFAULT_WORKERS
 from exporter.polling.sharding import parse_shard_index, select
-from exporter.polling.supervisor import PollSettings, Supervisor, reload_config
+from exporter.polling.supervisor import DEFAULT_WORKERS, PollSettings, Supervisor, reload_config
 from exporter.runtime import tune_runtime
 from exporter.simulator import Scenario, Simulator
 from exporter.simulator import command as simulator_command
@@ -512,7 +511,7 @@ def run_exporter(
                 "configured": len(config.accounts),
             },
         )
-    store = Store([a.name for a in accounts], args.poll_interval, publish_delay=PUBLISH_DELAY)
+    store = Store(args.poll_interval, publish_delay=PUBLISH_DELAY)
     store.config_reloaded(True, time.time())
     try:
         httpd = ExporterHTTPServer(args.listen_address, store, args.telemetry_path, security)
@@ -528,8 +527,9 @@ def run_exporter(
         workers=args.poll_concurrency,
     )
     pollers = Supervisor(store, settings, shard=shard)
-    httpd.start()
     pollers.apply(config.accounts)
+    httpd.start()
+    pollers.start()
     logger.info(
         "rackconnect-exporter started",
         extra={"version": __version__, "address": httpd.url, "accounts": len(accounts)},
@@ -699,7 +699,7 @@ def agent(args: argparse.Namespace) -> int:
     security = _web_security(args)
     if security is None:
         return EXIT_USAGE
-    store = Store([args.account_name], args.poll_interval)
+    store = Store(args.poll_interval)
     the_agent = agent_command.Agent(
         store,
         base_url=args.rackconnect_url or agent_command.default_url(region),

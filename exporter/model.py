@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -178,3 +178,32 @@ class Server:
         return (
             self.automation_status in AUTOMATION_FAILURES or self.managed_status in MANAGED_FAILURES
         )
+
+
+@dataclass(frozen=True)
+class RegionView:
+    """One account and region, as of the last poll: what scrapes, pages and commands read.
+
+    ``parts`` are the region's per-server families, rendered and compressed once.
+    """
+
+    region: str
+    up: bool = False
+    last_success: float | None = None
+    duration: float | None = None
+    last_error: str | None = None
+    servers: tuple[Server, ...] = ()
+    parts: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """One account, as of the last poll of each of its regions."""
+
+    name: str
+    tenant_id: str = ""
+    rackconnect: bool = False
+    managed: bool = False
+    known: bool = False  # Identity answered at least once, so tenant and roles are real
+    polled: bool = False  # the first poll has finished (successfully or not)
+    regions: tuple[RegionView, ...] = ()

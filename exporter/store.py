@@ -1,49 +1,41 @@
-"""The fleet as scrapes see it: immutable snapshots, swapped atomically by the pollers."""
+"""The fleet as scrapes see it: immutable snapshots, swapped atomically.
+
+Each account has exactly one writer at a time, an ``AccountWriter`` held by the poller that
+owns the account. A configuration reload hands a changed account a new writer, or forgets
+the account; writes through the old writer are then dropped, so a poll that was still
+running when its poller was replaced can neither overwrite newer data nor bring back a
+region the reload removed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from exporter.bodies import Body, Part
 from exporter.errors import REASONS
-from exporter.exposition import AccountFacts, Family, RegionHealth, RegionRenderer, render_parts
-from exporter.model import Server
+from exporter.exposition.families import Family
+from exporter.exposition.gzipparts import Body, Part
+from exporter.exposition.render import RegionRenderer, render_parts
+from exporter.model import AccountView, RegionView, Server
 
-
-@dataclass(frozen=True)
-class RegionView:
-    """One account and region, as of the last poll."""
-
-    region: str
-    up: bool
-    last_success: float | None
-    duration: float | None
-    last_error: str | None
-    servers: tuple[Server, ...]
-
-
-@dataclass(frozen=True)
-class AccountView:
-    """One account, as of the last poll of each of its regions."""
-
-    name: str
-    tenant_id: str
-    rackconnect: bool
-    managed: bool
-    known: bool  # Identity answered at least once, so tenant and roles are real
-    polled: bool  # the first poll has finished (successfully or not)
-    regions: tuple[RegionView, ...]
+Clock = Callable[[], float]
 
 
 class Snapshot:
     """A complete state of every account, with its exposition built once."""
 
-    def __init__(self, accounts: tuple[AccountView, ...], text: Body, openmetrics: Body) -> None:
+    def __init__(
+        self,
+        accounts: tuple[AccountView, ...],
+        text: Body,
+        openmetrics: Body,
+        published: float,
+    ) -> None:
         self.accounts = accounts
-        self.published = time.time()
+        self.published = published
         self._bodies = {False: text, True: openmetrics}
 
     @property
@@ -62,48 +54,104 @@ class Snapshot:
 
 @dataclass
 class _Region:
+    """A region's published view and what renders it; ``lock`` spans render and swap."""
+
+    view: RegionView
     renderer: RegionRenderer
-    up: bool = False
-    last_success: float | None = None
-    duration: float | None = None
-    last_error: str | None = None
-    servers: tuple[Server, ...] = ()
     fragments: tuple[bytes, ...] = ()
-    parts: tuple[Part, ...] = ()
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
 class _Account:
-    name: str
-    tenant_id: str = ""
-    rackconnect: bool = False
-    managed: bool = False
-    known: bool = False
-    polled: bool = False
+    view: AccountView
+    writer: AccountWriter
     regions: dict[str, _Region] = field(default_factory=dict)
+
+
+class AccountWriter:
+    """The one way to change an account's data, held by the poller that owns the account.
+
+    Every method does nothing once the store has handed out a newer writer for the account
+    or forgotten it (``current`` is then False).
+    """
+
+    def __init__(self, store: Store, account: str) -> None:
+        self.store = store
+        self.account = account
+
+    @property
+    def current(self) -> bool:
+        """True while this writer owns its account."""
+        return self.store._owner(self) is not None
+
+    def known(self, tenant_id: str, rackconnect: bool, managed: bool) -> None:
+        """Record what Identity said about the account."""
+        self.store._known(self, tenant_id, rackconnect, managed)
+
+    def polled(self) -> None:
+        """Mark the end of the first poll of every region of the account."""
+        self.store._polled(self)
+
+    def succeeded(self, region: str, servers: Iterable[Server], duration: float) -> None:
+        """Replace a region's servers with a full listing's."""
+        listed = tuple({s.id: s for s in servers}.values())
+        self.store._write(self, region, lambda _old: listed, duration)
+
+    def merged(
+        self, region: str, changed: Iterable[Server], deleted: Iterable[str], duration: float
+    ) -> None:
+        """Apply a delta: changed servers replace or join, deleted ones leave, in one step."""
+
+        def merge(old: tuple[Server, ...]) -> tuple[Server, ...]:
+            by_id = {s.id: s for s in old}
+            by_id.update((s.id, s) for s in changed)
+            for server_id in deleted:
+                by_id.pop(server_id, None)
+            return tuple(by_id.values())
+
+        self.store._write(self, region, merge, duration)
+
+    def failed(self, region: str, reason: str, duration: float) -> None:
+        """Record a failed poll; the region keeps its last good servers."""
+        self.store._failed(self, region, reason, duration)
+
+    def merged_size(self, region: str, changed: Iterable[Server], deleted: Iterable[str]) -> int:
+        """How many servers the region would hold after ``merged`` with these."""
+        ids = {s.id for s in self.store._servers(self.account, region)}
+        ids.update(s.id for s in changed)
+        ids.difference_update(deleted)
+        return len(ids)
+
+    def regions(self) -> list[str]:
+        """The regions known for the account ("" aside: it stands for failed Identity)."""
+        return self.store._regions(self.account)
+
+    def count_request(self, api: str, region: str, code: int) -> None:
+        """Count one upstream HTTP answer (the client's ``on_response``)."""
+        self.store._count_request(self, api, region, code)
 
 
 class Store:
     """Holds the latest data of every account and region and publishes snapshots.
 
-    Pollers call the ``region_*`` and ``account_*`` methods; each call publishes a new
-    snapshot, so a slow region never holds back another's data. Scrapes read ``current``.
-    With ``publish_delay`` > 0, changes arriving within that many seconds of each other
-    share one snapshot, which bounds the cost of publishing when thousands of regions
-    finish their polls every interval.
+    Each write publishes a new snapshot, so a slow region never holds back another's data.
+    Scrapes read ``current``. With ``publish_delay`` > 0, changes arriving within that many
+    seconds of each other share one snapshot, which bounds the cost of publishing when
+    thousands of regions finish their polls every interval.
     """
 
     def __init__(
-        self, account_names: Iterable[str], interval: float, publish_delay: float = 0.0
+        self, interval: float, *, publish_delay: float = 0.0, clock: Clock = time.time
     ) -> None:
         self._interval = interval
         self._publish_delay = publish_delay
+        self._clock = clock
         self._pending: threading.Timer | None = None
         self._lock = threading.Lock()
-        self._accounts = {name: _Account(name) for name in account_names}
+        self._accounts: dict[str, _Account] = {}
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
-        self._counter_lock = threading.Lock()
         self._reload: tuple[bool, float | None] | None = None
         self._extra: tuple[tuple[Family, bytes], ...] = ()
         with self._lock:
@@ -114,26 +162,23 @@ class Store:
         """The latest snapshot (reading it needs no lock)."""
         return self._current
 
-    def count_request(self, account: str, region: str, api: str, code: int) -> None:
-        """Count one upstream HTTP answer."""
-        key = (account, region, api, str(code))
-        with self._counter_lock:
-            self._requests[key] = self._requests.get(key, 0) + 1
-
-    def add_account(self, name: str) -> None:
-        """Start tracking an account (after a configuration reload)."""
+    def open_account(self, name: str) -> AccountWriter:
+        """Start tracking an account, or keep its data; either way, a new sole writer."""
+        writer = AccountWriter(self, name)
         with self._lock:
-            self._accounts.setdefault(name, _Account(name))
-            self._changed()
+            account = self._accounts.get(name)
+            if account is None:
+                self._accounts[name] = _Account(AccountView(name), writer)
+                self._publish()  # at once: /-/ready must wait for the new account
+            else:
+                account.writer = writer
+        return writer
 
     def remove_account(self, name: str) -> None:
-        """Forget an account and every series of it (after a configuration reload)."""
+        """Forget an account and every series of it."""
         with self._lock:
             self._accounts.pop(name, None)
-            with self._counter_lock:
-                for table in (self._errors, self._requests):
-                    for key in [k for k in table if k[0] == name]:
-                        del table[key]
+            self._forget_counters(lambda key: key[0] == name)
             self._changed()
 
     def keep_regions(self, name: str, regions: Iterable[str]) -> None:
@@ -143,12 +188,10 @@ class Store:
             account = self._accounts.get(name)
             if account is None:
                 return
-            for region in [r for r in account.regions if r not in keep]:
+            gone = [r for r in account.regions if r not in keep]
+            for region in gone:
                 del account.regions[region]
-                with self._counter_lock:
-                    for table in (self._errors, self._requests):
-                        for key in [k for k in table if k[:2] == (name, region)]:
-                            del table[key]
+            self._forget_counters(lambda key: key[0] == name and key[1] in gone)
             self._changed()
 
     def config_reloaded(self, ok: bool, when: float) -> None:
@@ -158,122 +201,110 @@ class Store:
             self._reload = (ok, when if ok else last_success)
             self._changed()
 
-    def account_known(self, name: str, tenant_id: str, rackconnect: bool, managed: bool) -> None:
-        """Record what Identity said about an account."""
-        with self._lock:
-            account = self._accounts.get(name)
-            if account is None:  # removed by a reload while its last poll ran
-                return
-            known = (account.tenant_id, account.known, account.rackconnect, account.managed)
-            if known == (tenant_id, True, rackconnect, managed) and "" not in account.regions:
-                return  # nothing new: the current snapshot says it already
-            account.tenant_id, account.known = tenant_id, True
-            account.rackconnect, account.managed = rackconnect, managed
-            # An earlier authentication failure was reported under region "".
-            account.regions.pop("", None)
-            self._changed()
-
-    def account_polled(self, name: str) -> None:
-        """Mark the end of a poll of every region of an account."""
-        with self._lock:
-            if name in self._accounts and not self._accounts[name].polled:
-                self._accounts[name].polled = True
-                self._changed()
-
-    def region_succeeded(
-        self, account: str, region: str, servers: Iterable[Server], duration: float
-    ) -> None:
-        """Replace a region's data with a successful poll's result."""
-        self._set_region(account, region, tuple({s.id: s for s in servers}.values()), duration)
-
-    def region_merged(
-        self,
-        account: str,
-        region: str,
-        changed: Iterable[Server],
-        deleted: Iterable[str],
-        duration: float,
-    ) -> None:
-        """Apply a successful delta poll: changed servers replace or join, deleted ones leave.
-
-        The merged region replaces the old one in one step, like a full result.
-        """
-        with self._lock:
-            acct = self._accounts.get(account)
-            if acct is None:  # removed by a reload while its last poll ran
-                return
-            current = self._region(acct, region).servers
-        # Only this region's poller writes its servers, so they cannot change meanwhile.
-        by_id = {s.id: s for s in current}
-        for server in changed:
-            by_id[server.id] = server
-        for server_id in deleted:
-            by_id.pop(server_id, None)
-        self._set_region(account, region, tuple(by_id.values()), duration)
-
-    def merged_size(
-        self, account: str, region: str, changed: Iterable[Server], deleted: Iterable[str]
-    ) -> int:
-        """How many servers the region would hold after ``region_merged`` with these."""
-        with self._lock:
-            acct = self._accounts.get(account)
-            state = acct.regions.get(region) if acct else None
-            ids = {s.id for s in state.servers} if state else set()
-        ids.update(s.id for s in changed)
-        ids.difference_update(deleted)
-        return len(ids)
-
-    def _set_region(
-        self, account: str, region: str, unique: tuple[Server, ...], duration: float
-    ) -> None:
-        with self._lock:
-            acct = self._accounts.get(account)
-            if acct is None:
-                return
-            state = self._region(acct, region)
-            rackconnect, managed = acct.rackconnect, acct.managed
-        # Rendering needs no lock: only this region's poller uses its renderer.
-        fragments = state.renderer.render(unique, rackconnect, managed)
-        # Compress here, in the poller's thread, so that scrapes never do.
-        parts = state.parts if fragments is state.fragments else tuple(Part(f) for f in fragments)
-        with self._lock:
-            state.servers, state.fragments, state.parts = unique, fragments, parts
-            state.up, state.duration, state.last_error = True, duration, None
-            state.last_success = time.time()
-            self._changed()
-
-    def region_failed(self, account: str, region: str, reason: str, duration: float) -> None:
-        """Record a failed poll; the region keeps its last good servers."""
-        with self._lock:
-            if account not in self._accounts:
-                return
-            state = self._region(self._accounts[account], region)
-            state.up, state.duration, state.last_error = False, duration, reason
-            key = (account, region, reason)
-            with self._counter_lock:
-                self._errors[key] = self._errors.get(key, 0) + 1
-            self._changed()
-
     def set_extra(self, extra: Iterable[tuple[Family, bytes]]) -> None:
         """Replace the extra families (already rendered lines) and publish."""
         with self._lock:
             self._extra = tuple(extra)
             self._changed()
 
-    def regions(self, account: str) -> list[str]:
-        """The regions known for an account."""
+    # What writers call, each checking ownership under the lock.
+
+    def _owner(self, writer: AccountWriter) -> _Account | None:
+        account = self._accounts.get(writer.account)
+        return account if account is not None and account.writer is writer else None
+
+    def _known(self, writer: AccountWriter, tenant_id: str, rackconnect: bool, managed: bool):
         with self._lock:
-            acct = self._accounts.get(account)
-            return [r for r in acct.regions if r] if acct else []
+            account = self._owner(writer)
+            if account is None:
+                return
+            view = account.view
+            fresh = dataclasses.replace(
+                view, tenant_id=tenant_id, known=True, rackconnect=rackconnect, managed=managed
+            )
+            # An earlier authentication failure was reported under region "".
+            if fresh == view and "" not in account.regions:
+                return  # nothing new: the current snapshot says it already
+            account.view = fresh
+            account.regions.pop("", None)
+            self._changed()
+
+    def _polled(self, writer: AccountWriter) -> None:
+        with self._lock:
+            account = self._owner(writer)
+            if account is not None and not account.view.polled:
+                account.view = dataclasses.replace(account.view, polled=True)
+                self._changed()
+
+    def _servers(self, name: str, region: str) -> tuple[Server, ...]:
+        with self._lock:
+            account = self._accounts.get(name)
+            state = account.regions.get(region) if account else None
+            return state.view.servers if state else ()
+
+    def _regions(self, name: str) -> list[str]:
+        with self._lock:
+            account = self._accounts.get(name)
+            return [r for r in account.regions if r] if account else []
+
+    def _write(
+        self,
+        writer: AccountWriter,
+        region: str,
+        build: Callable[[tuple[Server, ...]], tuple[Server, ...]],
+        duration: float,
+    ) -> None:
+        with self._lock:
+            account = self._owner(writer)
+            if account is None:
+                return
+            state = self._region(account, region)
+            view = account.view
+        with state.lock:
+            servers = build(state.view.servers)
+            fragments = state.renderer.render(servers, view.rackconnect, view.managed)
+            # Compress here, in the poller's thread, so that scrapes never do.
+            same = fragments is state.fragments
+            parts = state.view.parts if same else tuple(Part(f) for f in fragments)
+            with self._lock:
+                if self._owner(writer) is not account or account.regions.get(region) is not state:
+                    return  # the owner changed or the region was removed while rendering
+                state.fragments = fragments
+                state.view = RegionView(region, True, self._clock(), duration, None, servers, parts)
+                self._changed()
+
+    def _failed(self, writer: AccountWriter, region: str, reason: str, duration: float) -> None:
+        with self._lock:
+            account = self._owner(writer)
+            if account is None:
+                return
+            state = self._region(account, region)
+            state.view = dataclasses.replace(
+                state.view, up=False, duration=duration, last_error=reason
+            )
+            key = (writer.account, region, reason)
+            self._errors[key] = self._errors.get(key, 0) + 1
+            self._changed()
+
+    def _count_request(self, writer: AccountWriter, api: str, region: str, code: int) -> None:
+        key = (writer.account, region, api, str(code))
+        with self._lock:
+            if self._owner(writer) is not None:
+                self._requests[key] = self._requests.get(key, 0) + 1
 
     def _region(self, account: _Account, region: str) -> _Region:
         state = account.regions.get(region)
         if state is None:
-            state = account.regions[region] = _Region(RegionRenderer(account.name, region))
-            with self._counter_lock:
-                for reason in REASONS:
-                    self._errors.setdefault((account.name, region, reason), 0)
+            renderer = RegionRenderer(account.view.name, region)
+            state = account.regions[region] = _Region(RegionView(region), renderer)
+            for reason in REASONS:
+                self._errors.setdefault((account.view.name, region, reason), 0)
         return state
+
+    def _forget_counters(self, match: Callable[[tuple[str, ...]], bool]) -> None:
+        for table in (self._errors, self._requests):
+            for key in [k for k in table if match(k)]:
+                del table[key]  # type: ignore[arg-type]
 
     def _changed(self) -> None:
         """Publish now, or soon when publishes are batched. Call with the lock held."""
@@ -292,44 +323,15 @@ class Store:
     def _publish(self) -> None:
         """Build and swap in a new snapshot. Call with the lock held."""
         views = tuple(
-            AccountView(
-                name=a.name,
-                tenant_id=a.tenant_id,
-                rackconnect=a.rackconnect,
-                managed=a.managed,
-                known=a.known,
-                polled=a.polled,
-                regions=tuple(
-                    RegionView(r, s.up, s.last_success, s.duration, s.last_error, s.servers)
-                    for r, s in sorted(a.regions.items())
-                ),
-            )
-            for a in sorted(self._accounts.values(), key=lambda a: a.name)
+            dataclasses.replace(a.view, regions=tuple(s.view for _, s in sorted(a.regions.items())))
+            for _, a in sorted(self._accounts.items())
         )
-        facts = [
-            AccountFacts(a.name, a.tenant_id, a.rackconnect, a.managed) for a in views if a.known
-        ]
-        health = [
-            RegionHealth(a.name, r.region, r.up, r.last_success, r.duration)
-            for a in views
-            for r in a.regions
-        ]
-        fragments = [
-            self._accounts[a.name].regions[r.region].parts
-            for a in views
-            for r in a.regions
-            if self._accounts[a.name].regions[r.region].parts
-        ]
-        with self._counter_lock:
-            errors, requests = dict(self._errors), dict(self._requests)
         text, openmetrics = (
             Body(
                 render_parts(
-                    accounts=facts,
-                    regions=health,
-                    server_fragments=fragments,
-                    errors=errors,
-                    requests=requests,
+                    views,
+                    errors=self._errors,
+                    requests=self._requests,
                     interval=self._interval,
                     openmetrics=om,
                     config_reload=self._reload,
@@ -338,4 +340,4 @@ class Store:
             )
             for om in (False, True)
         )
-        self._current = Snapshot(views, text, openmetrics)
+        self._current = Snapshot(views, text, openmetrics, self._clock())

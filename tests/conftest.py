@@ -12,11 +12,37 @@ import requests
 
 from exporter import logs
 from exporter.config import AccountConfig, Config
-from exporter.polling.account import Poller
+from exporter.polling.supervisor import PollSettings, Supervisor
 from exporter.simulator import Scenario, Simulator
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import samples
+
+# The slow lane: whole modules, or single tests, that take seconds each (real Prometheus,
+# browsers, wheels, load and soak runs). `pytest -m "not slow"` leaves them out.
+SLOW_MODULES = {
+    "test_bench.py",
+    "test_browser.py",
+    "test_dashboards.py",
+    "test_deploy.py",
+    "test_load.py",
+    "test_stack.py",
+}
+SLOW_TESTS = {
+    "test_fault_matrix.py::test_running_pollers_survive_every_fault",
+    "test_hostile_input.py::test_names_and_metadata_always_render_and_parse",
+    "test_hostile_input.py::test_whole_listing_documents_never_crash",
+    "test_hostile_input.py::test_odd_servers_through_the_api",
+    "test_simulator.py::test_scale_50000_servers_in_50_pages",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow lane."""
+    for item in items:
+        module = item.path.name
+        if module in SLOW_MODULES or f"{module}::{item.originalname}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -47,7 +73,7 @@ class Exporter:
 
     config: Config
     store: Store
-    poller: Poller
+    supervisor: Supervisor
     httpd: ExporterHTTPServer
     log: io.StringIO = field(default_factory=io.StringIO)
 
@@ -56,9 +82,8 @@ class Exporter:
         return self.httpd.url
 
     def poll(self) -> None:
-        """One poll of every account, as the loops would do it."""
-        for p in self.poller.pollers:
-            p.poll()
+        """One poll of every account and region, through the supervisor."""
+        self.supervisor.poll_now()
 
     def get(self, path: str = "/metrics", **headers: str) -> requests.Response:
         return requests.get(self.url + path, headers=headers, timeout=10)
@@ -79,11 +104,12 @@ def make_exporter() -> Iterator:
         config = Config(tuple(accounts))
         log = io.StringIO()
         logs.setup("debug", "logfmt", config.secrets(), stream=log)
-        store = Store([a.name for a in accounts], interval)
-        poller = Poller(list(accounts), store, interval, timeout)
+        store = Store(interval)
+        supervisor = Supervisor(store, PollSettings(interval=interval, timeout=timeout))
+        supervisor.apply(accounts)
         httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        exporter = Exporter(config, store, poller, httpd, log)
+        exporter = Exporter(config, store, supervisor, httpd, log)
         started.append(exporter)
         return exporter
 
@@ -91,4 +117,4 @@ def make_exporter() -> Iterator:
     for exporter in started:
         exporter.httpd.shutdown()
         exporter.httpd.server_close()
-        exporter.poller.stop(timeout=1)
+        exporter.supervisor.stop(timeout=1)

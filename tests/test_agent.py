@@ -46,7 +46,7 @@ def make_agent(tmp_path: Path) -> Iterator:
 
     def make(sim, server_id: str, **options: object) -> tuple[Agent, str]:
         options.setdefault("completion_file", str(tmp_path / "rs_managed_complete"))
-        store = Store(["local"], 60.0)
+        store = Store(60.0)
         agent = Agent(
             store,
             base_url=sim.rackconnect_url(server_id),

@@ -8,13 +8,15 @@ import zlib
 
 import pytest
 
-from exporter.bodies import COALESCE, Body, Part, crc32_combine
+from exporter.exposition.gzipparts import COALESCE, Body, Part
 
 
 @pytest.mark.parametrize("length", [0, 1, 7, 1000, 123_457, 5_000_000])
-def test_crc32_combine_matches_zlib(length: int) -> None:
+def test_the_combined_crc32_matches_zlib(length: int) -> None:
     head, tail = os.urandom(333), os.urandom(length)
-    assert crc32_combine(zlib.crc32(head), zlib.crc32(tail), length) == zlib.crc32(head + tail)
+    body = Body([Part(head), Part(tail)])
+    trailer = body.joined(compressed=True)[-8:]
+    assert int.from_bytes(trailer[:4], "little") == zlib.crc32(head + tail)
 
 
 def test_gzip_form_decompresses_to_the_plain_form() -> None:

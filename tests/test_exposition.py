@@ -9,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.exposition import (
-    AccountFacts,
-    RegionHealth,
-    RegionRenderer,
-    render,
-)
-from exporter.model import Server
+from exporter.exposition.gzipparts import Body
+from exporter.exposition.render import RegionRenderer, render_parts
+from exporter.model import AccountView, RegionView, Server
 from tests.expo_helpers import families, promtool_check, samples, value
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -52,18 +48,25 @@ FLEET = [
 def fixed_exposition(openmetrics: bool) -> bytes:
     renderer = RegionRenderer("acme", "ORD")
     fragments = renderer.render(FLEET, rackconnect=True, managed=True)
-    return render(
-        accounts=[AccountFacts("acme", "123456", True, True)],
-        regions=[
-            RegionHealth("acme", "ORD", True, 1_790_000_000.0, 0.25),
-            RegionHealth("acme", "DFW", False, None, 1.5),
-        ],
-        server_fragments=[fragments],
+    account = AccountView(
+        "acme",
+        "123456",
+        rackconnect=True,
+        managed=True,
+        known=True,
+        regions=(
+            RegionView("ORD", True, 1_790_000_000.0, 0.25, parts=fragments),
+            RegionView("DFW", False, None, 1.5),
+        ),
+    )
+    parts = render_parts(
+        [account],
         errors={("acme", "DFW", "timeout"): 2, ("acme", "ORD", "timeout"): 0},
         requests={("acme", "", "identity", "200"): 1, ("acme", "ORD", "servers", "200"): 3},
         interval=60.0,
         openmetrics=openmetrics,
     )
+    return Body(parts).joined(compressed=False)
 
 
 @pytest.mark.parametrize(
@@ -163,15 +166,15 @@ def test_hostile_names_and_reasons(name: str) -> None:
         }
     )
     fragments = RegionRenderer('acc"ount', "ORD").render([hostile], True, False)
-    body = render(
-        accounts=[],
-        regions=[],
-        server_fragments=[fragments],
+    region = RegionView("ORD", parts=fragments)
+    parts = render_parts(
+        [AccountView('acc"ount', regions=(region,))],
         errors={},
         requests={},
         interval=60,
         openmetrics=False,
     )
+    body = Body(parts).joined(compressed=False)
     parsed = samples(body)
     promtool_check(body)
     expected = name.encode("utf-8", "replace").decode("utf-8")

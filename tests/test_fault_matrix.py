@@ -20,7 +20,7 @@ import requests
 
 from exporter import logs
 from exporter.errors import REASONS
-from exporter.exposition import PER_SERVER_FAMILIES
+from exporter.exposition.families import PER_SERVER_FAMILIES
 from exporter.simulator import Fault, Simulator
 from exporter.simulator.web import Handler, SimHTTPServer
 from tests.conftest import Exporter, account_config
@@ -281,7 +281,7 @@ def assert_case(sim: Simulator, exporter: Exporter, case: Case, before: Parsed) 
 def test_fault(sim, relay, make_exporter, case: Case, capfd) -> None:
     exporter = build(sim, relay, make_exporter, case)
     if case.full_listings:
-        for poller in exporter.poller.pollers:
+        for poller in exporter.supervisor.pollers:
             poller.full_every = 1
     exporter.poll()
     before = exporter.scrape()
@@ -367,7 +367,7 @@ def test_running_pollers_survive_every_fault(sim, relay, make_exporter) -> None:
     exporter = build(sim, relay, make_exporter, CASES[0], interval=0.2)
     # route IAD through the relay so that refusing connections is one of the faults
     sim.override_endpoint(RELAYED, relay.url)
-    exporter.poller.start()
+    exporter.supervisor.start()
     stop = threading.Event()
     scrape_failures: list[str] = []
     scrapes = [0]

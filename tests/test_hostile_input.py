@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.errors import BAD_RESPONSE, UpstreamError
-from exporter.exposition import RegionHealth, RegionRenderer, render
-from exporter.model import MAX_REASON_LENGTH, Server
-from exporter.polling.account import Poller
+from exporter.exposition.gzipparts import Body
+from exporter.exposition.render import RegionRenderer, render_parts
+from exporter.model import MAX_REASON_LENGTH, AccountView, RegionView, Server
+from exporter.polling.supervisor import PollSettings, Supervisor
 from exporter.rackspace import client as upstream
 from exporter.rackspace import cloudservers as servers_module
 from exporter.rackspace.cloudservers import next_link, parse_servers
@@ -83,15 +84,15 @@ server_doc = st.fixed_dictionaries(
 def exposition(servers: list[Server], openmetrics: bool = False) -> bytes:
     """The whole exposition for one account and region holding ``servers``."""
     fragments = RegionRenderer("acct", "ORD").render(servers, True, True)
-    return render(
-        accounts=[],
-        regions=[RegionHealth("acct", "ORD", True, 1.0, 0.5)],
-        server_fragments=[fragments],
+    region = RegionView("ORD", True, 1.0, 0.5, parts=fragments)
+    parts = render_parts(
+        [AccountView("acct", regions=(region,))],
         errors={},
         requests={},
         interval=60,
         openmetrics=openmetrics,
     )
+    return Body(parts).joined(compressed=False)
 
 
 def as_exported(value: str) -> str:
@@ -220,18 +221,19 @@ def test_promtool_accepts_every_nasty_name() -> None:
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Simulator, Store, Poller, ExporterHTTPServer]]:
+def live() -> Iterator[tuple[Simulator, Store, Supervisor, ExporterHTTPServer]]:
     sim = Simulator(Scenario.demo(seed=1), step_interval=None)
     sim.start()
     account = account_config(sim, "initech")
-    store = Store([account.name], 60)
-    poller = Poller([account], store, 60, 5)
+    store = Store(60)
+    supervisor = Supervisor(store, PollSettings(interval=60, timeout=5))
+    supervisor.apply([account])
     httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield sim, store, poller, httpd
+    yield sim, store, supervisor, httpd
     httpd.shutdown()
     httpd.server_close()
-    poller.stop(1)
+    supervisor.stop(1)
     sim.stop()
 
 
@@ -240,10 +242,10 @@ def live() -> Iterator[tuple[Simulator, Store, Poller, ExporterHTTPServer]]:
 )
 @given(name=text, meta=st.dictionaries(st.sampled_from(KEYS), text, max_size=7))
 def test_odd_servers_through_the_api(live, name, meta) -> None:
-    sim, _store, poller, httpd = live
+    sim, _store, supervisor, httpd = live
     server_id = sim.add_server("initech", "HKG", name=name, metadata=meta)
     try:
-        poller.pollers[0].poll()
+        supervisor.poll_now()
         for openmetrics in (False, True):
             accept = "application/openmetrics-text" if openmetrics else "text/plain"
             response = requests.get(httpd.url + "/metrics", headers={"Accept": accept}, timeout=5)

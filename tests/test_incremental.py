@@ -44,14 +44,14 @@ def test_after_a_full_listing_only_changes_are_asked_for(sim, make_exporter) -> 
 def test_changes_since_starts_at_the_upstream_date_minus_the_overlap(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
     dates: list[float] = []
-    real = exporter.poller.pollers[0].servers._get_page
+    real = exporter.supervisor.pollers[0].servers._get_page
 
     def spy(*args, **kwargs):
         doc, response = real(*args, **kwargs)
         dates.append(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp())
         return doc, response
 
-    exporter.poller.pollers[0].servers._get_page = spy
+    exporter.supervisor.pollers[0].servers._get_page = spy
     exporter.poll()
     exporter.poll()
     (since,) = listings(sim, "HKG")[1]["changes-since"]
@@ -86,7 +86,7 @@ def test_a_delta_adds_changes_and_removes_deleted_servers(sim, make_exporter) ->
 
 def test_a_periodic_full_listing_heals_what_deltas_missed(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
-    exporter.poller.pollers[0].full_every = 3
+    exporter.supervisor.pollers[0].full_every = 3
     exporter.poll()
     # A server that changes-since never reports (its update time lies in the past).
     hidden = sim.add_server("initech", "HKG", name="hidden-01", metadata={})
@@ -128,7 +128,7 @@ def test_a_failed_delta_loses_no_change(sim, make_exporter) -> None:
 
 def test_full_every_one_always_lists_in_full(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
-    exporter.poller.pollers[0].full_every = 1
+    exporter.supervisor.pollers[0].full_every = 1
     for _ in range(3):
         exporter.poll()
     assert not any("changes-since" in q for q in listings(sim, "HKG"))

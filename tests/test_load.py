@@ -152,7 +152,7 @@ def test_fifty_scrapers_for_thirty_seconds() -> None:
 @pytest.fixture
 def small_server(monkeypatch):
     monkeypatch.setattr(web, "REQUEST_TIMEOUT", 1.0)
-    httpd = ExporterHTTPServer(("127.0.0.1", 0), Store([], 60), max_connections=2)
+    httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), max_connections=2)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield httpd
     httpd.shutdown()

@@ -372,7 +372,7 @@ def test_ready_endpoint_waits_for_the_first_poll(sim, make_exporter) -> None:
     response = exporter.get("/-/ready")
     assert response.status_code == 503
     assert response.text == "Not ready: waiting for the first poll of globex, initech\n"
-    exporter.poller.pollers[0].poll()
+    exporter.supervisor.poll_now("initech")
     assert exporter.get("/-/ready").status_code == 503
-    exporter.poller.pollers[1].poll()
+    exporter.supervisor.poll_now("globex")
     assert exporter.get("/-/ready").status_code == 200

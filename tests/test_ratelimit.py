@@ -40,7 +40,7 @@ def test_rate_limit_answers_are_counted_and_not_retried(
     sim, make_exporter, status: int, header: str, body_key: str
 ) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
-    poller = exporter.poller.pollers[0]
+    poller = exporter.supervisor.pollers[0]
     poller.authenticate()
     sim.add_fault(
         Fault(
@@ -103,7 +103,7 @@ def test_a_rate_limited_region_waits_while_the_others_go_on(sim, make_exporter) 
         )
     )
     exporter = make_exporter(account_config(sim, "acme"), interval=0.3)
-    exporter.poller.start()
+    exporter.supervisor.start()
     wait_until(lambda: region_requests(sim, "ORD") >= 4)
     assert region_requests(sim, "DFW") == 1  # the refused one; the next waits 3 s
     wait_until(lambda: region_requests(sim, "DFW") >= 2)
@@ -114,7 +114,7 @@ def test_a_rate_limited_region_waits_while_the_others_go_on(sim, make_exporter) 
 def test_a_slow_region_delays_neither_the_others_nor_scrapes(sim, make_exporter) -> None:
     sim.add_fault(Fault(kind="delay", api="servers", region="IAD", seconds=3, count=1))
     exporter = make_exporter(account_config(sim, "acme"), interval=0.3, timeout=10)
-    exporter.poller.start()
+    exporter.supervisor.start()
     wait_until(lambda: region_requests(sim, "ORD") >= 4)
     started = time.monotonic()
     parsed = exporter.scrape()
@@ -158,11 +158,13 @@ def test_every_listing_request_takes_a_token() -> None:
             api_key=account.api_key,
             identity_url=simulator.identity_url,
         )
-        poller = AccountPoller(config, Store([account.name], 60), 10, requests_per_minute=600)
+        writer = Store(60).open_account(account.name)
+        poller = AccountPoller(config, writer, 10, requests_per_minute=600)
         assert poller.bucket.burst == 120
         poller.bucket._clock = lambda: 0.0  # freeze the refill
         poller.bucket._updated = 0.0
-        poller.poll()  # three pages of 1000; the token request is not a GET
+        for region in poller.authenticate():  # the token request is not a GET
+            poller.poll_region(region)  # three pages of 1000
         assert poller.bucket._tokens == 117
         poller.close()
     finally:

@@ -6,7 +6,7 @@ import gzip
 import time
 
 from exporter.model import Server
-from exporter.store import Store
+from exporter.store import AccountWriter, Store
 from tests.expo_helpers import samples, series
 
 
@@ -16,6 +16,10 @@ def server(sid: str, status: str = "DEPLOYED") -> Server:
     )
 
 
+def writer(store: Store) -> AccountWriter:
+    return store.open_account("a")
+
+
 def ids(store: Store, region: str = "ORD") -> list[str]:
     (account,) = store.current.accounts
     (view,) = [r for r in account.regions if r.region == region]
@@ -23,10 +27,11 @@ def ids(store: Store, region: str = "ORD") -> list[str]:
 
 
 def test_a_delta_replaces_changes_adds_new_and_drops_deleted() -> None:
-    store = Store(["a"], 60)
-    store.region_succeeded("a", "ORD", [server("1"), server("2"), server("3")], 0.1)
+    store = Store(60)
+    w = writer(store)
+    w.succeeded("ORD", [server("1"), server("2"), server("3")], 0.1)
     before = store.current
-    store.region_merged("a", "ORD", [server("2", "FAILED"), server("4")], ["3", "nope"], 0.1)
+    w.merged("ORD", [server("2", "FAILED"), server("4")], ["3", "nope"], 0.1)
     after = store.current
     assert ids(store) == ["1", "2", "4"]
     assert before is not after
@@ -42,18 +47,20 @@ def test_a_delta_replaces_changes_adds_new_and_drops_deleted() -> None:
 
 
 def test_an_empty_delta_reuses_the_region_parts() -> None:
-    store = Store(["a"], 60)
-    store.region_succeeded("a", "ORD", [server(str(i)) for i in range(50)], 0.1)
-    parts = store._accounts["a"].regions["ORD"].parts
-    store.region_merged("a", "ORD", [], [], 0.1)
-    assert store._accounts["a"].regions["ORD"].parts is parts
+    store = Store(60)
+    w = writer(store)
+    w.succeeded("ORD", [server(str(i)) for i in range(50)], 0.1)
+    parts = store.current.accounts[0].regions[0].parts
+    w.merged("ORD", [], [], 0.1)
+    assert store.current.accounts[0].regions[0].parts is parts
 
 
 def test_changes_close_together_share_one_snapshot() -> None:
-    store = Store(["a"], 60, publish_delay=0.3)
+    store = Store(60, publish_delay=0.3)
+    w = writer(store)
     first = store.current
-    store.region_succeeded("a", "ORD", [server("1")], 0.1)
-    store.region_succeeded("a", "DFW", [server("2")], 0.1)
+    w.succeeded("ORD", [server("1")], 0.1)
+    w.succeeded("DFW", [server("2")], 0.1)
     assert store.current is first
     deadline = time.monotonic() + 5
     while store.current is first and time.monotonic() < deadline:

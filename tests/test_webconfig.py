@@ -54,7 +54,7 @@ class Served:
 
     def __init__(self, path: Path, check_interval: float = 0.0) -> None:
         self.security = WebSecurity(str(path), check_interval=check_interval)
-        self.httpd = ExporterHTTPServer(("127.0.0.1", 0), Store([], 60), security=self.security)
+        self.httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), security=self.security)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property

@@ -28,7 +28,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
-from exporter.exposition import Family, escape_label, labels
+from exporter.exposition.families import GATEWAY_INFO, TASK_STATUS
+from exporter.exposition.render import sample
 from exporter.logs import logger
 from exporter.model import (
     COMPLETE,
@@ -47,18 +48,6 @@ REQUESTS_PER_POLL = 3  # details, features, gateway
 LINUX_COMPLETION_FILE = "/tmp/rs_managed_cloud_automation_complete"
 WINDOWS_COMPLETION_FILE = r"C:\windows\temp\rs_managed_cloud_automation_complete.txt"
 FEATURE_PREFIX = "rackconnect_automation_feature_"
-
-GATEWAY_INFO = Family(
-    "rackconnect_gateway_info",
-    "info",
-    "RackConnect gateway IP of the local server from the in-server API (absent until assigned).",
-)
-TASK_STATUS = Family(
-    "rackconnect_automation_task_status",
-    "gauge",
-    "RackConnect automation tasks of the local server and their status, from the in-server "
-    "API's automation_status/details (always 1).",
-)
 
 
 def default_completion_file() -> str:
@@ -340,6 +329,7 @@ class Agent:
         budget: RequestBudget | None = None,
     ) -> None:
         self.store = store
+        self.writer = store.open_account(account)
         self.account = account
         self.region = region
         self.server_id = server_id
@@ -350,14 +340,14 @@ class Agent:
         self.budget = budget or RequestBudget()
         self.client = ApiClient(
             timeout,
-            on_response=lambda api, reg, code: store.count_request(account, reg, api, code),
+            on_response=self.writer.count_request,
         )
         # Every request counts against the upstream limit: the client must not retry on
         # its own. A failed poll is simply tried again at the next interval.
         for prefix in ("http://", "https://"):
             self.client.session.mount(prefix, HTTPAdapter(max_retries=0))
         self.api = InServerApi(base_url, self.client, self.budget, region)
-        self.store.account_known(account, "", True, managed)
+        self.writer.known("", True, managed)
 
     def poll(self) -> None:
         """One reading, published to the store; never raises."""
@@ -365,9 +355,7 @@ class Agent:
         try:
             reading = self.api.read()
         except UpstreamError as exc:
-            self.store.region_failed(
-                self.account, self.region, exc.reason, time.monotonic() - started
-            )
+            self.writer.failed(self.region, exc.reason, time.monotonic() - started)
             logger.warning(
                 "poll failed",
                 extra={
@@ -379,7 +367,7 @@ class Agent:
             )
         else:
             self._publish(reading, time.monotonic() - started)
-        self.store.account_polled(self.account)
+        self.writer.polled()
 
     def _publish(self, reading: Reading, duration: float) -> None:
         if self.server_id is None:
@@ -396,19 +384,18 @@ class Agent:
             managed_status=COMPLETE if complete else None,
             unprocessable_reason=None,
         )
-        base = labels(account=self.account, region=self.region, server_id=self.server_id)
-        gateway = b""
+        ids = {"account": self.account, "region": self.region, "server_id": self.server_id}
+        gateway = ""
         if reading.gateway_ip is not None:
-            gateway = (
-                f'rackconnect_gateway_info{{{base},gateway_ip="{reading.gateway_ip}"}} 1\n'
-            ).encode()
+            gateway = sample(GATEWAY_INFO, 1, **ids, gateway_ip=reading.gateway_ip)
         tasks = "".join(
-            f'rackconnect_automation_task_status{{{base},task="{escape_label(name)}",'
-            f'status="{escape_label(status)}"}} 1\n'
+            sample(TASK_STATUS, 1, **ids, task=name, status=status)
             for name, status in reading.tasks
-        ).encode("utf-8", "replace")
-        self.store.set_extra([(GATEWAY_INFO, gateway), (TASK_STATUS, tasks)])
-        self.store.region_succeeded(self.account, self.region, [server], duration)
+        )
+        self.store.set_extra(
+            [(GATEWAY_INFO, gateway.encode()), (TASK_STATUS, tasks.encode("utf-8", "replace"))]
+        )
+        self.writer.succeeded(self.region, [server], duration)
         logger.debug(
             "poll succeeded",
             extra={"status": reading.status, "gateway": reading.gateway_ip, "managed": complete},

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from exporter.config import Config
 from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from exporter.polling.account import Poller
+from exporter.polling.supervisor import PollSettings, Supervisor
 from exporter.store import Snapshot, Store
 
 FEATURE_SHORT = {
@@ -71,15 +70,13 @@ class Row:
 
 def poll_once(config: Config, timeout: float) -> Snapshot:
     """Poll every account once, in parallel; the resulting snapshot."""
-    store = Store([a.name for a in config.accounts], 0.0)
-    poller = Poller(list(config.accounts), store, 0.0, timeout)
+    store = Store(0.0)
+    supervisor = Supervisor(store, PollSettings(interval=0.0, timeout=timeout))
+    supervisor.apply(config.accounts)
     try:
-        with ThreadPoolExecutor(max(1, len(poller.pollers))) as pool:
-            for future in [pool.submit(p.poll) for p in poller.pollers]:
-                future.result()
+        supervisor.poll_now()
     finally:
-        for p in poller.pollers:
-            p.close()
+        supervisor.stop()
     return store.current
 
 

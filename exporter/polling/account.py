@@ -1,29 +1,25 @@
-"""Polling: authenticate each account, list its regions, publish each region to the store.
+"""One account's poller: authenticate, list a region, publish it through the account's writer.
 
-``AccountPoller`` polls one account; ``Poller`` runs every account's regions on their own
-timers through one bounded pool (see ``exporter.scheduler``).
+The supervisor decides when each of these runs; this module only does the work.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 
 from exporter.config import AccountConfig
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import logger
 from exporter.polling.incremental import DEFAULT_FULL_EVERY, Lister, RegionSync
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
-from exporter.polling.scheduler import DEFAULT_WORKERS, Scheduler
 from exporter.rackspace import cloudservers as servers_api
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import CloudServers
 from exporter.rackspace.cloudservers_v1 import GLOBAL, FirstGenServers
 from exporter.rackspace.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
 from exporter.rackspace.identity_v1 import make_identity
-from exporter.store import Store
-
-MAX_REGIONS = 6  # Rackspace has six regions; a one-off poll gives each its own worker
+from exporter.store import AccountWriter
 
 
 class AccountPoller:
@@ -32,40 +28,27 @@ class AccountPoller:
     def __init__(
         self,
         account: AccountConfig,
-        store: Store,
+        writer: AccountWriter,
         timeout: float,
         *,
         full_every: int = DEFAULT_FULL_EVERY,
         requests_per_minute: float = DEFAULT_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.account = account
-        self.store = store
+        self.writer = writer
         self.full_every = full_every
-        name = account.name
+        self.clock = clock
+        self.wall = wall
         self.bucket = TokenBucket(requests_per_minute)
         self.client = ApiClient(
-            timeout,
-            on_response=lambda api, region, code: store.count_request(name, region, api, code),
-            throttle=self.bucket.acquire,
+            timeout, on_response=writer.count_request, throttle=self.bucket.acquire
         )
         self.identity = make_identity(self.client, account)
         self.servers = CloudServers(self.client, self.identity)
         self.first_gen = FirstGenServers(self.client, self.identity)
         self._syncs: dict[str, RegionSync] = {}
-        self._pool = ThreadPoolExecutor(MAX_REGIONS, thread_name_prefix=f"poll-{name}")
-
-    def poll(self) -> None:
-        """Poll every region once, in parallel, and wait for them; never raises."""
-        started = time.monotonic()
-        try:
-            regions = self.authenticate()
-        except UpstreamError as exc:
-            self.auth_failed(exc, time.monotonic() - started)
-            self.store.account_polled(self.account.name)
-            return
-        for future in [self._pool.submit(self.poll_region, r) for r in regions]:
-            future.result()
-        self.store.account_polled(self.account.name)
 
     def authenticate(self) -> tuple[str, ...]:
         """Authenticate, record the account's facts and return the regions to poll.
@@ -80,9 +63,9 @@ class AccountPoller:
         managed = self.account.managed
         if managed is None:
             managed = MANAGED_ROLE in access.roles
-        self.store.account_known(name, access.tenant_id, rackconnect, managed)
+        self.writer.known(access.tenant_id, rackconnect, managed)
         # A region that drops out of the catalog is reported as failing, not left as it was.
-        known = set(self.store.regions(name)) - {GLOBAL}
+        known = set(self.writer.regions()) - {GLOBAL}
         regions = self.account.regions or tuple(
             sorted(set(access.region_urls(NEXT_GEN_SERVICE)) | known)
         )
@@ -98,7 +81,7 @@ class AccountPoller:
 
     def auth_failed(self, exc: UpstreamError, duration: float) -> None:
         """Report a failed authentication on every known region (or region "")."""
-        for region in self.store.regions(self.account.name) or [""]:
+        for region in self.writer.regions() or [""]:
             self._failed(region, exc.reason, str(exc), duration)
 
     def lister(self, region: str) -> Lister:
@@ -114,12 +97,12 @@ class AccountPoller:
         sync = self._syncs.get(region)
         if sync is None:
             sync = self._syncs[region] = RegionSync(self.full_every)
-        since = sync.changes_since(time.time())
-        started = time.monotonic()
+        since = sync.changes_since(self.wall())
+        started = self.clock()
         try:
             listing = self.lister(region).list_region(region, since)
             if since is not None:
-                size = self.store.merged_size(name, region, listing.servers, listing.deleted)
+                size = self.writer.merged_size(region, listing.servers, listing.deleted)
                 if size > servers_api.MAX_SERVERS:
                     raise UpstreamError(
                         BAD_RESPONSE,
@@ -128,7 +111,7 @@ class AccountPoller:
                         "the changes are not used",
                     )
         except UpstreamError as exc:
-            self._failed(region, exc.reason, str(exc), time.monotonic() - started)
+            self._failed(region, exc.reason, str(exc), self.clock() - started)
             return exc.retry_after if exc.reason == RATE_LIMITED else None
         except Exception as exc:  # a bug must not stop polling; report it as bad data
             logger.error(
@@ -136,14 +119,14 @@ class AccountPoller:
                 exc_info=exc,
                 extra={"account": name, "region": region},
             )
-            self.store.region_failed(name, region, BAD_RESPONSE, time.monotonic() - started)
+            self.writer.failed(region, BAD_RESPONSE, self.clock() - started)
             return None
-        duration = time.monotonic() - started
+        duration = self.clock() - started
         if since is None:
-            self.store.region_succeeded(name, region, listing.servers, duration)
+            self.writer.succeeded(region, listing.servers, duration)
         else:
-            self.store.region_merged(name, region, listing.servers, listing.deleted, duration)
-        sync.succeeded(listing, full=since is None, now=time.time())
+            self.writer.merged(region, listing.servers, listing.deleted, duration)
+        sync.succeeded(listing, full=since is None, now=self.wall())
         logger.debug(
             "poll succeeded",
             extra={
@@ -159,7 +142,7 @@ class AccountPoller:
         return None
 
     def _failed(self, region: str, reason: str, message: str, duration: float) -> None:
-        self.store.region_failed(self.account.name, region, reason, duration)
+        self.writer.failed(region, reason, duration)
         logger.warning(
             "poll failed",
             extra={
@@ -171,40 +154,5 @@ class AccountPoller:
         )
 
     def close(self) -> None:
-        """Stop the region workers and release connections."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Release connections."""
         self.client.close()
-
-
-class Poller:
-    """Polls every account's regions on their own timers, through one bounded pool."""
-
-    def __init__(
-        self,
-        accounts: list[AccountConfig],
-        store: Store,
-        interval: float,
-        timeout: float,
-        *,
-        full_every: int = DEFAULT_FULL_EVERY,
-        requests_per_minute: float = DEFAULT_PER_MINUTE,
-        workers: int | None = None,
-    ):
-        self.interval = interval
-        self.pollers = [
-            AccountPoller(
-                a, store, timeout, full_every=full_every, requests_per_minute=requests_per_minute
-            )
-            for a in accounts
-        ]
-        self.scheduler = Scheduler(self.pollers, interval, workers or DEFAULT_WORKERS)
-
-    def start(self) -> None:
-        """Start polling; the first poll of every account begins at once."""
-        self.scheduler.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop scheduling, wait a little for running polls, release connections."""
-        self.scheduler.stop(timeout)
-        for p in self.pollers:
-            p.close()

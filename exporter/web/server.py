@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from exporter import __version__
-from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from exporter.exposition.families import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from exporter.logs import logger
 from exporter.store import Store
 from exporter.web.landing import render_landing

@@ -10,142 +10,41 @@ from __future__ import annotations
 import platform
 from array import array
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
-from exporter.bodies import Part
-from exporter.flags import format_duration
-from exporter.model import AUTOMATION_STATUSES, FEATURE_KEYS, MANAGED_STATUSES, Server
-
-TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
-
-@dataclass(frozen=True)
-class Family:
-    """One metric family: its name, type (gauge, counter or info) and help text."""
-
-    name: str
-    kind: str
-    help: str
-
-    def header(self, openmetrics: bool, note: str) -> bytes:
-        """The ``# HELP`` and ``# TYPE`` lines."""
-        name, kind = self.name, self.kind
-        if openmetrics and kind == "counter":
-            name = name.removesuffix("_total")
-        elif openmetrics and kind == "info":
-            name = name.removesuffix("_info")
-        elif kind == "info":
-            kind = "gauge"
-        text = escape_help(f"{self.help} {note}".strip())
-        return f"# HELP {name} {text}\n# TYPE {name} {kind}\n".encode()
-
-
-SERVER_INFO = Family(
-    "rackconnect_server_info", "info", "Cloud server seen in the Cloud Servers API (always 1)."
-)
-SERVER_CREATED = Family(
-    "rackconnect_server_created_timestamp_seconds",
-    "gauge",
-    "When the server was created, from its created field (next generation only).",
-)
-AUTOMATION_STATUS = Family(
-    "rackconnect_automation_status",
-    "gauge",
-    "RackConnect automation status from the rackconnect_automation_status metadata key "
-    "(1 for the current status, 0 for the others).",
-)
-FEATURE_ENABLED = Family(
-    "rackconnect_automation_feature_enabled",
-    "gauge",
-    "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
-)
-MANAGED_STATUS = Family(
-    "rackconnect_managed_operations_status",
-    "gauge",
-    "Managed Operations post-build automation status from the rax_service_level_automation "
-    "metadata key (1 for the current status, 0 for the others).",
-)
-UNPROCESSABLE_INFO = Family(
-    "rackconnect_automation_unprocessable_info",
-    "info",
-    "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
-)
-SERVER_READY = Family(
-    "rackconnect_server_ready",
-    "gauge",
-    "1 when RackConnect and Managed Operations automation are both done for the server.",
-)
-PER_SERVER_FAMILIES = (
-    SERVER_INFO,
-    SERVER_CREATED,
+from exporter.exposition.families import (
+    ACCOUNT_INFO,
+    API_REQUESTS,
     AUTOMATION_STATUS,
+    BUILD_INFO,
+    CONFIG_RELOAD_OK,
+    CONFIG_RELOAD_TIME,
     FEATURE_ENABLED,
+    LAST_SUCCESS,
     MANAGED_STATUS,
-    UNPROCESSABLE_INFO,
+    PER_SERVER_FAMILIES,
+    POLL_DURATION,
+    POLL_ERRORS,
+    SERVER_CREATED,
+    SERVER_INFO,
     SERVER_READY,
+    UNPROCESSABLE_INFO,
+    UP,
+    Family,
+    escape_label,
+    labels,
 )
-
-BUILD_INFO = Family(
-    "rackconnect_exporter_build_info", "info", "Version of the exporter and of Python (always 1)."
+from exporter.exposition.gzipparts import Part
+from exporter.flags import format_duration
+from exporter.model import (
+    AUTOMATION_STATUSES,
+    FEATURE_KEYS,
+    MANAGED_STATUSES,
+    AccountView,
+    Server,
 )
-ACCOUNT_INFO = Family(
-    "rackconnect_account_info",
-    "info",
-    "Account as seen in its Identity token: tenant and whether it has RackConnect and "
-    "Managed Operations (always 1).",
-)
-UP = Family(
-    "rackconnect_up", "gauge", "1 if the last poll of the account and region succeeded, else 0."
-)
-LAST_SUCCESS = Family(
-    "rackconnect_last_successful_poll_timestamp_seconds",
-    "gauge",
-    "When the last successful poll of the account and region finished.",
-)
-POLL_DURATION = Family(
-    "rackconnect_poll_duration_seconds",
-    "gauge",
-    "How long the last poll of the account and region took.",
-)
-POLL_ERRORS = Family(
-    "rackconnect_poll_errors_total", "counter", "Failed polls of the account and region, by reason."
-)
-CONFIG_RELOAD_OK = Family(
-    "rackconnect_config_last_reload_successful",
-    "gauge",
-    "1 if the last load of the configuration (at start or on SIGHUP) succeeded, else 0.",
-)
-CONFIG_RELOAD_TIME = Family(
-    "rackconnect_config_last_reload_success_timestamp_seconds",
-    "gauge",
-    "When the configuration was last loaded successfully.",
-)
-API_REQUESTS = Family(
-    "rackconnect_api_requests_total",
-    "counter",
-    "HTTP requests made to Rackspace APIs, by API and response code.",
-)
-
-
-def escape_label(value: str) -> str:
-    """Escape a label value for both exposition formats."""
-    if "\\" not in value and "\n" not in value and '"' not in value:
-        return value
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def escape_help(value: str) -> str:
-    """Escape a HELP text."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def labels(**pairs: str) -> str:
-    """``name="value",...`` in the order given, values escaped."""
-    return ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items())
 
 
 def _num(value: float) -> str:
@@ -186,35 +85,33 @@ def render_server(server: Server, account: str, region: str, rackconnect: bool, 
         f'server_id="{escape_label(server.id)}"'
     )
     info = (
-        f'rackconnect_server_info{head},name="{escape_label(server.name)}",'
+        f'{SERVER_INFO.name}{head},name="{escape_label(server.name)}",'
         f'generation="{server.generation}"}} 1\n'
     )
     created = (
-        ""
-        if server.created is None
-        else f"rackconnect_server_created_timestamp_seconds{head}}} {_num(server.created)}\n"
+        "" if server.created is None else f"{SERVER_CREATED.name}{head}}} {_num(server.created)}\n"
     )
     automation = ""
     if server.automation_status is not None:
-        prefix = "rackconnect_automation_status" + head
+        prefix = AUTOMATION_STATUS.name + head
         automation = prefix + prefix.join(_AUTOMATION_LINES[server.automation_status])
     features = ""
     if server.features:
-        prefix = "rackconnect_automation_feature_enabled" + head
+        prefix = FEATURE_ENABLED.name + head
         features = prefix + prefix.join(
             _FEATURE_LINES.get((f, on)) or _feature_line(f, on) for f, on in server.features
         )
     operations = ""
     if server.managed_status is not None:
-        prefix = "rackconnect_managed_operations_status" + head
+        prefix = MANAGED_STATUS.name + head
         operations = prefix + prefix.join(_MANAGED_LINES[server.managed_status])
     reason = (
         ""
         if server.unprocessable_reason is None
-        else f"rackconnect_automation_unprocessable_info{head},"
+        else f"{UNPROCESSABLE_INFO.name}{head},"
         f'reason="{escape_label(server.unprocessable_reason)}"}} 1\n'
     )
-    ready = f"rackconnect_server_ready{head}}} {int(server.ready(rackconnect, managed))}\n"
+    ready = f"{SERVER_READY.name}{head}}} {int(server.ready(rackconnect, managed))}\n"
     return (
         _encode(info),
         _encode(created),
@@ -306,64 +203,18 @@ class RegionRenderer:
         return joined
 
 
-@dataclass(frozen=True)
-class RegionHealth:
-    """The health of one account and region, as the exposition needs it."""
-
-    account: str
-    region: str
-    up: bool
-    last_success: float | None
-    duration: float | None
-
-
-@dataclass(frozen=True)
-class AccountFacts:
-    """What ``rackconnect_account_info`` says about an account."""
-
-    account: str
-    tenant_id: str
-    rackconnect: bool
-    managed: bool
-
-
-def render(
-    *,
-    accounts: Iterable[AccountFacts],
-    regions: Iterable[RegionHealth],
-    server_fragments: Iterable[tuple[bytes | Part, ...]],
-    errors: Mapping[tuple[str, str, str], int],
-    requests: Mapping[tuple[str, str, str, str], int],
-    interval: float,
-    openmetrics: bool,
-    config_reload: tuple[bool, float | None] | None = None,
-    extra: Iterable[tuple[Family, bytes]] = (),
-) -> bytes:
-    """The whole exposition, from already rendered per-region fragments and health data.
-
-    ``extra`` adds families of one mode only (the agent's), after the per-server ones.
-    """
-    return b"".join(
-        p.data if isinstance(p, Part) else p
-        for p in render_parts(
-            accounts=accounts,
-            regions=regions,
-            server_fragments=server_fragments,
-            errors=errors,
-            requests=requests,
-            interval=interval,
-            openmetrics=openmetrics,
-            config_reload=config_reload,
-            extra=extra,
-        )
+def sample(family: Family, value: float, **pairs: str) -> str:
+    """One line of ``family``: its name, the labels in the order given, the value."""
+    return (
+        f"{family.name}{{{labels(**pairs)}}} {_num(value)}\n"
+        if pairs
+        else (f"{family.name} {_num(value)}\n")
     )
 
 
 def render_parts(
+    accounts: Iterable[AccountView],
     *,
-    accounts: Iterable[AccountFacts],
-    regions: Iterable[RegionHealth],
-    server_fragments: Iterable[tuple[bytes | Part, ...]],
     errors: Mapping[tuple[str, str, str], int],
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
@@ -371,7 +222,7 @@ def render_parts(
     config_reload: tuple[bool, float | None] | None = None,
     extra: Iterable[tuple[Family, bytes]] = (),
 ) -> list[bytes | Part]:
-    """The exposition as a list of parts: the per-region fragments are used as they are.
+    """The exposition as a list of parts: each region's rendered parts are used as they are.
 
     ``extra`` adds families of one mode only (the agent's), after the per-server ones.
     """
@@ -382,69 +233,62 @@ def render_parts(
         chunks.append(fam.header(openmetrics, note if cached else ""))
         chunks.append(_encode(body) if isinstance(body, str) else body)
 
-    build = labels(version=__version__, python_version=platform.python_version())
-    family(BUILD_INFO, f"rackconnect_exporter_build_info{{{build}}} 1\n", cached=False)
+    build = {"version": __version__, "python_version": platform.python_version()}
+    family(BUILD_INFO, sample(BUILD_INFO, 1, **build), cached=False)
     if config_reload is not None:
         ok, when = config_reload
-        family(CONFIG_RELOAD_OK, f"{CONFIG_RELOAD_OK.name} {int(ok)}\n", cached=False)
+        family(CONFIG_RELOAD_OK, sample(CONFIG_RELOAD_OK, int(ok)), cached=False)
         if when is not None:
-            family(CONFIG_RELOAD_TIME, f"{CONFIG_RELOAD_TIME.name} {_num(when)}\n", cached=False)
+            family(CONFIG_RELOAD_TIME, sample(CONFIG_RELOAD_TIME, when), cached=False)
+    accounts = list(accounts)
     family(
         ACCOUNT_INFO,
         "".join(
-            "rackconnect_account_info{"
-            + labels(
-                account=a.account,
+            sample(
+                ACCOUNT_INFO,
+                1,
+                account=a.name,
                 tenant_id=a.tenant_id,
                 rackconnect=_bool(a.rackconnect),
                 managed=_bool(a.managed),
             )
-            + "} 1\n"
             for a in accounts
+            if a.known
         ),
     )
-    regions = list(regions)
-    family(
-        UP,
-        "".join(
-            f"rackconnect_up{{{labels(account=r.account, region=r.region)}}} {int(r.up)}\n"
-            for r in regions
-        ),
-    )
+    regions = [(a.name, r) for a in accounts for r in a.regions]
+    family(UP, "".join(sample(UP, int(r.up), account=a, region=r.region) for a, r in regions))
     family(
         LAST_SUCCESS,
         "".join(
-            f"rackconnect_last_successful_poll_timestamp_seconds"
-            f"{{{labels(account=r.account, region=r.region)}}} {_num(r.last_success)}\n"
-            for r in regions
+            sample(LAST_SUCCESS, r.last_success, account=a, region=r.region)
+            for a, r in regions
             if r.last_success is not None
         ),
     )
     family(
         POLL_DURATION,
         "".join(
-            f"rackconnect_poll_duration_seconds"
-            f"{{{labels(account=r.account, region=r.region)}}} {_num(r.duration)}\n"
-            for r in regions
+            sample(POLL_DURATION, r.duration, account=a, region=r.region)
+            for a, r in regions
             if r.duration is not None
         ),
     )
     family(
         POLL_ERRORS,
         "".join(
-            f"rackconnect_poll_errors_total{{{labels(account=a, region=r, reason=reason)}}} {n}\n"
+            sample(POLL_ERRORS, n, account=a, region=r, reason=reason)
             for (a, r, reason), n in sorted(errors.items())
         ),
     )
     family(
         API_REQUESTS,
         "".join(
-            f"rackconnect_api_requests_total"
-            f"{{{labels(account=a, region=r, api=api, code=code)}}} {n}\n"
+            sample(API_REQUESTS, n, account=a, region=r, api=api, code=code)
             for (a, r, api, code), n in sorted(requests.items())
         ),
     )
-    fragments = list(server_fragments)
+    fragments = [r.parts for _, r in regions if r.parts]
     for i, fam in enumerate(PER_SERVER_FAMILIES):
         chunks.append(fam.header(openmetrics, note))
         chunks.extend(f[i] for f in fragments)

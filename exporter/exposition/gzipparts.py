@@ -83,11 +83,6 @@ def _x8nmodp(length: int) -> int:
     return p
 
 
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """The CRC-32 of A+B from the CRC-32 of A, the CRC-32 of B and the length of B."""
-    return _multmodp(_x8nmodp(len2), crc1) ^ crc2
-
-
 class Body:
     """One exposition: its plain and its gzip form, each a list of byte strings."""
 

@@ -1,0 +1,1 @@
+"""Snapshot -> exposition bytes: the family table, rendering, and pre-compressed parts."""

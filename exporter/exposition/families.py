@@ -1,0 +1,194 @@
+"""The metric families: one table of names, types, HELP texts and labels.
+
+Everything that writes a series or documents one reads its name from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family: its name, type (gauge, counter or info) and help text."""
+
+    name: str
+    kind: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def header(self, openmetrics: bool, note: str) -> bytes:
+        """The ``# HELP`` and ``# TYPE`` lines."""
+        name, kind = self.name, self.kind
+        if openmetrics and kind == "counter":
+            name = name.removesuffix("_total")
+        elif openmetrics and kind == "info":
+            name = name.removesuffix("_info")
+        elif kind == "info":
+            kind = "gauge"
+        text = escape_help(f"{self.help} {note}".strip())
+        return f"# HELP {name} {text}\n# TYPE {name} {kind}\n".encode()
+
+
+SERVER = ("account", "region", "server_id")
+REGION = ("account", "region")
+
+SERVER_INFO = Family(
+    "rackconnect_server_info",
+    "info",
+    "Cloud server seen in the Cloud Servers API (always 1).",
+    (*SERVER, "name", "generation"),
+)
+SERVER_CREATED = Family(
+    "rackconnect_server_created_timestamp_seconds",
+    "gauge",
+    "When the server was created, from its created field (next generation only).",
+    SERVER,
+)
+AUTOMATION_STATUS = Family(
+    "rackconnect_automation_status",
+    "gauge",
+    "RackConnect automation status from the rackconnect_automation_status metadata key "
+    "(1 for the current status, 0 for the others).",
+    (*SERVER, "status"),
+)
+FEATURE_ENABLED = Family(
+    "rackconnect_automation_feature_enabled",
+    "gauge",
+    "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
+    (*SERVER, "feature"),
+)
+MANAGED_STATUS = Family(
+    "rackconnect_managed_operations_status",
+    "gauge",
+    "Managed Operations post-build automation status from the rax_service_level_automation "
+    "metadata key (1 for the current status, 0 for the others).",
+    (*SERVER, "status"),
+)
+UNPROCESSABLE_INFO = Family(
+    "rackconnect_automation_unprocessable_info",
+    "info",
+    "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
+    (*SERVER, "reason"),
+)
+SERVER_READY = Family(
+    "rackconnect_server_ready",
+    "gauge",
+    "1 when RackConnect and Managed Operations automation are both done for the server.",
+    SERVER,
+)
+PER_SERVER_FAMILIES = (
+    SERVER_INFO,
+    SERVER_CREATED,
+    AUTOMATION_STATUS,
+    FEATURE_ENABLED,
+    MANAGED_STATUS,
+    UNPROCESSABLE_INFO,
+    SERVER_READY,
+)
+
+BUILD_INFO = Family(
+    "rackconnect_exporter_build_info",
+    "info",
+    "Version of the exporter and of Python (always 1).",
+    ("version", "python_version"),
+)
+ACCOUNT_INFO = Family(
+    "rackconnect_account_info",
+    "info",
+    "Account as seen in its Identity token: tenant and whether it has RackConnect and "
+    "Managed Operations (always 1).",
+    ("account", "tenant_id", "rackconnect", "managed"),
+)
+UP = Family(
+    "rackconnect_up",
+    "gauge",
+    "1 if the last poll of the account and region succeeded, else 0.",
+    REGION,
+)
+LAST_SUCCESS = Family(
+    "rackconnect_last_successful_poll_timestamp_seconds",
+    "gauge",
+    "When the last successful poll of the account and region finished.",
+    REGION,
+)
+POLL_DURATION = Family(
+    "rackconnect_poll_duration_seconds",
+    "gauge",
+    "How long the last poll of the account and region took.",
+    REGION,
+)
+POLL_ERRORS = Family(
+    "rackconnect_poll_errors_total",
+    "counter",
+    "Failed polls of the account and region, by reason.",
+    (*REGION, "reason"),
+)
+CONFIG_RELOAD_OK = Family(
+    "rackconnect_config_last_reload_successful",
+    "gauge",
+    "1 if the last load of the configuration (at start or on SIGHUP) succeeded, else 0.",
+)
+CONFIG_RELOAD_TIME = Family(
+    "rackconnect_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "When the configuration was last loaded successfully.",
+)
+API_REQUESTS = Family(
+    "rackconnect_api_requests_total",
+    "counter",
+    "HTTP requests made to Rackspace APIs, by API and response code.",
+    (*REGION, "api", "code"),
+)
+
+
+def escape_label(value: str) -> str:
+    """Escape a label value for both exposition formats."""
+    if "\\" not in value and "\n" not in value and '"' not in value:
+        return value
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def escape_help(value: str) -> str:
+    """Escape a HELP text."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def labels(**pairs: str) -> str:
+    """``name="value",...`` in the order given, values escaped."""
+    return ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items())
+
+
+# The agent's own families, for the one server it runs on.
+GATEWAY_INFO = Family(
+    "rackconnect_gateway_info",
+    "info",
+    "RackConnect gateway IP of the local server from the in-server API (absent until assigned).",
+    (*SERVER, "gateway_ip"),
+)
+TASK_STATUS = Family(
+    "rackconnect_automation_task_status",
+    "gauge",
+    "RackConnect automation tasks of the local server and their status, from the in-server "
+    "API's automation_status/details (always 1).",
+    (*SERVER, "task", "status"),
+)
+
+FAMILIES = (
+    BUILD_INFO,
+    CONFIG_RELOAD_OK,
+    CONFIG_RELOAD_TIME,
+    ACCOUNT_INFO,
+    UP,
+    LAST_SUCCESS,
+    POLL_DURATION,
+    POLL_ERRORS,
+    API_REQUESTS,
+    *PER_SERVER_FAMILIES,
+    GATEWAY_INFO,
+    TASK_STATUS,
+)
+"""Every family, in the order of the exposition."""
