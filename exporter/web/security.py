@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
-import yaml
 from cachetools import LRUCache
 
-from exporter.config import _line, _StrictLoader
 from exporter.logs import logger
+from exporter.yamlcheck import YamlFileError, line_of, load_yaml, unknown_keys
 
 TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
 TLS_KEYS = (
@@ -133,12 +132,9 @@ def _why(exc: Exception) -> str:
 def load_web_config(path: str) -> WebConfig:
     """Read and validate a web configuration file, naming every problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        doc = yaml.load(text, Loader=_StrictLoader)
-    except OSError as exc:
-        raise WebConfigError([f"{path}: cannot read the file: {exc.strerror}"]) from exc
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise WebConfigError([f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+        doc = load_yaml(path)
+    except YamlFileError as exc:
+        raise WebConfigError([str(exc)]) from exc
     if doc is None:
         return WebConfig()
     if not isinstance(doc, dict):
@@ -147,17 +143,13 @@ def load_web_config(path: str) -> WebConfig:
     base = Path(path).parent
 
     def problem(mapping: dict, key: str, where: str, message: str) -> None:
-        problems.append(f"{path}:{_line(mapping, key)}: {where}: {message}")
+        problems.append(f"{path}:{line_of(mapping, key)}: {where}: {message}")
 
     def unknown(mapping: dict, allowed: tuple[str, ...], prefix: str) -> None:
-        for key in mapping:
-            if key not in allowed:
-                problem(
-                    mapping,
-                    key,
-                    f"{prefix}{key}",
-                    f"unknown key (supported: {', '.join(allowed)})",
-                )
+        for key in unknown_keys(mapping, allowed):
+            problem(
+                mapping, key, f"{prefix}{key}", f"unknown key (supported: {', '.join(allowed)})"
+            )
 
     unknown(doc, TOP_KEYS, "")
     tls = None
