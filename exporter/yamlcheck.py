@@ -41,10 +41,7 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> LineMapp
     return result
 
 
-StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load_yaml(path: str) -> Any:

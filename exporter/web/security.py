@@ -243,23 +243,22 @@ def _tls(raw: dict, base: Path, problem) -> TLSSettings | None:
     elif auth == "NoClientCert" and ca is not None:
         problem("client_ca_file", "given without a client_auth_type that verifies certificates")
         ok = False
-    versions = {}
-    for name, default in (("min_version", "TLS12"), ("max_version", None)):
-        value = raw.get(name, default)
+    min_version = raw.get("min_version", "TLS12")
+    max_version = raw.get("max_version")
+    for name, value in (("min_version", min_version), ("max_version", max_version)):
         if value is not None and value not in TLS_VERSIONS:
             problem(name, f"unknown version {value!r} (TLS12 or TLS13)")
             ok = False
-            value = default
-        versions[name] = value
     if (
-        versions["max_version"]
-        and TLS_VERSIONS[versions["min_version"]] > TLS_VERSIONS[versions["max_version"]]
+        min_version in TLS_VERSIONS
+        and max_version in TLS_VERSIONS
+        and TLS_VERSIONS[min_version] > TLS_VERSIONS[max_version]
     ):
         problem("max_version", "is lower than min_version")
         ok = False
     if not ok or cert is None or key is None:
         return None
-    return TLSSettings(cert, key, auth, ca, versions["min_version"], versions["max_version"])
+    return TLSSettings(cert, key, auth, ca, min_version, max_version)
 
 
 class BasicAuth:
@@ -350,7 +349,7 @@ class WebSecurity:
         files = [Path(self.path)] if self.path else []
         if config.tls:
             files += config.tls.files()
-        stamps = []
+        stamps: list[tuple[str, int | None, int | None, int | None]] = []
         for f in files:
             try:
                 st = os.stat(f)
