@@ -14,6 +14,7 @@ from datetime import datetime
 import pytest
 import requests
 
+from exporter.commands import simulate as simulate_command
 from exporter.simulator import Fault, Scenario, ServerSpec, SimAccountSpec, Simulator
 from exporter.simulator import command as sim_command
 from exporter.simulator.scenario import rc_metadata
@@ -1084,7 +1085,7 @@ def test_scale_50000_servers_in_50_pages() -> None:
 
 def test_command_flags_and_build() -> None:
     parser = argparse.ArgumentParser()
-    sim_command.add_arguments(parser)
+    simulate_command.add_arguments(parser)
     args = parser.parse_args([])
     assert args.web_listen_address == "127.0.0.1:10055"
     assert (args.scenario, args.servers, args.seed) == ("demo", 1000, 1)
