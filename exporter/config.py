@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exporter.errors import InvalidConfigError
 from exporter.yamlcheck import YamlFileError, first_line, line_of, load_yaml, unknown_keys
 
 DEFAULT_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
@@ -40,12 +41,8 @@ def is_identity_v1(url: str) -> bool:
     return url.rstrip("/").endswith("/v1.0")
 
 
-class ConfigError(Exception):
-    """The configuration is unusable; ``problems`` lists every reason, one per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class ConfigError(InvalidConfigError):
+    """The accounts configuration is unusable; ``problems`` lists every reason."""
 
 
 @dataclass(frozen=True)

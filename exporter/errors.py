@@ -23,6 +23,14 @@ class ExporterError(Exception):
     """Base of every error the exporter raises on purpose."""
 
 
+class InvalidConfigError(ExporterError):
+    """A configuration file (or the environment) is unusable; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class UsageError(ExporterError):
     """The flags do not fit together; the command exits EXIT_USAGE with this message."""
 

@@ -12,7 +12,7 @@ import sys
 from exporter import logs
 from exporter.commands.lifecycle import Web
 from exporter.config import Config, ConfigError, load
-from exporter.errors import UsageError
+from exporter.errors import InvalidConfigError, UsageError
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.polling.incremental import DEFAULT_FULL_EVERY
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
@@ -205,8 +205,7 @@ def load_config(args: argparse.Namespace) -> Config | None:
     try:
         return load(args.config_file)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
+        _print_problems("config error", exc)
         return None
 
 
@@ -224,10 +223,14 @@ def web(args: argparse.Namespace) -> Web | None:
     try:
         security = WebSecurity(args.web_config_file)
     except WebConfigError as exc:
-        for problem in exc.problems:
-            print(f"web config error: {problem}", file=sys.stderr)
+        _print_problems("web config error", exc)
         return None
     return Web(args.listen_address, args.telemetry_path, security)
+
+
+def _print_problems(what: str, exc: InvalidConfigError) -> None:
+    for problem in exc.problems:
+        print(f"{what}: {problem}", file=sys.stderr)
 
 
 def poll_settings(args: argparse.Namespace) -> PollSettings:

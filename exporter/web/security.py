@@ -35,6 +35,7 @@ from pathlib import Path
 import bcrypt
 from cachetools import LRUCache
 
+from exporter.errors import InvalidConfigError
 from exporter.logs import logger
 from exporter.yamlcheck import YamlFileError, line_of, load_yaml, unknown_keys
 
@@ -70,12 +71,8 @@ AUTH_CACHE_SIZE = 1024
 MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; the library refuses longer ones
 
 
-class WebConfigError(Exception):
+class WebConfigError(InvalidConfigError):
     """The web configuration is unusable; ``problems`` names every reason."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
