@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from exporter.commands.lifecycle import Signals
 from exporter.errors import EXIT_OK, EXIT_USAGE
+from exporter.flags import parse_duration, parse_listen_address
+
+if TYPE_CHECKING:
+    from exporter.simulator import Simulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +50,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def build(args: argparse.Namespace) -> tuple[Simulator, str, int]:
+    """Validate the flags and build the simulator; ValueError explains a bad flag."""
+    from exporter.simulator import Scenario, Simulator  # noqa: PLC0415 (only this command)
+
+    host, port = parse_listen_address(args.web_listen_address)
+    step = parse_duration(args.step_interval)
+    lifetime = parse_duration(args.token_lifetime)
+    if lifetime <= 0:
+        raise ValueError("--token-lifetime must be positive")
+    if args.scenario == "scale":
+        if args.servers < 0:
+            raise ValueError("--servers must not be negative")
+        scenario = Scenario.scale(servers=args.servers, seed=args.seed)
+    else:
+        scenario = Scenario.demo(seed=args.seed)
+    sim = Simulator(scenario, step_interval=step or None, token_lifetime=lifetime)
+    return sim, host, port
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; EXIT_USAGE on a bad flag or address."""
-    from exporter.simulator.command import build, describe  # noqa: PLC0415 (only here)
+    from exporter.simulator.command import describe  # noqa: PLC0415 (only this command)
 
     try:
         sim, host, port = build(args)
