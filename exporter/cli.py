@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from exporter import __version__
 from exporter.commands import agent, check_config, demo, serve, simulate, status, wait
@@ -36,7 +37,7 @@ COMMANDS = {
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors exit with EXIT_USAGE."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -72,8 +73,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return module.run(args)
     except UsageError as exc:
-        args.parser.error(str(exc))  # exits EXIT_USAGE
-        return EXIT_USAGE
+        command: argparse.ArgumentParser = args.parser
+        command.error(str(exc))  # exits EXIT_USAGE
 
 
 def main() -> None:

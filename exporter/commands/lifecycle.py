@@ -20,6 +20,10 @@ def _existing(*names: str) -> tuple[int, ...]:
     return tuple(getattr(signal, name) for name in names if hasattr(signal, name))
 
 
+# What signal.signal() returns and takes back: a function, SIG_DFL/SIG_IGN, or None.
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
 @dataclass(frozen=True)
 class Web:
     """Where and how to serve: the web flags, checked."""
@@ -43,7 +47,7 @@ class Signals:
         self._reload_signals = _existing("SIGHUP") if reload else ()
         wanted = _existing("SIGTERM", "SIGINT") + self._reload_signals
         self._wanted = () if stop is not None else wanted
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Handler] = {}
 
     def __enter__(self) -> Signals:
         for signum in self._wanted:
@@ -52,7 +56,7 @@ class Signals:
 
     def __exit__(self, *_exc: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
         self._previous.clear()
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
