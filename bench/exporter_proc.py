@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 
+from exporter.commands.serve import tune_runtime
 from exporter.config import AccountConfig
 from exporter.polling.supervisor import PollSettings, Supervisor
-from exporter.runtime import tune_runtime
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 

@@ -10,9 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
+from exporter.errors import InvalidConfigError
+from exporter.yamlcheck import YamlFileError, first_line, line_of, load_yaml, unknown_keys
 
 DEFAULT_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
 REGIONS = ("ORD", "DFW", "IAD", "LON", "SYD", "HKG")
@@ -41,12 +41,8 @@ def is_identity_v1(url: str) -> bool:
     return url.rstrip("/").endswith("/v1.0")
 
 
-class ConfigError(Exception):
-    """The configuration is unusable; ``problems`` lists every reason, one per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class ConfigError(InvalidConfigError):
+    """The accounts configuration is unusable; ``problems`` lists every reason."""
 
 
 @dataclass(frozen=True)
@@ -75,38 +71,6 @@ class Config:
         return [s for a in self.accounts for s in (a.api_key, a.password) if s]
 
 
-class _Mapping(dict):
-    """A dict that remembers the line of each key."""
-
-    lines: dict[Any, int]
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and records line numbers."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _Mapping:
-    loader.flatten_mapping(node)
-    result = _Mapping()
-    result.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = line
-    return result
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
-
-
 def load(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
     """The configuration from ``path`` if given, else from the environment."""
     if path:
@@ -117,25 +81,15 @@ def load(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
 def load_file(path: str) -> Config:
     """Read and validate a YAML configuration file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the file: {exc.strerror}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: the file is not UTF-8 text"]) from exc
-    try:
-        doc = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from exc
+        doc = load_yaml(path)
+    except YamlFileError as exc:
+        raise ConfigError([str(exc)]) from exc
     problems: list[str] = []
     accounts: list[AccountConfig] = []
     if not isinstance(doc, dict):
         raise ConfigError([f"{path}: the file must be a mapping with an accounts: list"])
-    for key in doc:
-        if key != "accounts":
-            problems.append(f"{path}:{_line(doc, key)}: {key}: unknown key (expected: accounts)")
+    for key in unknown_keys(doc, ("accounts",)):
+        problems.append(f"{path}:{line_of(doc, key)}: {key}: unknown key (expected: accounts)")
     raw_accounts = doc.get("accounts")
     if not isinstance(raw_accounts, list) or not raw_accounts:
         problems.append(f"{path}: accounts: must be a non-empty list of accounts")
@@ -154,22 +108,17 @@ def load_file(path: str) -> Config:
     return Config(tuple(accounts))
 
 
-def _line(mapping: dict, key: Any) -> int | str:
-    return getattr(mapping, "lines", {}).get(key, "?")
-
-
 def _account_from_mapping(
     raw: dict, where: str, path: str, base: Path, problems: list[str]
 ) -> AccountConfig | None:
     before = len(problems)
 
     def problem(key: str, message: str) -> None:
-        line = _line(raw, key) if key in raw else _line_of_mapping(raw)
+        line = line_of(raw, key) if key in raw else first_line(raw)
         problems.append(f"{path}:{line}: {where}.{key}: {message}")
 
-    for key in raw:
-        if key not in ACCOUNT_KEYS:
-            problem(str(key), f"unknown key (expected one of: {', '.join(ACCOUNT_KEYS)})")
+    for key in unknown_keys(raw, ACCOUNT_KEYS):
+        problem(str(key), f"unknown key (expected one of: {', '.join(ACCOUNT_KEYS)})")
 
     def text(key: str) -> str | None:
         value = raw.get(key)
@@ -219,11 +168,6 @@ def _account_from_mapping(
         rackconnect=rackconnect,
         managed=managed,
     )
-
-
-def _line_of_mapping(raw: dict) -> int | str:
-    lines = getattr(raw, "lines", {})
-    return min(lines.values()) if lines else "?"
 
 
 def _secret(raw: dict, key: str, base: Path, problem, text) -> str | None:

@@ -7,6 +7,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_TIMEOUT = 2
 EXIT_USAGE = 3
+EXIT_INTERRUPTED = 130  # Ctrl+C, as a shell reports a process killed by SIGINT
 
 # Why a poll failed: the values of the ``reason`` label.
 AUTH = "auth"
@@ -20,6 +21,18 @@ REASONS = (AUTH, TIMEOUT, CONNECTION, RATE_LIMITED, HTTP_ERROR, BAD_RESPONSE)
 
 class ExporterError(Exception):
     """Base of every error the exporter raises on purpose."""
+
+
+class InvalidConfigError(ExporterError):
+    """A configuration file (or the environment) is unusable; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class UsageError(ExporterError):
+    """The flags do not fit together; the command exits EXIT_USAGE with this message."""
 
 
 class UpstreamError(ExporterError):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 import requests
 
 from exporter import __version__
+from exporter.commands.lifecycle import Signals
 from tests.expo_helpers import samples
 from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, run, wait_for
 
@@ -184,3 +187,38 @@ def test_demo_shows_a_changing_fleet() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_command_line_does_not_load_the_simulator() -> None:
+    code = "import exporter.cli, sys; print([m for m in sys.modules if 'simulator' in m])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_signals_are_handled_where_sighup_does_not_exist(monkeypatch) -> None:
+    hup = signal.getsignal(signal.SIGHUP)
+    monkeypatch.delattr(signal, "SIGHUP")  # as on Windows
+    with Signals() as signals:
+        signal.raise_signal(signal.SIGTERM)
+        assert signals.stop.wait(5)
+    assert signal.getsignal(signal.Signals(1)) is hup
+    assert signal.getsignal(signal.SIGTERM) is not signals._handle
+
+
+def test_sighup_reloads_and_sigterm_stops_the_wait() -> None:
+    reloads: list[int] = []
+    with Signals() as signals:
+        signal.raise_signal(signal.SIGHUP)
+        signals.wait(lambda: (reloads.append(1), signal.raise_signal(signal.SIGTERM)))
+    assert reloads == [1]
+    assert signals.stop.is_set()
+
+
+def test_a_command_given_a_stop_event_installs_no_handler() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    stop = threading.Event()
+    with Signals(stop) as signals:
+        assert signal.getsignal(signal.SIGTERM) is before
+        assert signals.stop is stop

@@ -14,8 +14,8 @@ from datetime import datetime
 import pytest
 import requests
 
+from exporter.commands import simulate as simulate_command
 from exporter.simulator import Fault, Scenario, ServerSpec, SimAccountSpec, Simulator
-from exporter.simulator import command as sim_command
 from exporter.simulator.scenario import rc_metadata
 
 APIKEY = "RAX-KSKEY:apiKeyCredentials"
@@ -1084,12 +1084,12 @@ def test_scale_50000_servers_in_50_pages() -> None:
 
 def test_command_flags_and_build() -> None:
     parser = argparse.ArgumentParser()
-    sim_command.add_arguments(parser)
+    simulate_command.add_arguments(parser)
     args = parser.parse_args([])
     assert args.web_listen_address == "127.0.0.1:10055"
     assert (args.scenario, args.servers, args.seed) == ("demo", 1000, 1)
     assert (args.step_interval, args.token_lifetime) == ("5s", "24h")
-    sim, host, port = sim_command.build(
+    sim, host, port = simulate_command.build(
         parser.parse_args(
             [
                 "--scenario",
@@ -1110,7 +1110,7 @@ def test_command_flags_and_build() -> None:
     assert sim.token_lifetime == 600
     assert len(sim.servers()) == 30
     with pytest.raises(ValueError, match="duration"):
-        sim_command.build(parser.parse_args(["--step-interval", "soon"]))
+        simulate_command.build(parser.parse_args(["--step-interval", "soon"]))
 
 
 def test_endpoint_override_makes_one_region_refuse_connections(sim: Simulator) -> None:

@@ -6,7 +6,7 @@ import io
 import json
 
 from exporter.commands.status import COLUMNS
-from exporter.commands.status import run as status
+from exporter.commands.status import poll_and_print as status
 from exporter.config import AccountConfig, Config
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata

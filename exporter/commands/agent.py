@@ -10,6 +10,7 @@ in each variant seen (``tasks`` or ``cloud_server_tasks`` with ``name``/``status
 
 from __future__ import annotations
 
+import argparse
 import collections
 import ipaddress
 import json
@@ -17,6 +18,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +29,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
+from exporter import __version__
+from exporter.commands import common
+from exporter.commands.lifecycle import run_server
+from exporter.errors import BAD_RESPONSE, EXIT_USAGE, RATE_LIMITED, UpstreamError
 from exporter.exposition.families import GATEWAY_INFO, TASK_STATUS
 from exporter.exposition.render import sample
 from exporter.logs import logger
@@ -40,6 +45,7 @@ from exporter.model import (
 )
 from exporter.rackspace.client import ApiClient, check_status, strip_query
 from exporter.store import Store
+from exporter.web.server import ExporterHTTPServer
 
 ACCOUNT = "local"
 RATE_LIMIT = 30  # requests per minute per server, upstream's limit
@@ -422,3 +428,129 @@ def xenstore_server_id() -> str | None:
     if name and name.startswith("instance-"):
         return name.removeprefix("instance-")
     return None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``agent`` flags to a parser."""
+    parser.description = (
+        "Run on a cloud server: poll the RackConnect in-server API (at most 30 requests a "
+        "minute) and the Managed Operations completion file, and serve the exporter's "
+        "metrics for this server."
+    )
+    common.add_web_flags(parser)
+    common.add_poll_interval_flag(
+        parser,
+        "60s",
+        "how often to read the in-server API; never more than 30 requests a minute whatever "
+        "this says",
+    )
+    common.add_poll_timeout_flag(parser)
+    parser.add_argument(
+        "--rackconnect.region",
+        dest="rackconnect_region",
+        metavar="REGION",
+        help="the server's region (ORD, DFW, IAD, LON, SYD, HKG); default: from XenStore",
+    )
+    parser.add_argument(
+        "--rackconnect.url",
+        dest="rackconnect_url",
+        metavar="URL",
+        help="base URL of the in-server API (default: "
+        "https://{region}.api.rackconnect.rackspace.com)",
+    )
+    parser.add_argument(
+        "--server.id",
+        dest="server_id",
+        metavar="ID",
+        help="the server_id label (default: from the API, else XenStore, else the host name)",
+    )
+    parser.add_argument(
+        "--server.name",
+        dest="server_name",
+        metavar="NAME",
+        help="the name label (default: the host name)",
+    )
+    parser.add_argument(
+        "--server.generation",
+        dest="generation",
+        choices=("next", "first"),
+        default="next",
+        help="the generation label (default: next)",
+    )
+    parser.add_argument(
+        "--account.name",
+        dest="account_name",
+        default=ACCOUNT,
+        metavar="NAME",
+        help=f"the account label (default: {ACCOUNT})",
+    )
+    parser.add_argument(
+        "--managed",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="whether this server has Managed Operations, so ready waits for the completion "
+        "file; auto: from the XenStore roles, else false (default: auto)",
+    )
+    parser.add_argument(
+        "--managed.completion-file",
+        dest="completion_file",
+        default=default_completion_file(),
+        metavar="PATH",
+        help="the file Managed Operations creates when done (default: %(default)s)",
+    )
+    common.add_log_flags(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the local server's RackConnect and Managed Operations state."""
+    common.setup_logging(args)
+    region = args.rackconnect_region
+    if region is None and args.rackconnect_url:
+        region = region_from_url(args.rackconnect_url)
+    if region is None:
+        region = xenstore_read("vm-data/provider_data/region")
+    if region is None and not args.rackconnect_url:
+        print(
+            "rackconnect-exporter agent: error: give --rackconnect.region (or --rackconnect.url)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    region = (region or "").upper()
+    managed = args.managed == "true"
+    if args.managed == "auto":
+        managed = "rax_managed" in (xenstore_read("vm-data/provider_data/roles") or "")
+    web = common.web(args)
+    if web is None:
+        return EXIT_USAGE
+    store = Store(args.poll_interval)
+    agent = Agent(
+        store,
+        base_url=args.rackconnect_url or default_url(region),
+        region=region,
+        server_id=args.server_id,
+        server_name=args.server_name or socket.gethostname(),
+        generation=args.generation,
+        managed=managed,
+        completion_file=args.completion_file,
+        account=args.account_name,
+        timeout=args.poll_timeout,
+    )
+    interval = args.poll_interval
+
+    def start(httpd: ExporterHTTPServer, stop: threading.Event) -> Callable[[], None]:
+        thread = threading.Thread(
+            target=agent.run, args=(stop, interval), name="agent", daemon=True
+        )
+        thread.start()
+        logger.info(
+            "rackconnect-exporter agent started",
+            extra={"version": __version__, "address": httpd.url, "api": agent.api.base_url},
+        )
+
+        def stop_agent() -> None:
+            thread.join(5)
+            agent.close()
+
+        return stop_agent
+
+    return run_server(web, store, start)

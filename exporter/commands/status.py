@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from exporter.commands import common
 from exporter.config import Config
 from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from exporter.polling.supervisor import PollSettings, Supervisor
@@ -158,7 +161,7 @@ def render_json(found: list[Row], snapshot: Snapshot) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def run(
+def poll_and_print(
     config: Config,
     *,
     timeout: float,
@@ -186,3 +189,50 @@ def run(
     out.write(render_json(found, snapshot) if output == "json" else render_table(found))
     out.flush()
     return EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``status`` flags to a parser."""
+    parser.description = (
+        "Poll every configured account once and print a table (or JSON) of servers. Exit 0; "
+        "3 on a configuration error or when every account failed to authenticate; 1 when no "
+        "account could be reached."
+    )
+    parser.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table or json (default: table)",
+    )
+    parser.add_argument(
+        "--region",
+        dest="regions",
+        action="append",
+        default=[],
+        metavar="REGION",
+        help="only servers in this region (GLOBAL for first generation); repeatable",
+    )
+    parser.add_argument(
+        "--server", metavar="ID_OR_NAME", help="only the server with this id or name"
+    )
+    parser.add_argument(
+        "--not-ready", dest="not_ready", action="store_true", help="only servers that are not ready"
+    )
+    common.add_config_flags(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Poll every account once and print its servers."""
+    config = common.configure(args)
+    if config is None:
+        return EXIT_USAGE
+    return poll_and_print(
+        config,
+        timeout=args.poll_timeout,
+        output=args.output,
+        regions=[r for value in args.regions for r in value.split(",") if r.strip()],
+        server=args.server,
+        not_ready=args.not_ready,
+        out=sys.stdout,
+        err=sys.stderr,
+    )

@@ -11,17 +11,21 @@ deleted while waited for.
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from exporter.commands import common
 from exporter.config import AccountConfig, Config
 from exporter.errors import (
     AUTH,
     BAD_RESPONSE,
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_USAGE,
@@ -345,3 +349,69 @@ def _server_doc(doc: object, url: str) -> dict[str, Any]:
     if not isinstance(server, dict):
         raise UpstreamError(BAD_RESPONSE, f"GET {url}: no server object")
     return server
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``wait`` flags to a parser."""
+    parser.description = (
+        "Poll one server until it is ready. Exit codes: 0 ready, 1 a terminal failure "
+        "(FAILED, UNPROCESSABLE, Build Error, Authentication Error, status ERROR, deleted), "
+        "2 timeout, 3 usage, configuration or authentication error, or server not found."
+    )
+    parser.add_argument("server_id", metavar="SERVER_ID", help="the server's id")
+    parser.add_argument(
+        "--for",
+        dest="wait_for",
+        choices=TARGETS,
+        default="ready",
+        help="what to wait for: RackConnect automation, Managed Operations, or both "
+        "(the rackconnect_server_ready rule) (default: ready)",
+    )
+    parser.add_argument(
+        "--region",
+        metavar="REGION",
+        help="the server's region (GLOBAL for first generation); default: search every "
+        "region of the account once",
+    )
+    parser.add_argument(
+        "--account", metavar="NAME", help="only this configured account (default: every one)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=common.duration,
+        default=common.duration("5s"),
+        metavar="DURATION",
+        help="first pause between polls; it grows x1.5 up to 60s and starts again at each "
+        "change (default: 5s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=common.duration,
+        default=common.duration("30m"),
+        metavar="DURATION",
+        help="give up (exit 2) after this long (default: 30m)",
+    )
+    common.add_config_flags(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Block until one server is ready; the exit code says how it ended."""
+    config = common.configure(args)
+    if config is None:
+        return EXIT_USAGE
+    waiter = Waiter(
+        config,
+        args.server_id,
+        wanted=args.wait_for,
+        region=args.region,
+        account=args.account,
+        interval=args.interval,
+        timeout=args.timeout,
+        request_timeout=args.poll_timeout,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+    try:
+        return waiter.run()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

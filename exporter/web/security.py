@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
-import yaml
 from cachetools import LRUCache
 
-from exporter.config import _line, _StrictLoader
+from exporter.errors import InvalidConfigError
 from exporter.logs import logger
+from exporter.yamlcheck import YamlFileError, line_of, load_yaml, unknown_keys
 
 TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
 TLS_KEYS = (
@@ -71,12 +71,8 @@ AUTH_CACHE_SIZE = 1024
 MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; the library refuses longer ones
 
 
-class WebConfigError(Exception):
+class WebConfigError(InvalidConfigError):
     """The web configuration is unusable; ``problems`` names every reason."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -133,12 +129,9 @@ def _why(exc: Exception) -> str:
 def load_web_config(path: str) -> WebConfig:
     """Read and validate a web configuration file, naming every problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        doc = yaml.load(text, Loader=_StrictLoader)
-    except OSError as exc:
-        raise WebConfigError([f"{path}: cannot read the file: {exc.strerror}"]) from exc
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise WebConfigError([f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+        doc = load_yaml(path)
+    except YamlFileError as exc:
+        raise WebConfigError([str(exc)]) from exc
     if doc is None:
         return WebConfig()
     if not isinstance(doc, dict):
@@ -147,17 +140,13 @@ def load_web_config(path: str) -> WebConfig:
     base = Path(path).parent
 
     def problem(mapping: dict, key: str, where: str, message: str) -> None:
-        problems.append(f"{path}:{_line(mapping, key)}: {where}: {message}")
+        problems.append(f"{path}:{line_of(mapping, key)}: {where}: {message}")
 
     def unknown(mapping: dict, allowed: tuple[str, ...], prefix: str) -> None:
-        for key in mapping:
-            if key not in allowed:
-                problem(
-                    mapping,
-                    key,
-                    f"{prefix}{key}",
-                    f"unknown key (supported: {', '.join(allowed)})",
-                )
+        for key in unknown_keys(mapping, allowed):
+            problem(
+                mapping, key, f"{prefix}{key}", f"unknown key (supported: {', '.join(allowed)})"
+            )
 
     unknown(doc, TOP_KEYS, "")
     tls = None
@@ -251,23 +240,22 @@ def _tls(raw: dict, base: Path, problem) -> TLSSettings | None:
     elif auth == "NoClientCert" and ca is not None:
         problem("client_ca_file", "given without a client_auth_type that verifies certificates")
         ok = False
-    versions = {}
-    for name, default in (("min_version", "TLS12"), ("max_version", None)):
-        value = raw.get(name, default)
+    min_version = raw.get("min_version", "TLS12")
+    max_version = raw.get("max_version")
+    for name, value in (("min_version", min_version), ("max_version", max_version)):
         if value is not None and value not in TLS_VERSIONS:
             problem(name, f"unknown version {value!r} (TLS12 or TLS13)")
             ok = False
-            value = default
-        versions[name] = value
     if (
-        versions["max_version"]
-        and TLS_VERSIONS[versions["min_version"]] > TLS_VERSIONS[versions["max_version"]]
+        min_version in TLS_VERSIONS
+        and max_version in TLS_VERSIONS
+        and TLS_VERSIONS[min_version] > TLS_VERSIONS[max_version]
     ):
         problem("max_version", "is lower than min_version")
         ok = False
     if not ok or cert is None or key is None:
         return None
-    return TLSSettings(cert, key, auth, ca, versions["min_version"], versions["max_version"])
+    return TLSSettings(cert, key, auth, ca, min_version, max_version)
 
 
 class BasicAuth:
@@ -358,7 +346,7 @@ class WebSecurity:
         files = [Path(self.path)] if self.path else []
         if config.tls:
             files += config.tls.files()
-        stamps = []
+        stamps: list[tuple[str, int | None, int | None, int | None]] = []
         for f in files:
             try:
                 st = os.stat(f)

@@ -1,0 +1,253 @@
+"""Flags shared by several commands, their value parsers, and what the commands build from them.
+
+The argparse Namespace stops in ``exporter/commands/``: these functions turn it into typed
+values (Config, PollSettings, Web) for the runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from exporter import logs
+from exporter.commands.lifecycle import Web
+from exporter.config import Config, ConfigError, load
+from exporter.errors import InvalidConfigError, UsageError
+from exporter.flags import parse_duration, parse_listen_address
+from exporter.polling.incremental import DEFAULT_FULL_EVERY
+from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
+from exporter.polling.sharding import parse_shard_index
+from exporter.polling.supervisor import DEFAULT_WORKERS, PollSettings
+from exporter.web.security import WebConfigError, WebSecurity
+
+# --- value parsers (argparse types: a bad value is a usage error naming the flag) ---------
+
+
+def duration(text: str) -> float:
+    """A Go-style duration greater than zero, in seconds."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be greater than zero, not {text!r}")
+    return seconds
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``host:port``, ``:port`` or ``[v6]:port`` as (host, port)."""
+    try:
+        return parse_listen_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return number
+
+
+def shard_index(text: str) -> int:
+    """A shard number, or a StatefulSet pod name ending in one."""
+    try:
+        return parse_shard_index(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+# --- flag groups -----------------------------------------------------------------------------
+
+
+def add_web_flags(parser: argparse.ArgumentParser) -> None:
+    """``--web.listen-address``, ``--web.config.file``, ``--web.telemetry-path``."""
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        type=listen_address,
+        default=parse_listen_address(":10054"),
+        metavar="[HOST]:PORT",
+        help="address to serve metrics on (default: :10054)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        metavar="PATH",
+        help="path under which to expose metrics (default: /metrics)",
+    )
+
+
+def add_log_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log.level`` and ``--log.format``."""
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=tuple(logs.LEVELS),
+        default="info",
+        help="only log messages with this severity or above (default: info)",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=("logfmt", "json"),
+        default="logfmt",
+        help="log line format (default: logfmt)",
+    )
+
+
+def add_poll_interval_flag(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    """``--poll.interval``, with the command's own default and meaning."""
+    parser.add_argument(
+        "--poll.interval",
+        dest="poll_interval",
+        type=duration,
+        default=parse_duration(default),
+        metavar="DURATION",
+        help=f"{what} (default: {default})",
+    )
+
+
+def add_poll_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """``--poll.timeout``: the timeout of each upstream HTTP request."""
+    parser.add_argument(
+        "--poll.timeout",
+        dest="poll_timeout",
+        type=duration,
+        default=parse_duration("30s"),
+        metavar="DURATION",
+        help="timeout of each upstream HTTP request (default: 30s)",
+    )
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """``--config.file``, ``--poll.timeout`` and the log flags: every command that polls."""
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML file with accounts: (default: one account from RACKSPACE_* variables)",
+    )
+    add_poll_timeout_flag(parser)
+    add_log_flags(parser)
+
+
+def add_scale_flags(parser: argparse.ArgumentParser) -> None:
+    """``--poll.full-every``, ``--poll.requests-per-minute``, ``--poll.concurrency``, shards."""
+    parser.add_argument(
+        "--poll.full-every",
+        dest="full_every",
+        type=positive_int,
+        default=DEFAULT_FULL_EVERY,
+        metavar="N",
+        help="list each region in full every N polls, only its changes in between "
+        f"(1: always in full; default: {DEFAULT_FULL_EVERY})",
+    )
+    parser.add_argument(
+        "--poll.requests-per-minute",
+        dest="requests_per_minute",
+        type=positive_int,
+        default=DEFAULT_PER_MINUTE,
+        metavar="N",
+        help="most Cloud Servers requests per minute per account; Rackspace allows 1000 "
+        f"(default: {DEFAULT_PER_MINUTE})",
+    )
+    parser.add_argument(
+        "--poll.concurrency",
+        dest="poll_concurrency",
+        type=positive_int,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help="most regions polled at the same time, over all accounts "
+        f"(default: {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=shard_index,
+        default=0,
+        metavar="I",
+        help="this replica's shard, 0 to --shard.total - 1; a StatefulSet pod name such as "
+        "exporter-2 also works (default: 0)",
+    )
+    parser.add_argument(
+        "--shard.total",
+        dest="shard_total",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="how many replicas split the accounts between them (default: 1)",
+    )
+
+
+# --- typed values from the flags -------------------------------------------------------------
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """Configure logging from ``--log.level`` and ``--log.format``."""
+    logs.setup(args.log_level, args.log_format)
+
+
+def load_config(args: argparse.Namespace) -> Config | None:
+    """The configuration of ``--config.file`` (or the environment); None after printing why."""
+    try:
+        return load(args.config_file)
+    except ConfigError as exc:
+        _print_problems("config error", exc)
+        return None
+
+
+def configure(args: argparse.Namespace) -> Config | None:
+    """Set up logging, load the configuration, keep its secrets out of every log line."""
+    setup_logging(args)
+    config = load_config(args)
+    if config is not None:
+        logs.add_secrets(config.secrets())
+    return config
+
+
+def web(args: argparse.Namespace) -> Web | None:
+    """Where and how to serve, from the web flags; None after printing why it is unusable."""
+    try:
+        security = WebSecurity(args.web_config_file)
+    except WebConfigError as exc:
+        _print_problems("web config error", exc)
+        return None
+    return Web(args.listen_address, args.telemetry_path, security)
+
+
+def _print_problems(what: str, exc: InvalidConfigError) -> None:
+    for problem in exc.problems:
+        print(f"{what}: {problem}", file=sys.stderr)
+
+
+def poll_settings(args: argparse.Namespace) -> PollSettings:
+    """The ``--poll.*`` flags."""
+    return PollSettings(
+        interval=args.poll_interval,
+        timeout=args.poll_timeout,
+        full_every=args.full_every,
+        requests_per_minute=args.requests_per_minute,
+        workers=args.poll_concurrency,
+    )
+
+
+def shard(args: argparse.Namespace) -> tuple[int, int]:
+    """(index, total) of ``--shard.index`` and ``--shard.total``; UsageError if they clash."""
+    if args.shard_index >= args.shard_total:
+        raise UsageError(
+            f"argument --shard.index: must be below --shard.total ({args.shard_total}), "
+            f"not {args.shard_index}"
+        )
+    return args.shard_index, args.shard_total

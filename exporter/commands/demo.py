@@ -1,0 +1,90 @@
+"""``demo``: the simulated cloud and the exporter against it, in one process.
+
+The simulator is imported only when the demo runs, so the other commands never load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from exporter.commands import common
+from exporter.commands.serve import add_serve_flags, run_exporter
+from exporter.config import AccountConfig, Config
+from exporter.errors import EXIT_FAILURE, EXIT_USAGE, UsageError
+from exporter.flags import parse_duration, parse_listen_address
+from exporter.logs import logger
+from exporter.web.server import ExporterHTTPServer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``demo`` flags: those of ``serve`` and where the simulated cloud listens."""
+    add_serve_flags(parser, "10s")
+    parser.add_argument(
+        "--simulator.listen-address",
+        dest="simulator_address",
+        type=common.listen_address,
+        default=parse_listen_address("127.0.0.1:10055"),
+        metavar="[HOST]:PORT",
+        help="address of the simulated cloud (default: 127.0.0.1:10055)",
+    )
+    parser.add_argument(
+        "--simulator.step-interval",
+        dest="step_interval",
+        default="5s",
+        metavar="DURATION",
+        help="how often the simulated fleet changes; 0 to freeze it (default: 5s)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulated fleet")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the simulated cloud, then the exporter polling it, until SIGTERM or SIGINT."""
+    shard = common.shard(args)
+    common.setup_logging(args)
+    try:
+        step = parse_duration(args.step_interval)
+    except ValueError as exc:
+        raise UsageError(f"--simulator.step-interval: {exc}") from exc
+    web = common.web(args)
+    if web is None:
+        return EXIT_USAGE
+
+    from exporter.simulator import Scenario, Simulator  # noqa: PLC0415 (only the demo needs it)
+
+    simulator = Simulator(Scenario.demo(seed=args.seed), step_interval=step or None)
+    host, port = args.simulator_address
+    try:
+        simulator.start(host=host or "127.0.0.1", port=port)
+    except OSError as exc:
+        logger.error("cannot start the simulated cloud", extra={"err": exc.strerror})
+        return EXIT_FAILURE
+    config = Config(
+        tuple(
+            AccountConfig(
+                name=account.name,
+                username=account.username,
+                api_key=account.api_key,
+                identity_url=simulator.identity_url,
+                generations=("next", "first") if account.first_gen else ("next",),
+            )
+            for account in simulator.accounts
+        )
+    )
+
+    def announce(httpd: ExporterHTTPServer) -> None:
+        print(
+            "\nrackconnect-exporter demo: a simulated Rackspace cloud and the exporter.\n"
+            f"  landing page    {httpd.url}/\n"
+            f"  metrics         {httpd.url}{web.telemetry_path}\n"
+            f"  simulated cloud {simulator.base_url}/v2.0/ (control API: "
+            f"{simulator.base_url}/_control/servers)\n"
+            "Press Ctrl+C to stop.\n",
+            file=sys.stdout,
+            flush=True,
+        )
+
+    try:
+        return run_exporter(config, common.poll_settings(args), web, shard=shard, announce=announce)
+    finally:
+        simulator.stop()
