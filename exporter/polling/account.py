@@ -17,10 +17,13 @@ from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
 from exporter.polling.scheduler import DEFAULT_WORKERS, Scheduler
 from exporter.rackspace import cloudservers as servers_api
 from exporter.rackspace.client import ApiClient
-from exporter.rackspace.cloudservers import CloudServers
-from exporter.rackspace.cloudservers_v1 import GLOBAL, FirstGenServers
-from exporter.rackspace.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
-from exporter.rackspace.identity_v1 import make_identity
+from exporter.rackspace.cloudservers import GLOBAL, CloudServers
+from exporter.rackspace.identity import (
+    MANAGED_ROLE,
+    NEXT_GEN_SERVICE,
+    RACKCONNECT_ROLE,
+    make_identity,
+)
 from exporter.store import Store
 
 MAX_REGIONS = 6  # Rackspace has six regions; a one-off poll gives each its own worker
@@ -50,7 +53,7 @@ class AccountPoller:
         )
         self.identity = make_identity(self.client, account)
         self.servers = CloudServers(self.client, self.identity)
-        self.first_gen = FirstGenServers(self.client, self.identity)
+        self.first_gen = CloudServers(self.client, self.identity)
         self._syncs: dict[str, RegionSync] = {}
         self._pool = ThreadPoolExecutor(MAX_REGIONS, thread_name_prefix=f"poll-{name}")
 

@@ -51,10 +51,13 @@ class _CappedRetry(Retry):
         return None if value is None else min(value, self.MAX_SLEEP)
 
 
-def parse_retry_after(headers: Mapping[str, str], body: object = None) -> float | None:
+def parse_retry_after(
+    headers: Mapping[str, str], body: object = None, clock: Callable[[], float] = time.time
+) -> float | None:
     """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or an overLimit body.
 
     The body key is ``retryAfter`` in some upstream documents and ``retryAt`` in others.
+    Dates are counted from ``clock()`` (epoch seconds).
     """
     value = headers.get("Retry-After")
     if value:
@@ -66,14 +69,14 @@ def parse_retry_after(headers: Mapping[str, str], body: object = None) -> float 
         except (TypeError, ValueError):
             when = None
         if when is not None:
-            return max(0.0, when.timestamp() - time.time())
+            return max(0.0, when.timestamp() - clock())
     if isinstance(body, dict):
         for fault in body.values():
             if isinstance(fault, dict):
                 for key in ("retryAfter", "retryAt"):
                     at = parse_timestamp(fault.get(key))
                     if at is not None:
-                        return max(0.0, at - time.time())
+                        return max(0.0, at - clock())
     return None
 
 
@@ -235,8 +238,13 @@ def decode_json(response: requests.Response, method: str, url: str) -> Any:
         ) from exc
 
 
-def check_status(response: requests.Response, method: str, url: str) -> None:
-    """Raise the right UpstreamError for a non-success answer."""
+def check_status(
+    response: requests.Response,
+    method: str,
+    url: str,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Raise the right UpstreamError for a non-success answer (``clock`` dates Retry-After)."""
     code = response.status_code
     if code in (200, 203):
         return
@@ -247,7 +255,9 @@ def check_status(response: requests.Response, method: str, url: str) -> None:
         body = None
     where = f"{method} {strip_query(url)}: HTTP {code} ({fault_name(body)})"
     if code in RATE_LIMIT_STATUSES:
-        raise UpstreamError(RATE_LIMITED, where, code, parse_retry_after(response.headers, body))
+        raise UpstreamError(
+            RATE_LIMITED, where, code, parse_retry_after(response.headers, body, clock)
+        )
     if code in (401, 403):
         raise UpstreamError(AUTH, where, code)
     raise UpstreamError(HTTP_ERROR, where, code)
