@@ -308,7 +308,8 @@ class Waiter:
                     server = Server.from_api(doc, target.generation)
                 except ValueError as exc:
                     raise WaitError(EXIT_USAGE, f"{where}: {BAD_RESPONSE}: {exc}") from exc
-                status = doc.get("status") if isinstance(doc.get("status"), str) else ""
+                raw_status = doc.get("status")
+                status = raw_status if isinstance(raw_status, str) else ""
                 done, failure = judge(server, status, target, self.wanted)
                 state = State(
                     status=status,

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+from requests import Response  # Listing.requests hides the module in its class body
 
 from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, NEXT, Server
@@ -45,7 +46,7 @@ class Listing:
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
 
-    def add_page(self, response: requests.Response, sent: float) -> None:
+    def add_page(self, response: Response, sent: float) -> None:
         """Count one more page; the first one dates the listing."""
         if self.requests == 0:
             self.date = response_date(response) or sent
@@ -147,9 +148,10 @@ class CloudServers:
     def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
         base = self.base_url(region)
         url: str | None = base + "/servers/detail"
-        params: dict[str, Any] | None = {"limit": self.page_size}
+        first: dict[str, Any] = {"limit": self.page_size}
         if changes_since is not None:
-            params["changes-since"] = iso_utc(changes_since)
+            first["changes-since"] = iso_utc(changes_since)
+        params: dict[str, Any] | None = first
         seen: set[str] = set()
         listing = Listing()
         while url is not None:
