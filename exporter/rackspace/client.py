@@ -96,8 +96,10 @@ class ApiClient:
         timeout: float,
         on_response: OnResponse | None = None,
         throttle: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = timeout
+        self._clock = clock  # measures how long a body takes to arrive
         self._on_response = on_response or (lambda api, region, code: None)
         self._throttle = throttle
         retry = _CappedRetry(
@@ -169,31 +171,17 @@ class ApiClient:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
-        deadline = time.monotonic() + self.timeout
+        deadline = self._clock() + self.timeout
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(CHUNK_BYTES):
             size += len(chunk)
             if size > limit:
                 raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
-            if time.monotonic() > deadline:
+            if self._clock() > deadline:
                 raise UpstreamError(TIMEOUT, f"{where}: body not received within the timeout")
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def get_json(
-        self,
-        url: str,
-        *,
-        api: str,
-        region: str,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """GET and decode JSON; any status other than 200/203 raises UpstreamError."""
-        response = self.request("GET", url, api=api, region=region, headers=headers, params=params)
-        check_status(response, "GET", url)
-        return decode_json(response, "GET", url)
 
 
 def loads(data: bytes) -> Any:

@@ -118,18 +118,15 @@ class CloudServers:
 
         return self._tokens.send(send)
 
-    def _get_json(self, region: str, url: str, params: dict[str, Any] | None) -> Any:
-        response = self.get(region, url, params)
-        self._check(response, url)
-        return decode_json(response, "GET", url)
-
-    def _check(self, response: requests.Response, url: str) -> None:
+    def _read(self, response: requests.Response, url: str) -> Any:
+        """The decoded body of a successful answer; UpstreamError for any other."""
         check_status(response, "GET", url, self._clock)
+        return decode_json(response, "GET", url)
 
     def get_server(self, region: str, server_id: str) -> dict[str, Any]:
         """One server's document (``GET /servers/{id}``); a missing server is HTTP 404."""
         url = f"{self.base_url(region)}/servers/{quote(server_id, safe='')}"
-        doc = self._get_json(region, url, None)
+        doc = self._read(self.get(region, url, None), url)
         server = doc.get("server") if isinstance(doc, dict) else None
         if not isinstance(server, dict):
             raise UpstreamError(BAD_RESPONSE, f"GET {url}: no server object")
@@ -160,8 +157,7 @@ class CloudServers:
             sent = self._clock()
             response = self.get(region, url, params)
             listing.add_page(response, sent)
-            self._check(response, url)
-            doc = decode_json(response, "GET", url)
+            doc = self._read(response, url)
             split_listing(doc, url, listing)
             check_size(listing, region)
             url = next_link(doc)
@@ -188,8 +184,7 @@ class CloudServers:
             if response.status_code == 304 and changes_since is not None:
                 listing.not_modified = True
                 return listing
-            self._check(response, url)
-            doc = decode_json(response, "GET", url)
+            doc = self._read(response, url)
             before = len(listing.servers) + len(listing.deleted)
             split_listing(doc, url, listing, FIRST)
             check_size(listing, GLOBAL)

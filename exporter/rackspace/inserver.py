@@ -96,6 +96,12 @@ class Reading:
     server_id: str | None
 
 
+def _read(response: requests.Response) -> Any:
+    """The body of a successful answer (UpstreamError for any other), decoded by ``_decode``."""
+    check_status(response, "GET", response.url)
+    return _decode(response)
+
+
 def _decode(response: requests.Response) -> Any:
     """JSON when the body is JSON, else the trimmed text."""
     try:
@@ -232,27 +238,21 @@ class InServerApi:
 
     def read(self) -> Reading:
         """One reading: status and tasks, features, gateway."""
-        details = self.get("automation_status/details")
-        check_status(details, "GET", details.url)
-        details_doc = _decode(details)
+        details_doc = _read(self.get("automation_status/details"))
         status = parse_status(details_doc)
         status_doc: Any = None
         if status is None:
             response = self.get("automation_status")
-            check_status(response, "GET", response.url)
-            status_doc = _decode(response)
+            status_doc = _read(response)
             status = parse_status(status_doc)
             if status is None:
                 raise UpstreamError(BAD_RESPONSE, f"GET {response.url}: no automation status")
-        features_response = self.get("automation_features")
-        check_status(features_response, "GET", features_response.url)
-        features_doc = _decode(features_response)
+        features_doc = _read(self.get("automation_features"))
         gateway_response = self.get("gateway_ip")
         gateway: str | None = None
         gateway_doc: Any = None
         if gateway_response.status_code != 404:  # 404: not assigned yet
-            check_status(gateway_response, "GET", gateway_response.url)
-            gateway_doc = _decode(gateway_response)
+            gateway_doc = _read(gateway_response)
             gateway = parse_gateway(gateway_doc)
             if gateway is None:
                 raise UpstreamError(
