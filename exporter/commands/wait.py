@@ -24,6 +24,7 @@ from exporter.errors import (
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_USAGE,
+    ExporterError,
     UpstreamError,
 )
 from exporter.flags import format_duration
@@ -59,7 +60,7 @@ DONE = {
 Fetch = Callable[[], dict[str, Any]]
 
 
-class WaitError(Exception):
+class WaitError(ExporterError):
     """The wait cannot go on; ``code`` is the exit code."""
 
     def __init__(self, code: int, message: str) -> None:
