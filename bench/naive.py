@@ -18,7 +18,13 @@ from prometheus_client.registry import Collector
 from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, Server
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import CloudServers
-from exporter.rackspace.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE, Identity
+from exporter.rackspace.identity import (
+    MANAGED_ROLE,
+    NEXT_GEN_SERVICE,
+    RACKCONNECT_ROLE,
+    Identity,
+    TokenCache,
+)
 
 
 class FleetCollector(Collector):
@@ -63,10 +69,12 @@ class FleetCollector(Collector):
 def main() -> None:
     url, username, api_key = sys.argv[1:4]
     client = ApiClient(60)
-    identity = Identity(client, url, username, api_key=api_key)
+    identity = TokenCache(Identity(client, url, username, api_key=api_key))
     access = identity.access()
     servers = CloudServers(client, identity)
-    fleet = {r: servers.list_servers(r) for r in sorted(access.region_urls(NEXT_GEN_SERVICE))}
+    fleet = {
+        r: servers.list_region(r).servers for r in sorted(access.region_urls(NEXT_GEN_SERVICE))
+    }
     REGISTRY.register(
         FleetCollector(
             username, fleet, RACKCONNECT_ROLE in access.roles, MANAGED_ROLE in access.roles

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.commands.agent import (
-    Agent,
+from exporter.commands.agent import Agent, default_completion_file
+from exporter.rackspace.inserver import (
     RequestBudget,
-    default_completion_file,
     parse_features,
     parse_gateway,
     parse_status,

@@ -22,7 +22,7 @@ from exporter.model import MAX_REASON_LENGTH, AccountView, RegionView, Server
 from exporter.polling.supervisor import PollSettings, Supervisor
 from exporter.rackspace import client as upstream
 from exporter.rackspace import cloudservers as servers_module
-from exporter.rackspace.cloudservers import next_link, parse_servers
+from exporter.rackspace.cloudservers import Listing, next_link, split_listing
 from exporter.rackspace.identity import parse_access
 from exporter.simulator import Scenario, Simulator
 from exporter.store import Store
@@ -140,11 +140,12 @@ def test_names_and_metadata_always_render_and_parse(name, meta, server_id) -> No
 )
 def test_whole_listing_documents_never_crash(doc) -> None:
     next_link(doc)
-    records, error = outcome(parse_servers, doc, "https://ord.example/v2/1/servers/detail")
+    listing = Listing()
+    _, error = outcome(split_listing, doc, "https://ord.example/v2/1/servers/detail", listing)
     if error is not None:
         assert error.reason == BAD_RESPONSE
     else:
-        check_round_trip(records)
+        check_round_trip(listing.servers)
 
 
 def outcome(function, *args: object) -> tuple:

@@ -44,14 +44,14 @@ def test_after_a_full_listing_only_changes_are_asked_for(sim, make_exporter) -> 
 def test_changes_since_starts_at_the_upstream_date_minus_the_overlap(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
     dates: list[float] = []
-    real = exporter.supervisor.pollers[0].servers._get_page
+    real = exporter.supervisor.pollers[0].servers.get
 
     def spy(*args, **kwargs):
-        doc, response = real(*args, **kwargs)
+        response = real(*args, **kwargs)
         dates.append(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp())
-        return doc, response
+        return response
 
-    exporter.supervisor.pollers[0].servers._get_page = spy
+    exporter.supervisor.pollers[0].servers.get = spy
     exporter.poll()
     exporter.poll()
     (since,) = listings(sim, "HKG")[1]["changes-since"]

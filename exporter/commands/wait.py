@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
-from urllib.parse import quote
 
 from exporter.commands import common
 from exporter.config import AccountConfig, Config
@@ -29,6 +28,7 @@ from exporter.errors import (
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_USAGE,
+    ExporterError,
     UpstreamError,
 )
 from exporter.flags import format_duration
@@ -40,14 +40,14 @@ from exporter.model import (
     Server,
 )
 from exporter.rackspace.client import ApiClient
-from exporter.rackspace.cloudservers_v1 import GLOBAL, FirstGenServers, get_with_token
+from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
     FIRST_GEN_SERVICE,
     MANAGED_ROLE,
     NEXT_GEN_SERVICE,
     RACKCONNECT_ROLE,
+    make_identity,
 )
-from exporter.rackspace.identity_v1 import make_identity
 
 TARGETS = ("rackconnect", "managed", "ready")
 BACKOFF = 1.5
@@ -64,7 +64,7 @@ DONE = {
 Fetch = Callable[[], dict[str, Any]]
 
 
-class WaitError(Exception):
+class WaitError(ExporterError):
     """The wait cannot go on; ``code`` is the exit code."""
 
     def __init__(self, code: int, message: str) -> None:
@@ -262,16 +262,11 @@ class Waiter:
             # First-generation ids are integers; next-generation ids are UUIDs.
             if first_url and self.server_id.isdigit():
                 regions.insert(0, GLOBAL)
-        quoted = quote(self.server_id, safe="")
-        first_gen = FirstGenServers(client, identity)
+        servers = CloudServers(client, identity)
         for region in regions:
-            if region == GLOBAL:
-                url = f"{first_gen.base_url()}/servers/{quoted}"
-            else:
-                url = f"{next_urls[region]}/servers/{quoted}"
 
-            def fetch(url: str = url, region: str = region) -> dict[str, Any]:
-                return _server_doc(get_with_token(client, identity, url, region, None), url)
+            def fetch(region: str = region) -> dict[str, Any]:
+                return servers.get_server(region, self.server_id)
 
             try:
                 fetch()
@@ -318,7 +313,8 @@ class Waiter:
                     server = Server.from_api(doc, target.generation)
                 except ValueError as exc:
                     raise WaitError(EXIT_USAGE, f"{where}: {BAD_RESPONSE}: {exc}") from exc
-                status = doc.get("status") if isinstance(doc.get("status"), str) else ""
+                raw_status = doc.get("status")
+                status = raw_status if isinstance(raw_status, str) else ""
                 done, failure = judge(server, status, target, self.wanted)
                 state = State(
                     status=status,
@@ -342,13 +338,6 @@ class Waiter:
                 return self._timed_out(last, where)
             self.sleep(min(pause, remaining))
             delay = min(delay * BACKOFF, max(MAX_INTERVAL, self.interval))
-
-
-def _server_doc(doc: object, url: str) -> dict[str, Any]:
-    server = doc.get("server") if isinstance(doc, dict) else None
-    if not isinstance(server, dict):
-        raise UpstreamError(BAD_RESPONSE, f"GET {url}: no server object")
-    return server
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,14 +11,17 @@ from collections.abc import Callable
 from exporter.config import AccountConfig
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import logger
-from exporter.polling.incremental import DEFAULT_FULL_EVERY, Lister, RegionSync
+from exporter.polling.incremental import DEFAULT_FULL_EVERY, RegionSync
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
 from exporter.rackspace import cloudservers as servers_api
 from exporter.rackspace.client import ApiClient
-from exporter.rackspace.cloudservers import CloudServers
-from exporter.rackspace.cloudservers_v1 import GLOBAL, FirstGenServers
-from exporter.rackspace.identity import MANAGED_ROLE, NEXT_GEN_SERVICE, RACKCONNECT_ROLE
-from exporter.rackspace.identity_v1 import make_identity
+from exporter.rackspace.cloudservers import GLOBAL, CloudServers
+from exporter.rackspace.identity import (
+    MANAGED_ROLE,
+    NEXT_GEN_SERVICE,
+    RACKCONNECT_ROLE,
+    make_identity,
+)
 from exporter.store import AccountWriter
 
 
@@ -47,7 +50,6 @@ class AccountPoller:
         )
         self.identity = make_identity(self.client, account)
         self.servers = CloudServers(self.client, self.identity)
-        self.first_gen = FirstGenServers(self.client, self.identity)
         self._syncs: dict[str, RegionSync] = {}
 
     def authenticate(self) -> tuple[str, ...]:
@@ -84,10 +86,6 @@ class AccountPoller:
         for region in self.writer.regions() or [""]:
             self._failed(region, exc.reason, str(exc), duration)
 
-    def lister(self, region: str) -> Lister:
-        """What lists ``region``: first-generation servers live in GLOBAL."""
-        return self.first_gen if region == GLOBAL else self.servers
-
     def poll_region(self, region: str) -> float | None:
         """Poll one region and publish the result; never raises.
 
@@ -100,7 +98,7 @@ class AccountPoller:
         since = sync.changes_since(self.wall())
         started = self.clock()
         try:
-            listing = self.lister(region).list_region(region, since)
+            listing = self.servers.list_region(region, since)
             if since is not None:
                 size = self.writer.merged_size(region, listing.servers, listing.deleted)
                 if size > servers_api.MAX_SERVERS:

@@ -51,10 +51,13 @@ class _CappedRetry(Retry):
         return None if value is None else min(value, self.MAX_SLEEP)
 
 
-def parse_retry_after(headers: Mapping[str, str], body: object = None) -> float | None:
+def parse_retry_after(
+    headers: Mapping[str, str], body: object = None, clock: Callable[[], float] = time.time
+) -> float | None:
     """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or an overLimit body.
 
     The body key is ``retryAfter`` in some upstream documents and ``retryAt`` in others.
+    Dates are counted from ``clock()`` (epoch seconds).
     """
     value = headers.get("Retry-After")
     if value:
@@ -66,14 +69,14 @@ def parse_retry_after(headers: Mapping[str, str], body: object = None) -> float 
         except (TypeError, ValueError):
             when = None
         if when is not None:
-            return max(0.0, when.timestamp() - time.time())
+            return max(0.0, when.timestamp() - clock())
     if isinstance(body, dict):
         for fault in body.values():
             if isinstance(fault, dict):
                 for key in ("retryAfter", "retryAt"):
                     at = parse_timestamp(fault.get(key))
                     if at is not None:
-                        return max(0.0, at - time.time())
+                        return max(0.0, at - clock())
     return None
 
 
@@ -93,8 +96,10 @@ class ApiClient:
         timeout: float,
         on_response: OnResponse | None = None,
         throttle: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = timeout
+        self._clock = clock  # measures how long a body takes to arrive
         self._on_response = on_response or (lambda api, region, code: None)
         self._throttle = throttle
         retry = _CappedRetry(
@@ -166,31 +171,17 @@ class ApiClient:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
-        deadline = time.monotonic() + self.timeout
+        deadline = self._clock() + self.timeout
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(CHUNK_BYTES):
             size += len(chunk)
             if size > limit:
                 raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
-            if time.monotonic() > deadline:
+            if self._clock() > deadline:
                 raise UpstreamError(TIMEOUT, f"{where}: body not received within the timeout")
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def get_json(
-        self,
-        url: str,
-        *,
-        api: str,
-        region: str,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """GET and decode JSON; any status other than 200/203 raises UpstreamError."""
-        response = self.request("GET", url, api=api, region=region, headers=headers, params=params)
-        check_status(response, "GET", url)
-        return decode_json(response, "GET", url)
 
 
 def loads(data: bytes) -> Any:
@@ -235,8 +226,13 @@ def decode_json(response: requests.Response, method: str, url: str) -> Any:
         ) from exc
 
 
-def check_status(response: requests.Response, method: str, url: str) -> None:
-    """Raise the right UpstreamError for a non-success answer."""
+def check_status(
+    response: requests.Response,
+    method: str,
+    url: str,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Raise the right UpstreamError for a non-success answer (``clock`` dates Retry-After)."""
     code = response.status_code
     if code in (200, 203):
         return
@@ -247,7 +243,9 @@ def check_status(response: requests.Response, method: str, url: str) -> None:
         body = None
     where = f"{method} {strip_query(url)}: HTTP {code} ({fault_name(body)})"
     if code in RATE_LIMIT_STATUSES:
-        raise UpstreamError(RATE_LIMITED, where, code, parse_retry_after(response.headers, body))
+        raise UpstreamError(
+            RATE_LIMITED, where, code, parse_retry_after(response.headers, body, clock)
+        )
     if code in (401, 403):
         raise UpstreamError(AUTH, where, code)
     raise UpstreamError(HTTP_ERROR, where, code)

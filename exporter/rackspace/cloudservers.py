@@ -1,22 +1,34 @@
-"""Cloud Servers API (next generation, v2): list a region's servers, read one server."""
+"""Cloud Servers: the next generation (v2, per region) and the first (v1.0, region GLOBAL).
+
+v2 lives at the ``cloudServersOpenStack`` catalog entry of each region and pages with
+``servers_links``. v1.0 lives at the ``cloudServers`` entry (Identity v2.0), which has no
+region, or at the ``X-Server-Management-Url`` header (Identity v1.0); its ids are integers,
+it pages with ``limit``/``offset`` and its series carry region GLOBAL. Both go through
+``CloudServers.get``: the account's token, and one new token after a 401.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+from requests import Response  # Listing.requests hides the module in its class body
 
 from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
-from exporter.model import NEXT, Server
+from exporter.model import FIRST, NEXT, Server
 from exporter.rackspace.client import ApiClient, check_status, decode_json, strip_query
-from exporter.rackspace.identity import NEXT_GEN_SERVICE, Identity
+from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
 
-PAGE_SIZE = 1000  # the most Cloud Servers returns in one page
-MAX_PAGES = 10_000  # a guard against a server that never stops sending next links
+GLOBAL = "GLOBAL"  # the region of first-generation servers
+PAGE_SIZE = 1000  # the most either version returns in one page
+MAX_PAGES = 10_000  # a guard against a listing that never ends
+# The most servers one listing (an account's region) may hold: a bound on memory.
+MAX_SERVERS = 100_000
 DELETED = "DELETED"
 
 
@@ -33,6 +45,12 @@ class Listing:
     date: float | None = None
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
+
+    def add_page(self, response: Response, sent: float) -> None:
+        """Count one more page; the first one dates the listing."""
+        if self.requests == 0:
+            self.date = response_date(response) or sent
+        self.requests += 1
 
 
 def iso_utc(when: float) -> str:
@@ -51,27 +69,68 @@ def response_date(response: requests.Response) -> float | None:
         return None
 
 
-# The most servers one listing (an account's region) may hold: a bound on memory.
-MAX_SERVERS = 100_000
-
-
 class CloudServers:
-    """Cloud Servers v2 for one account, through its Identity token."""
+    """Cloud Servers of one account, both generations, through its token cache.
 
-    def __init__(self, client: ApiClient, identity: Identity) -> None:
+    ``list_region`` and ``get_server`` take a catalog region for v2 or GLOBAL for v1.0.
+    """
+
+    def __init__(
+        self,
+        client: ApiClient,
+        tokens: TokenCache,
+        *,
+        page_size: int = PAGE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
-        self._identity = identity
+        self._tokens = tokens
+        self.page_size = page_size
+        self._clock = clock
 
-    def region_url(self, region: str) -> str:
-        """The region's publicURL from the service catalog."""
-        urls = self._identity.access().region_urls(NEXT_GEN_SERVICE)
+    def base_url(self, region: str) -> str:
+        """The API's URL for ``region`` from the service catalog (v1.0's for GLOBAL)."""
+        access = self._tokens.access()
+        if region == GLOBAL:
+            url = access.region_urls(FIRST_GEN_SERVICE).get("")
+            if not url:
+                raise UpstreamError(
+                    AUTH, "no first-generation Cloud Servers (cloudServers) endpoint"
+                )
+            return url
+        urls = access.region_urls(NEXT_GEN_SERVICE)
         if region not in urls:
             raise UpstreamError(AUTH, f"region {region} is not in the service catalog")
         return urls[region]
 
-    def list_servers(self, region: str) -> list[Server]:
-        """Every server in ``region``, following ``servers_links`` page by page."""
-        return self.list_region(region).servers
+    def get(self, region: str, url: str, params: dict[str, Any] | None) -> requests.Response:
+        """The answer to a GET with the account's token, whatever its status."""
+
+        def send(token: str) -> requests.Response:
+            return self._client.request(
+                "GET",
+                url,
+                api="servers",
+                region=region,
+                headers={"X-Auth-Token": token},
+                params=params,
+            )
+
+        return self._tokens.send(send)
+
+    def _read(self, response: requests.Response, url: str) -> Any:
+        """The decoded body of a successful answer; UpstreamError for any other."""
+        check_status(response, "GET", url, self._clock)
+        return decode_json(response, "GET", url)
+
+    def get_server(self, region: str, server_id: str) -> dict[str, Any]:
+        """One server's document (``GET /servers/{id}``); a missing server is HTTP 404."""
+        url = f"{self.base_url(region)}/servers/{quote(server_id, safe='')}"
+        doc = self._read(self.get(region, url, None), url)
+        server = doc.get("server") if isinstance(doc, dict) else None
+        if not isinstance(server, dict):
+            raise UpstreamError(BAD_RESPONSE, f"GET {url}: no server object")
+        return server
 
     def list_region(self, region: str, changes_since: float | None = None) -> Listing:
         """List ``region`` in full, or only the servers changed since a time (epoch).
@@ -79,28 +138,28 @@ class CloudServers:
         With ``changes_since`` the answer includes servers deleted since then, with status
         DELETED; their ids land in ``Listing.deleted``.
         """
-        base = self.region_url(region)
+        if region == GLOBAL:
+            return self._list_first_gen(changes_since)
+        return self._list_next_gen(region, changes_since)
+
+    def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
+        base = self.base_url(region)
         url: str | None = base + "/servers/detail"
-        params: dict[str, Any] | None = {"limit": PAGE_SIZE}
+        first: dict[str, Any] = {"limit": self.page_size}
         if changes_since is not None:
-            params["changes-since"] = iso_utc(changes_since)
+            first["changes-since"] = iso_utc(changes_since)
+        params: dict[str, Any] | None = first
         seen: set[str] = set()
         listing = Listing()
         while url is not None:
             if len(seen) >= MAX_PAGES:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
-            sent = time.time()
-            doc, response = self._get_page(region, url, params)
-            if listing.requests == 0:
-                listing.date = response_date(response) or sent
-            listing.requests += 1
+            sent = self._clock()
+            response = self.get(region, url, params)
+            listing.add_page(response, sent)
+            doc = self._read(response, url)
             split_listing(doc, url, listing)
-            if len(listing.servers) > MAX_SERVERS:
-                raise UpstreamError(
-                    BAD_RESPONSE,
-                    f"GET {region} servers: more than {MAX_SERVERS} servers, the most one "
-                    "account and region may have; the listing is not used",
-                )
+            check_size(listing, region)
             url = next_link(doc)
             if url is not None:
                 url = same_origin(url, base)
@@ -110,44 +169,41 @@ class CloudServers:
             params = None  # the next link carries limit, marker and changes-since itself
         return listing
 
-    def get_server(self, region: str, server_id: str) -> Server:
-        """One server, by id (``GET /servers/{id}``)."""
-        url = f"{self.region_url(region)}/servers/{server_id}"
-        doc = self._get(region, url, None)
-        server = doc.get("server") if isinstance(doc, dict) else None
-        if not isinstance(server, dict):
-            raise UpstreamError(BAD_RESPONSE, f"GET {url}: no server object")
-        return _to_server(server, url)
+    def _list_first_gen(self, changes_since: float | None) -> Listing:
+        # v1.0 takes changes-since in epoch seconds and answers 304 when nothing changed.
+        url = self.base_url(GLOBAL) + "/servers/detail"
+        listing = Listing()
+        offset = 0
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"limit": self.page_size, "offset": offset}
+            if changes_since is not None:
+                params["changes-since"] = str(int(changes_since))
+            sent = self._clock()
+            response = self.get(GLOBAL, url, params)
+            listing.add_page(response, sent)
+            if response.status_code == 304 and changes_since is not None:
+                listing.not_modified = True
+                return listing
+            doc = self._read(response, url)
+            before = len(listing.servers) + len(listing.deleted)
+            split_listing(doc, url, listing, FIRST)
+            check_size(listing, GLOBAL)
+            page = len(listing.servers) + len(listing.deleted) - before
+            # A short page is the last one; an offset past the end answers an empty list.
+            if page < self.page_size:
+                return listing
+            offset += page
+        raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages of first-gen servers")
 
-    def _get(self, region: str, url: str, params: dict[str, Any] | None) -> Any:
-        return self._get_page(region, url, params)[0]
 
-    def _get_page(
-        self, region: str, url: str, params: dict[str, Any] | None
-    ) -> tuple[Any, requests.Response]:
-        access = self._identity.access()
-        response = self._send(region, url, params, access.token)
-        if response.status_code == 401:
-            # The token expired or was revoked: authenticate again, once.
-            self._identity.invalidate(access)
-            response = self._send(region, url, params, self._identity.access().token)
-        check_status(response, "GET", url)
-        return decode_json(response, "GET", url), response
-
-    def _send(
-        self, region: str, url: str, params: dict[str, Any] | None, token: str
-    ) -> requests.Response:
-        return self._client.request(
-            "GET", url, api="servers", region=region, headers={"X-Auth-Token": token}, params=params
+def check_size(listing: Listing, region: str) -> None:
+    """Refuse a listing of more than MAX_SERVERS servers."""
+    if len(listing.servers) > MAX_SERVERS:
+        raise UpstreamError(
+            BAD_RESPONSE,
+            f"GET {region} servers: more than {MAX_SERVERS} servers, the most one "
+            "account and region may have; the listing is not used",
         )
-
-
-def parse_servers(doc: object, url: str, generation: str = NEXT) -> list[Server]:
-    """The ``servers`` list of a listing page as records; bad_response if malformed."""
-    items = doc.get("servers") if isinstance(doc, dict) else None
-    if not isinstance(items, list):
-        raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: no servers list")
-    return [_to_server(item, url, generation) for item in items]
 
 
 def split_listing(doc: object, url: str, into: Listing, generation: str = NEXT) -> None:
@@ -157,23 +213,19 @@ def split_listing(doc: object, url: str, into: Listing, generation: str = NEXT) 
         raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: no servers list")
     servers, deleted = into.servers, into.deleted
     for item in items:
+        if not isinstance(item, dict):
+            raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: a server is not an object")
         # changes-since also returns servers deleted since then, with status DELETED.
-        status = item.get("status") if isinstance(item, dict) else None
+        status = item.get("status")
         if isinstance(status, str) and status.upper() == DELETED:
-            raw_id = item.get("id")  # type: ignore[union-attr]
+            raw_id = item.get("id")
             if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and raw_id != "":
                 deleted.append(str(raw_id))
                 continue
-        servers.append(_to_server(item, url, generation))
-
-
-def _to_server(item: object, url: str, generation: str = NEXT) -> Server:
-    if not isinstance(item, dict):
-        raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: a server is not an object")
-    try:
-        return Server.from_api(item, generation)
-    except ValueError as exc:
-        raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: {exc}") from exc
+        try:
+            servers.append(Server.from_api(item, generation))
+        except ValueError as exc:
+            raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: {exc}") from exc
 
 
 def same_origin(href: str, base: str) -> str:

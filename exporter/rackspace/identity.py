@@ -1,16 +1,34 @@
-"""Rackspace Identity v2.0: authenticate, cache the token, read roles and the catalog."""
+"""Rackspace Identity: authenticate (v2.0 or v1.0), cache the token, read roles and catalog.
+
+``Identity`` speaks v2.0 (``POST /tokens``), ``IdentityV1`` the v1.0 handshake (``GET /v1.0``
+with ``X-Auth-User``/``X-Auth-Key``). Both only authenticate; a ``TokenCache`` keeps the
+token of either and is what the rest of the exporter holds. ``make_identity`` picks the
+version from an account's ``identity_url``.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import requests
 from cachetools import TLRUCache
 
-from exporter.errors import AUTH, BAD_RESPONSE, RATE_LIMITED, UpstreamError
+from exporter.config import AccountConfig, is_identity_v1
+from exporter.errors import AUTH, BAD_RESPONSE, HTTP_ERROR, RATE_LIMITED, UpstreamError
 from exporter.model import parse_timestamp
-from exporter.rackspace.client import ApiClient, check_status, decode_json
+from exporter.rackspace.client import (
+    RATE_LIMIT_STATUSES,
+    ApiClient,
+    check_status,
+    decode_json,
+    parse_retry_after,
+    strip_query,
+)
 
 NEXT_GEN_SERVICE = "cloudServersOpenStack"
 FIRST_GEN_SERVICE = "cloudServers"
@@ -19,6 +37,11 @@ MANAGED_ROLE = "rax_managed"
 
 # Refresh a token this long before it expires (or at 90% of a short lifetime).
 REFRESH_MARGIN = 300.0
+# v1.0: "Authentication tokens are typically valid for 24 hours"; used without s-maxage.
+DEFAULT_LIFETIME = 86400.0
+_S_MAXAGE = re.compile(r"s-maxage\s*=\s*(\d+)", re.IGNORECASE)
+
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -41,21 +64,39 @@ class Access:
         return dict(self.endpoints.get(service, {}))
 
 
-class TokenCache:
-    """Keeps one account's token until shortly before it expires; one fetch at a time."""
+class Authenticator(Protocol):
+    """What fetches a new token: Identity v2.0 or v1.0."""
 
-    def __init__(self) -> None:
+    def authenticate(self, now: float) -> Access:
+        """A fresh token; ``now`` is the epoch time of the request (the cache's clock)."""
+        ...
+
+
+class TokenCache:
+    """Keeps one account's token until shortly before it expires; one fetch at a time.
+
+    ``clock`` gives epoch seconds: token expiry times are wall-clock times from Identity.
+    """
+
+    def __init__(self, identity: Authenticator, clock: Clock = time.time) -> None:
+        self.identity = identity
+        self.clock = clock
         self._lock = threading.Lock()
         self._cache: TLRUCache[str, Access] = TLRUCache(
-            maxsize=1, ttu=lambda _key, access, now: access.refresh_at(now), timer=time.time
+            maxsize=1,
+            ttu=lambda _key, access, now: access.refresh_at(now),
+            timer=self._now,
         )
+
+    def _now(self) -> float:
+        return self.clock()  # read on each call, so a test may swap ``clock``
 
     def access(self) -> Access:
         """A valid token, from the cache or fresh from Identity."""
         with self._lock:
             access = self._cache.get("access")
             if access is None:
-                access = self._authenticate()
+                access = self.identity.authenticate(self.clock())
                 self._cache["access"] = access
             return access
 
@@ -65,12 +106,18 @@ class TokenCache:
             if self._cache.get("access") is access:
                 del self._cache["access"]
 
-    def _authenticate(self) -> Access:
-        raise NotImplementedError
+    def send(self, request: Callable[[str], requests.Response]) -> requests.Response:
+        """``request(token)``; on 401 (token expired or revoked) authenticate again, once."""
+        access = self.access()
+        response = request(access.token)
+        if response.status_code == 401:
+            self.invalidate(access)
+            response = request(self.access().token)
+        return response
 
 
-class Identity(TokenCache):
-    """Authenticates one account against Identity v2.0 and caches its token."""
+class Identity:
+    """Authenticates one account against Identity v2.0."""
 
     def __init__(
         self,
@@ -83,7 +130,6 @@ class Identity(TokenCache):
     ) -> None:
         if not api_key and not password:
             raise ValueError("an API key or a password is required")
-        super().__init__()
         self._client = client
         self.tokens_url = url.rstrip("/") + "/tokens"
         self._username = username
@@ -100,7 +146,8 @@ class Identity(TokenCache):
             }
         return {"passwordCredentials": {"username": self._username, "password": self._password}}
 
-    def _authenticate(self) -> Access:
+    def authenticate(self, now: float) -> Access:
+        """POST the credentials to ``/tokens``; a 4xx answer (but 413/429) is an auth error."""
         response = self._client.request(
             "POST",
             self.tokens_url,
@@ -110,7 +157,7 @@ class Identity(TokenCache):
             json_body={"auth": self._credentials()},
         )
         try:
-            check_status(response, "POST", self.tokens_url)
+            check_status(response, "POST", self.tokens_url, lambda: now)
         except UpstreamError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.reason != RATE_LIMITED:
                 exc.reason = AUTH
@@ -170,3 +217,77 @@ def parse_access(doc: object, url: str = "identity") -> Access:
         roles=roles,
         endpoints=endpoints,
     )
+
+
+class IdentityV1:
+    """Authenticates one account against Identity v1.0.
+
+    The answer has headers only: the token and the first-generation Cloud Servers URL,
+    no regions and no roles, so it serves first-generation servers only. The account is
+    assumed to have RackConnect (set ``rackconnect: false`` in the configuration to say
+    otherwise) and no Managed Operations, which first-generation servers never report.
+    """
+
+    def __init__(self, client: ApiClient, url: str, username: str, api_key: str) -> None:
+        if not api_key:
+            raise ValueError("Identity v1.0 needs an API key")
+        self._client = client
+        self.url = url.rstrip("/")
+        self._username = username
+        self._api_key = api_key
+
+    def authenticate(self, now: float) -> Access:
+        """GET the v1.0 URL with the credentials as headers; the token comes back as one."""
+        response = self._client.request(
+            "GET",
+            self.url,
+            api="identity",
+            region="",
+            headers={"X-Auth-User": self._username, "X-Auth-Key": self._api_key},
+        )
+        code = response.status_code
+        where = f"GET {strip_query(self.url)}: HTTP {code}"
+        # Identity v1.0 answers 204; some versions answer 200. Failures are plain text.
+        if code in RATE_LIMIT_STATUSES:
+            raise UpstreamError(
+                RATE_LIMITED, where, code, parse_retry_after(response.headers, clock=lambda: now)
+            )
+        if 400 <= code < 500:
+            raise UpstreamError(AUTH, where, code)
+        if code not in (200, 204):
+            raise UpstreamError(HTTP_ERROR, where, code)
+        token = response.headers.get("X-Auth-Token", "").strip()
+        servers_url = response.headers.get("X-Server-Management-Url", "").strip()
+        if not token:
+            raise UpstreamError(BAD_RESPONSE, f"{where}: no X-Auth-Token header", code)
+        lifetime = DEFAULT_LIFETIME
+        match = _S_MAXAGE.search(response.headers.get("Cache-Control", ""))
+        if match:
+            lifetime = float(match.group(1))
+        endpoints = {FIRST_GEN_SERVICE: {"": servers_url.rstrip("/")}} if servers_url else {}
+        return Access(
+            token=token,
+            expires=now + lifetime,
+            tenant_id=response.headers.get("X-Tenant-Id", "").strip()
+            or servers_url.rstrip("/").rsplit("/", 1)[-1],
+            roles=frozenset({RACKCONNECT_ROLE}),
+            endpoints=endpoints,
+        )
+
+
+def make_identity(
+    client: ApiClient, account: AccountConfig, clock: Clock = time.time
+) -> TokenCache:
+    """The account's token cache, over Identity v1.0 if ``identity_url`` ends in /v1.0."""
+    identity: Authenticator
+    if is_identity_v1(account.identity_url):
+        identity = IdentityV1(client, account.identity_url, account.username, account.api_key or "")
+    else:
+        identity = Identity(
+            client,
+            account.identity_url,
+            account.username,
+            api_key=account.api_key,
+            password=account.password,
+        )
+    return TokenCache(identity, clock)
