@@ -383,8 +383,7 @@ def test_prometheusrule_equals_the_rules_file(manifests: dict[str, dict[str, Any
     rule = manifests["PrometheusRule"]
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["spec"]["groups"] == rule_groups()
-    script = KUBERNETES / "render_prometheusrule.py"
-    result = run([sys.executable, str(script), "--check"])
+    result = run([sys.executable, str(REPO / "mixin" / "render.py"), "--check"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
