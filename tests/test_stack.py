@@ -1,9 +1,10 @@
 """End to end: simulator -> exporter -> Prometheus (rules) -> Alertmanager -> webhook.
 
 To keep the run short, Prometheus loads a copy of the real rules file in which only
-RackConnectAutomationFailed's ``for`` is shortened (5m -> 1s); everything else, labels and
-annotations included, is the real file. The real ``for`` is proven by the promtool unit
-tests (tests/rules/, run by tests/test_rules.py).
+RackConnectAutomationFailed's ``for`` (5m -> 1s) and ``keep_firing_for`` (10m -> none) are
+shortened; everything else, labels and annotations included, is the real file. The real
+``for`` and ``keep_firing_for`` are proven by the promtool unit tests (tests/rules/, run by
+tests/test_rules.py).
 """
 
 from __future__ import annotations
@@ -90,10 +91,11 @@ class Webhook:
 
 
 def shortened_rules(path: Path) -> Path:
-    """Write the real rules with ALERT's ``for`` shortened; return the new file."""
+    """Write the real rules with ALERT's ``for`` and ``keep_firing_for`` shortened."""
     doc = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
     (rule,) = [r for g in doc["groups"] for r in g["rules"] if r.get("alert") == ALERT]
     assert rule["for"] == "5m", "the docstring and promtool tests assume the real for: 5m"
+    assert rule.pop("keep_firing_for") == "10m", "the docstring assumes keep_firing_for: 10m"
     rule["for"] = SHORT_FOR
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
