@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from exporter.simulator.core import Simulator
+from exporter.simulator.scenario import Scenario
 from tests.ops_helpers import (
     ARTIFACTS,
     EXPORTER_JOB,
@@ -206,3 +208,18 @@ def test_failed_automation_reaches_the_webhook_and_resolves(
     assert gone["labels"] == alert["labels"]
     assert gone["endsAt"] > gone["startsAt"]
     assert timing["total_s"] < 60, timing
+
+
+def test_churn_never_deletes_a_server_forced_through_the_control_api() -> None:
+    """A state forced for a demo stays until its alert fires: churn deletes other servers only."""
+    sim = Simulator(Scenario.demo(seed=1))
+    key = "rackconnect_automation_status"
+    deployed = [s["id"] for s in sim.servers() if s["metadata"].get(key) == "DEPLOYED"]
+    forced, others = deployed[:4], deployed[4:]
+    for server_id in forced:
+        sim.set_metadata(server_id, {key: "FAILED"})
+    for _ in range(300):
+        sim.step()
+    live = {s["id"]: s for s in sim.servers()}
+    assert [live[i]["metadata"][key] for i in forced if i in live] == ["FAILED"] * len(forced)
+    assert any(i not in live for i in others), "churn deleted nothing: the test proves nothing"
