@@ -379,6 +379,9 @@ def test_service_and_servicemonitor_select_the_exporter(
     down = alerting_rule("RackConnectExporterDown")
     assert f'job="{job}"' in down["expr"]
     assert endpoint["honorLabels"] is True
+    assert endpoint["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_service_name"], "targetLabel": "instance"}
+    ]
 
 
 def test_kube_prometheus_stack_selects_the_monitor_and_the_rules(
@@ -405,6 +408,9 @@ def test_sharded_exporters_are_scraped_under_the_rules_job() -> None:
     assert f'job="{job}"' in alerting_rule("RackConnectExporterDown")["expr"]
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["honorLabels"] is True
+    assert endpoint["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "instance"}
+    ]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     (scrape,) = load_yaml(KUBERNETES / "sharded" / "scrape.example.yml")["scrape_configs"]
     assert f'job="{scrape["job_name"]}"' in alerting_rule("RackConnectExporterDown")["expr"]
