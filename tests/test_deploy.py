@@ -395,12 +395,15 @@ def test_kube_prometheus_stack_selects_the_monitor_and_the_rules(
 
 
 def test_sharded_exporters_are_scraped_under_the_rules_job() -> None:
-    """The sharded kustomization's ServiceMonitor scrapes every shard as the rules' job."""
+    """The sharded kustomization scrapes every shard as the rules' job and ships the rules."""
     result = run([binary("kubectl"), "kustomize", str(KUBERNETES / "sharded")])
     assert result.returncode == 0, result.stderr
     objects = {d["kind"]: d for d in yaml.safe_load_all(result.stdout) if d}
     monitor, service = objects["ServiceMonitor"], objects["Service"]
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    rule = objects["PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"]["groups"] == rule_groups()
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     )
