@@ -262,6 +262,7 @@ def test_compose_prometheus_config_is_valid_and_loads_the_rules() -> None:
     (job,) = set(re.findall(r'job="([^"]+)"', down["expr"]))
     scrape = {c["job_name"]: c for c in parsed["scrape_configs"]}
     assert scrape[job]["static_configs"] == [{"targets": ["exporter:10054"]}]
+    assert scrape[job]["honor_labels"] is True
     assert parsed["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"
     ]
@@ -373,9 +374,50 @@ def test_service_and_servicemonitor_select_the_exporter(
     assert endpoint["port"] in ports
     assert endpoint["path"] == "/metrics"
     assert re.fullmatch(r"\d+[smh]", endpoint["interval"])
-    # The Operator names the job after the Service: the job the exporter-down alert selects.
+    # The Operator takes the job from the Service label jobLabel names: the rules' job.
+    job = service["metadata"]["labels"][monitor["spec"]["jobLabel"]]
     down = alerting_rule("RackConnectExporterDown")
-    assert f'job="{service["metadata"]["name"]}"' in down["expr"]
+    assert f'job="{job}"' in down["expr"]
+    assert endpoint["honorLabels"] is True
+    assert endpoint["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_service_name"], "targetLabel": "instance"}
+    ]
+
+
+def test_kube_prometheus_stack_selects_the_monitor_and_the_rules(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    """ServiceMonitor and PrometheusRule carry the release label, set once in kustomization."""
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        assert manifests[kind]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    sources = [p for p in KUBERNETES.glob("*.yaml") if "release:" in p.read_text()]
+    assert [p.name for p in sources] == ["kustomization.yaml"]
+
+
+def test_sharded_exporters_are_scraped_under_the_rules_job() -> None:
+    """The sharded kustomization scrapes every shard as the rules' job and ships the rules."""
+    result = run([binary("kubectl"), "kustomize", str(KUBERNETES / "sharded")])
+    assert result.returncode == 0, result.stderr
+    objects = {d["kind"]: d for d in yaml.safe_load_all(result.stdout) if d}
+    monitor, service = objects["ServiceMonitor"], objects["Service"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    rule = objects["PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"]["groups"] == rule_groups()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    job = service["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    assert f'job="{job}"' in alerting_rule("RackConnectExporterDown")["expr"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True
+    assert endpoint["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_pod_name"], "targetLabel": "instance"}
+    ]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    (scrape,) = load_yaml(KUBERNETES / "sharded" / "scrape.example.yml")["scrape_configs"]
+    assert f'job="{scrape["job_name"]}"' in alerting_rule("RackConnectExporterDown")["expr"]
+    assert scrape["honor_labels"] is True
 
 
 def test_prometheusrule_equals_the_rules_file(manifests: dict[str, dict[str, Any]]) -> None:
@@ -383,8 +425,7 @@ def test_prometheusrule_equals_the_rules_file(manifests: dict[str, dict[str, Any
     rule = manifests["PrometheusRule"]
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["spec"]["groups"] == rule_groups()
-    script = KUBERNETES / "render_prometheusrule.py"
-    result = run([sys.executable, str(script), "--check"])
+    result = run([sys.executable, str(REPO / "mixin" / "render.py"), "--check"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

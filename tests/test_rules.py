@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,8 @@ from tests.ops_helpers import (
     run,
 )
 
+RENDER = REPO / "mixin" / "render.py"
+SELECTOR_TESTS = RULE_TESTS_DIR / "selector" / "job-rc.test.yml"
 RUNBOOK = REPO / "docs" / "runbook.md"
 ALERTS_DOC = REPO / "docs" / "alerts.md"
 RUNBOOK_BASE = "https://github.com/example/rackconnect-exporter/blob/main/docs/runbook.md#"
@@ -72,6 +77,9 @@ def test_the_issue_alerts_exist() -> None:
         "RackConnectExporterDown",
         "RackConnectPollFailing",
         "RackConnectDataStale",
+        "RackConnectServerNotReady",
+        "RackConnectServerError",
+        "RackConnectConfigReloadFailed",
     }
     assert len(ALERTS) == len(set(ALERTS)), "duplicate alert names"
 
@@ -122,7 +130,7 @@ def test_per_server_alert_names_the_server(name: str) -> None:
         return
     assert re.search(
         r"\* on \(account, region, server_id\) group_left \(name\)\s+"
-        r"max by \(account, region, server_id, name\) \(rackconnect_server_info\)\s*$",
+        r"max by \(account, region, server_id, name\) \(rackconnect_server_info\{[^}]*\}\)\s*$",
         alert["expr"],
     ), "the expression must end with the rackconnect_server_info join"
     for label in ("name", "server_id", "account", "region"):
@@ -154,3 +162,77 @@ def test_alerts_doc_lists_every_alert_with_its_severity() -> None:
     """docs/alerts.md has one table row per alert, with the rule's severity."""
     rows = dict(re.findall(r"^\| `(RackConnect\w+)` \| (\w+) \|", ALERTS_DOC.read_text(), re.M))
     assert rows == {name: alerting_rule(name)["labels"]["severity"] for name in ALERTS}
+
+
+def test_recording_rules_are_tested_with_an_ha_pair() -> None:
+    """Each recording rule gives in the HA-pair group what it gives for one exporter."""
+    groups = {t["name"]: t for t in unit_tests()}
+    single, pair = groups["recording rules"], groups["recording rules (HA pair)"]
+    assert len({s["series"].split("instance=")[1] for s in pair["input_series"]}) > 1
+    records = {r["record"] for g in rule_groups() for r in g["rules"] if "record" in r}
+    assert {c["expr"] for c in pair["promql_expr_test"]} == records
+    assert pair["promql_expr_test"] == single["promql_expr_test"]
+
+
+def test_rules_file_is_the_mixin_render() -> None:
+    """The shipped rules, PrometheusRule and dashboards equal the mixin's default render."""
+    result = run([sys.executable, str(RENDER), "--check"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def selectors(expr: str) -> list[str]:
+    """The label matchers of every series selector in a PromQL expression."""
+    return re.findall(r"\b[a-z_:]+\{([^}]*)\}", expr)
+
+
+def test_every_selector_uses_the_configured_selector() -> None:
+    """Each series selector of every rule starts with the default rackconnectSelector."""
+    for group in rule_groups():
+        for rule in group["rules"]:
+            found = selectors(rule["expr"])
+            metrics = re.findall(r"\b(?:rackconnect_[a-z_]+|up)\b(?![{(])", rule["expr"])
+            assert found, rule
+            assert all(m.startswith('job="rackconnect-exporter"') for m in found), rule["expr"]
+            assert not [m for m in metrics if not m.startswith("rackconnect_status")], rule["expr"]
+
+
+@pytest.fixture(scope="module")
+def rendered_job_rc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mixin rendered with rackconnectSelector job="rc", next to its promtool tests."""
+    out = tmp_path_factory.mktemp("job-rc")
+    config = json.dumps({"rackconnectSelector": 'job="rc"'})
+    result = run([sys.executable, str(RENDER), "--config", config, "--output-dir", str(out)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = out / "rackconnect-alerts-job-rc.yml"
+    shutil.copy(out / "deploy" / "prometheus" / "rackconnect-alerts.yml", rules)
+    shutil.copy(SELECTOR_TESTS, out)
+    return rules
+
+
+def test_custom_selector_replaces_the_default_everywhere(rendered_job_rc: Path) -> None:
+    """With job="rc" the default job appears nowhere, and promtool accepts the rules."""
+    assert 'job="rackconnect-exporter"' not in rendered_job_rc.read_text(encoding="utf-8")
+    groups = load_yaml(rendered_job_rc)["groups"]
+    for rule in (r for g in groups for r in g["rules"]):
+        assert all(m.startswith('job="rc"') for m in selectors(rule["expr"])), rule["expr"]
+    result = run([binary("promtool"), "check", "rules", "--lint=all", str(rendered_job_rc)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_custom_selector_promtool_tests(rendered_job_rc: Path) -> None:
+    """A healthy fleet scraped as job rc raises nothing; that exporter down under job rc fires."""
+    test_file = rendered_job_rc.parent / SELECTOR_TESTS.name
+    result = run([binary("promtool"), "test", "rules", str(test_file)], cwd=test_file.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    healthy = load_yaml(SELECTOR_TESTS)["tests"][0]
+    assert {c["alertname"] for c in healthy["alert_rule_test"]} == set(ALERTS)
+    assert all(not c["exp_alerts"] for c in healthy["alert_rule_test"])
+
+
+def test_keep_firing_for_is_supported_by_this_prometheus() -> None:
+    """keep_firing_for needs Prometheus 2.42 or later (Debian bookworm ships 2.42)."""
+    result = run([binary("promtool"), "--version"])
+    version = re.search(r"version (\d+)\.(\d+)", result.stdout + result.stderr)
+    assert version, result.stdout + result.stderr
+    assert (int(version[1]), int(version[2])) >= (2, 42)
+    assert any("keep_firing_for" in rule for rule in alerting_rules())

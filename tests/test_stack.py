@@ -1,9 +1,10 @@
 """End to end: simulator -> exporter -> Prometheus (rules) -> Alertmanager -> webhook.
 
 To keep the run short, Prometheus loads a copy of the real rules file in which only
-RackConnectAutomationFailed's ``for`` is shortened (5m -> 1s); everything else, labels and
-annotations included, is the real file. The real ``for`` is proven by the promtool unit
-tests (tests/rules/, run by tests/test_rules.py).
+RackConnectAutomationFailed's ``for`` (5m -> 1s) and ``keep_firing_for`` (10m -> none) are
+shortened; everything else, labels and annotations included, is the real file. The real
+``for`` and ``keep_firing_for`` are proven by the promtool unit tests (tests/rules/, run by
+tests/test_rules.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from exporter.simulator.core import Simulator
+from exporter.simulator.scenario import Scenario
 from tests.ops_helpers import (
     ARTIFACTS,
     EXPORTER_JOB,
@@ -90,10 +93,11 @@ class Webhook:
 
 
 def shortened_rules(path: Path) -> Path:
-    """Write the real rules with ALERT's ``for`` shortened; return the new file."""
+    """Write the real rules with ALERT's ``for`` and ``keep_firing_for`` shortened."""
     doc = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
     (rule,) = [r for g in doc["groups"] for r in g["rules"] if r.get("alert") == ALERT]
     assert rule["for"] == "5m", "the docstring and promtool tests assume the real for: 5m"
+    assert rule.pop("keep_firing_for") == "10m", "the docstring assumes keep_firing_for: 10m"
     rule["for"] = SHORT_FOR
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
@@ -204,3 +208,18 @@ def test_failed_automation_reaches_the_webhook_and_resolves(
     assert gone["labels"] == alert["labels"]
     assert gone["endsAt"] > gone["startsAt"]
     assert timing["total_s"] < 60, timing
+
+
+def test_churn_never_deletes_a_server_forced_through_the_control_api() -> None:
+    """A state forced for a demo stays until its alert fires: churn deletes other servers only."""
+    sim = Simulator(Scenario.demo(seed=1))
+    key = "rackconnect_automation_status"
+    deployed = [s["id"] for s in sim.servers() if s["metadata"].get(key) == "DEPLOYED"]
+    forced, others = deployed[:4], deployed[4:]
+    for server_id in forced:
+        sim.set_metadata(server_id, {key: "FAILED"})
+    for _ in range(300):
+        sim.step()
+    live = {s["id"]: s for s in sim.servers()}
+    assert [live[i]["metadata"][key] for i in forced if i in live] == ["FAILED"] * len(forced)
+    assert any(i not in live for i in others), "churn deleted nothing: the test proves nothing"

@@ -20,6 +20,9 @@ Routes::
     PUT    /_control/settings                {token_lifetime?, expires_format?,
                                               rackconnect_variant?, rate_limit_per_minute?,
                                               next_link_without_limit?}
+
+A server created or whose metadata is set through this API is never deleted by the
+simulated churn (only by DELETE), so a forced state stays for its alert to fire.
 """
 
 from __future__ import annotations

@@ -77,6 +77,9 @@ class Server:
     deleted_at: int | None = None
     gateway_ip: str | None = None
     age: int = 0
+    # Created or changed through the control API: churn never deletes it, so a state forced
+    # for a demo or a test stays until someone deletes the server on purpose.
+    kept: bool = False
 
     # Addresses and host ids derive from the server's random bytes when rendered.
     @property
@@ -344,9 +347,11 @@ class Fleet:
                 raise KeyError(f"unknown account {account!r}")
             if not isinstance(status, str) or not status:
                 raise ValueError("status must be a non-empty string")
-            return self._create(
+            server = self._create(
                 acct, region, name, metadata, generation=generation, status=status.upper()
-            ).id
+            )
+            server.kept = True
+            return server.id
 
     def set_metadata(self, server_id: str, metadata: dict, replace: bool = False) -> None:
         """Merge (or replace) metadata; a None value deletes that key."""
@@ -361,6 +366,7 @@ class Fleet:
                 else:
                     merged[k] = v
             server.metadata = _check_metadata(merged)
+            server.kept = True
             self._touch(server)
 
     def delete(self, server_id: str) -> None:
@@ -446,7 +452,7 @@ class Fleet:
     def _delete_random(self, seq: list[Server]) -> None:
         for _ in range(8):
             victim = seq[self.rng.randrange(len(seq))]
-            if victim.deleted_at is None and victim.id not in self.pipeline:
+            if victim.deleted_at is None and victim.id not in self.pipeline and not victim.kept:
                 self._delete(victim)
                 return
 

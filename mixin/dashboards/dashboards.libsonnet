@@ -1,0 +1,3 @@
+(import 'fleet.libsonnet') +
+(import 'health.libsonnet') +
+(import 'server.libsonnet')

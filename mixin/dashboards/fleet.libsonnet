@@ -1,0 +1,125 @@
+// The fleet overview: where every server stands.
+local lib = import '../lib.libsonnet';
+local g = import 'lib.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local sel = 'account=~"$account", region=~"$region"',
+    local s(metric, extra='') = lib.series(c.rackconnectSelector, metric, std.join(', ', std.filter(function(x) x != '', [sel, extra]))),
+    local server = lib.server,
+    local nameJoin = '* on (%s) group_left (name) max by (%s, name) (%s)' % [server, server, lib.series(c.rackconnectSelector, 'rackconnect_server_info')],
+    local notReady = 'on (%s) (%s == 0)' % [server, s('rackconnect_server_ready')],
+    local rc = 'account_region_status:rackconnect_automation_status:sum',
+    local mo = 'account_region_status:rackconnect_managed_operations_status:sum',
+    local bad = [[null, 'green'], [1, 'red']],
+
+    // Servers whose `status` series became 1 within the last $__rate_interval, per account
+    // (one series per server even when two exporters poll the account).
+    local reached(metric, status) =
+      local series = s(metric, 'status=~"%s"' % status);
+      'count by (account) (\n  max by (%s, status) (\n    (%s == 1)\n    and (changes(%s[$__rate_interval]) > 0)\n  )\n)'
+      % [server, series, series],
+
+    'rackconnect-fleet.json': g.dashboard(
+      c.dashboardUIDs.fleet,
+      'RackConnect fleet',
+      'RackConnect v2.0 and Managed Operations automation status of every cloud server.',
+      c.dashboardTags,
+      [
+        g.row('Fleet', 0),
+        g.stat('Servers', 'Servers the exporter sees.', [0, 1, 4, 4],
+               'sum(account_region:rackconnect_server_info:count{%s})' % sel, [[null, 'blue']]),
+        g.stat('Ready',
+               'Servers whose RackConnect and Managed Operations automation (where the account has them) are done.',
+               [4, 1, 4, 4], 'sum(account_region:rackconnect_server_ready:sum{%s})' % sel, [[null, 'green']]),
+        g.stat('Not ready', 'Servers still being automated, or whose automation failed.', [8, 1, 4, 4],
+               'sum(account_region:rackconnect_server_not_ready:sum{%s})' % sel, [[null, 'green'], [1, 'yellow']]),
+        g.stat('RackConnect FAILED', 'Servers whose RackConnect automation status is FAILED.', [12, 1, 4, 4],
+               'sum(%s{%s, status="FAILED"})' % [rc, sel], bad),
+        g.stat('RackConnect UNPROCESSABLE',
+               'Servers RackConnect cannot process, usually built in a region that does not match the RackConnect configuration.',
+               [16, 1, 4, 4], 'sum(%s{%s, status="UNPROCESSABLE"})' % [rc, sel], [[null, 'green'], [1, 'orange']]),
+        g.stat('Managed Operations errors',
+               'Servers whose Managed Operations post-build automation reports Build Error or Authentication Error.',
+               [20, 1, 4, 4], 'sum(%s{%s, status=~"Build Error|Authentication Error"})' % [mo, sel], bad),
+        g.timeseries('RackConnect automation status', 'Servers by rackconnect_automation_status metadata value.',
+                     [0, 5, 12, 8], [g.target('sum by (status) (%s{%s})' % [rc, sel], '{{status}}')],
+                     stacked=true, colors=c.rackconnectStatusColors),
+        g.timeseries('Managed Operations status',
+                     'Servers by rax_service_level_automation metadata value (accounts with the Managed Operations service level).',
+                     [12, 5, 12, 8], [g.target('sum by (status) (%s{%s})' % [mo, sel], '{{status}}')],
+                     stacked=true, colors=c.managedStatusColors),
+        g.timeseries('Servers by account, region and RackConnect status', 'One line per account, region and status.',
+                     [0, 13, 12, 8],
+                     [g.target('sum by (account, region, status) (%s{%s})' % [rc, sel], '{{account}} {{region}} {{status}}')]),
+        g.timeseries(
+          'Completions and failures',
+          'Servers that reached a final state in each interval: RackConnect DEPLOYED or FAILED, Managed Operations Complete or an error.',
+          [12, 13, 12, 8],
+          [
+            g.target(reached('rackconnect_automation_status', 'DEPLOYED'), '{{account}} RackConnect DEPLOYED', 'A'),
+            g.target(reached('rackconnect_automation_status', 'FAILED'), '{{account}} RackConnect FAILED', 'B'),
+            g.target(reached('rackconnect_managed_operations_status', 'Complete'), '{{account}} Managed Complete', 'C'),
+            g.target(reached('rackconnect_managed_operations_status', 'Build Error|Authentication Error'), '{{account}} Managed error', 'D'),
+          ],
+          bars=true,
+        ),
+        g.row('Servers that need attention', 21),
+        g.table(
+          'Servers not ready',
+          'Every server that is not ready, with its automation states and its age since it was created.',
+          [0, 22, 24, 10],
+          [
+            g.target('max by (%s, name) (\n  %s\n  and %s\n)' % [server, s('rackconnect_server_info'), notReady], ref='A', table=true),
+            g.target('max by (%s, rackconnect_status) (\n  label_replace(%s == 1, "rackconnect_status", "$1", "status", "(.*)")\n  and %s\n)'
+                     % [server, s('rackconnect_automation_status'), notReady], ref='B', table=true),
+            g.target('max by (%s, managed_status) (\n  label_replace(%s == 1, "managed_status", "$1", "status", "(.*)")\n  and %s\n)'
+                     % [server, s('rackconnect_managed_operations_status'), notReady], ref='C', table=true),
+            g.target('max by (%s) (\n  time() - %s\n  and %s\n)'
+                     % [server, s('rackconnect_server_created_timestamp_seconds'), notReady], ref='D', table=true),
+          ],
+          [
+            ['name', 'Name'],
+            ['account', 'Account'],
+            ['region', 'Region'],
+            ['server_id', 'Server ID'],
+            ['rackconnect_status', 'RackConnect'],
+            ['managed_status', 'Managed Operations'],
+            ['Value #D', 'Age'],
+          ],
+          units={ 'Value #D': 'dtdurations' },
+          sortBy='Age',
+        ),
+        g.table(
+          'Unprocessable servers',
+          'Servers RackConnect reports UNPROCESSABLE, with the reason from their metadata.',
+          [0, 32, 16, 7],
+          [g.target('max by (%s, name, reason) (\n  %s\n  %s\n)' % [server, s('rackconnect_automation_unprocessable_info'), nameJoin], table=true)],
+          [['name', 'Name'], ['account', 'Account'], ['region', 'Region'], ['server_id', 'Server ID'], ['reason', 'Reason']],
+        ),
+        g.panel(
+          'bargauge',
+          'RackConnect automation features',
+          'Servers with each RackConnect automation feature ENABLED in their metadata.',
+          [16, 32, 8, 7],
+          [g.target('sum by (feature) (account_region_feature:rackconnect_automation_feature_enabled:sum{%s})' % sel, '{{feature}}')],
+          options={
+            orientation: 'horizontal',
+            displayMode: 'basic',
+            reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+            showUnfilled: true,
+          },
+          thresholds=[[null, 'blue']],
+        ),
+        g.timeseries('Not ready by account and region', 'Servers not ready, per account and region.',
+                     [0, 39, 24, 8],
+                     [g.target('account_region:rackconnect_server_not_ready:sum{%s}' % sel, '{{account}} {{region}}')]),
+      ],
+      [
+        g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info')),
+        g.variable('region', 'Region', 'label_values(%s, region)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info', 'account=~"$account"')),
+      ],
+    ),
+  },
+}
