@@ -1,10 +1,14 @@
 # rackconnect-exporter container image.
 #
-#   docker build -t rackconnect-exporter .
+#   docker build -t rackconnect-exporter \
+#     --build-arg VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml)" .
 #   docker run -p 10054:10054 -e RACKSPACE_USERNAME=... -e RACKSPACE_API_KEY=... rackconnect-exporter
 #
 # Stage 1 builds the wheel; stage 2 installs it into a virtual environment and runs it as
 # an unprivileged user. tests/test_deploy.py lints this file and replays its install steps.
+#
+# VERSION only sets the image's version label: the version itself lives in pyproject.toml.
+# Without it the label says "unknown"; a VERSION that is not the package's fails the build.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -13,10 +17,10 @@ COPY exporter/ exporter/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
-ARG VERSION=0.1.0
+ARG VERSION
 LABEL org.opencontainers.image.title="rackconnect-exporter" \
       org.opencontainers.image.description="Prometheus exporter for Rackspace RackConnect v2.0 and Managed Operations automation status" \
-      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.version="${VERSION:-unknown}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/example/rackconnect-exporter" \
       org.opencontainers.image.documentation="https://github.com/example/rackconnect-exporter/blob/main/docs/deployment.md"
@@ -26,6 +30,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=build /wheels /wheels
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
+    && installed="$(/opt/venv/bin/rackconnect-exporter --version)" \
+    && if [ -n "${VERSION}" ] && [ "${installed}" != "rackconnect-exporter ${VERSION}" ]; then \
+         echo "VERSION=${VERSION} but the package is ${installed}" >&2; exit 1; fi \
     && rm -rf /wheels \
     && useradd --system --user-group --uid 10054 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin rackconnect

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -16,8 +17,48 @@ LEVELS = {
 }
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 MASK = "<secret>"
+URL_PASSWORD_MASK = "***"
+# Shorter secrets are still used to authenticate, but masking them would garble other text.
+MIN_SECRET_LENGTH = 8
+MAX_CAUSES = 5  # links of an exception chain shown after the exception itself
+
+# The password of a URL's user information: scheme://user:password@host
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^/\s]*@")
+# What JSON leaves raw but a terminal or a line-based reader must not see raw:
+# DEL, the C1 controls and the Unicode line and paragraph separators.
+_UNESCAPED_BY_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+_LOGFMT_QUOTE = re.compile('[\\s="\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 logger = logging.getLogger("rackconnect_exporter")
+
+
+def format_exception(exc: BaseException) -> str:
+    """``Type: message``, then ``caused by: Type: message`` for each cause or context."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    previous = None
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(parts) <= MAX_CAUSES:
+        seen.add(id(current))
+        text = str(current)
+        if text != previous:  # requests repeats urllib3's message: say it once
+            parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
+        previous = text
+        cause = current.__cause__
+        if cause is None and not current.__suppress_context__:
+            cause = current.__context__
+        current = cause
+    return " caused by: ".join(parts)
+
+
+def mask_url_passwords(text: str) -> str:
+    """Replace the password of every ``scheme://user:password@host`` in ``text``."""
+    return _URL_PASSWORD.sub(rf"\1:{URL_PASSWORD_MASK}@", text)
+
+
+def _escape(encoded: str) -> str:
+    """JSON text with DEL, C1 controls and line separators escaped too."""
+    return _UNESCAPED_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
 
 
 def _fields(record: logging.LogRecord) -> dict[str, object]:
@@ -31,32 +72,52 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
         if key not in _STANDARD and not key.startswith("_"):
             fields[key] = value
     if record.exc_info and record.exc_info[1] is not None:
-        fields["err"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        fields["err"] = format_exception(record.exc_info[1])
     return fields
 
 
-def _logfmt_value(value: object) -> str:
-    text = str(value)
-    if text and not any(c in text for c in ' ="\\\n\t'):
+def _logfmt_value(text: str) -> str:
+    if text and not _LOGFMT_QUOTE.search(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _escape(json.dumps(text, ensure_ascii=False))
+
+
+def _secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """Matches each secret as a whole value: never as part of a longer word."""
+    alternatives = []
+    for secret in sorted(secrets, key=len, reverse=True):
+        before = r"(?<!\w)" if re.match(r"\w", secret) else ""
+        after = r"(?!\w)" if re.search(r"\w$", secret) else ""
+        alternatives.append(before + re.escape(secret) + after)
+    return re.compile("|".join(alternatives)) if alternatives else None
 
 
 class _Formatter(logging.Formatter):
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__()
         self._json = fmt == "json"
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Mask these secrets too; those shorter than MIN_SECRET_LENGTH are left out."""
+        self.secrets |= {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        self._pattern = _secret_pattern(self.secrets)
+
+    def _clean(self, value: object) -> str:
+        text = mask_url_passwords(str(value))
+        return self._pattern.sub(MASK, text) if self._pattern else text
 
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
         if self._json:
-            line = json.dumps(fields, ensure_ascii=False, default=str)
-        else:
-            line = " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
-        for secret in self.secrets:
-            line = line.replace(secret, MASK)
-        return line
+            clean = {
+                k: v if v is None or isinstance(v, bool | int | float) else self._clean(v)
+                for k, v in fields.items()
+            }
+            return _escape(json.dumps(clean, ensure_ascii=False))
+        return " ".join(f"{k}={_logfmt_value(self._clean(v))}" for k, v in fields.items())
 
 
 def setup(
@@ -77,8 +138,7 @@ def setup(
 
 
 def add_secrets(secrets: Iterable[str]) -> None:
-    """Mask more secret strings in every log line from now on."""
+    """Mask more secret strings in every log line from now on (whole values, 8+ characters)."""
     for handler in logger.handlers:
         if isinstance(handler.formatter, _Formatter):
-            merged = set(handler.formatter.secrets) | {s for s in secrets if s}
-            handler.formatter.secrets = sorted(merged, key=len, reverse=True)
+            handler.formatter.add(secrets)

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,12 @@ def test_dockerignore_sends_only_the_sources() -> None:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Replay the Dockerfile's install steps on this machine; the venv's bin directory."""
+    """Replay the Dockerfile's install steps on this machine, offline; the venv's bin directory.
+
+    The wheel is built from what the build stage copies, without build isolation (the
+    setuptools of the test environment builds it), and installed without the package index
+    into a fresh venv that sees the test environment's packages for its dependencies.
+    """
     tmp = tmp_path_factory.mktemp("image")
     src = tmp / "src"
     src.mkdir()
@@ -145,8 +151,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy2(origin, src / source)
     wheels = tmp / "wheels"
+    offline = ["--no-index", "--no-cache-dir", "--disable-pip-version-check"]
     step = run(
-        [sys.executable, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps",
+        [sys.executable, "-m", "pip", "wheel", *offline, "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(wheels), "."],
         cwd=src,
     )  # fmt: skip
@@ -155,8 +162,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp / "venv"
     step = run([sys.executable, "-m", "venv", str(venv)])
     assert step.returncode == 0, step.stderr
-    step = run([str(venv / "bin" / "pip"), "install", "--no-cache-dir", str(wheel)], timeout=600)
+    # The dependencies: the test environment's site-packages, as a plain path (its own .pth
+    # files, such as the editable install of this clone, are not read).
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    (site_packages / "test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    step = run([str(venv / "bin" / "pip"), "install", *offline, "--no-deps", str(wheel)])
     assert step.returncode == 0, step.stdout + step.stderr
+    where = run(
+        [str(venv / "bin" / "python"), "-c", "import exporter; print(exporter.__file__)"],
+        cwd="/",
+        env=clean_env(),
+    )
+    assert where.stdout.startswith(str(site_packages)), where.stdout + where.stderr
     return venv / "bin"
 
 

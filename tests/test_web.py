@@ -80,7 +80,7 @@ def test_landing_page_shows_the_fleet(sim, polled) -> None:
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     html = page.text
     assert "RackConnect Exporter" in html
-    assert "href='/metrics'" in html
+    assert "href='./metrics'" in html
     live = [s for s in sim.servers() if s["generation"] == "next" and not s["deleted"]]
     total = re.search(r"<tr><th colspan='2'>Total</th><th class='n'>(\d+)</th>", html)
     assert total is not None

@@ -1,4 +1,8 @@
-"""The HTML landing page: links, the fleet by status and region, and what is not ready."""
+"""The HTML landing page: links, the fleet by status and region, and what is not ready.
+
+Every link is relative, so the page works behind a proxy that serves it under a path prefix.
+A region whose last poll failed is shown as stale: greyed, with the age of its data.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections import Counter
 from html import escape
 
 from exporter import __version__
-from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES
+from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, RegionView
 from exporter.store import Snapshot
 
 NOT_READY_ROWS = 200  # the table stops here and says how many more there are
@@ -24,6 +28,10 @@ th{background:#eef}
 #status th,#status td{padding:.2em .4em}
 .bad{color:#b00020;font-weight:600}
 .down,tr.failed td{color:#b00020}
+tr.stale td{color:#8a8a8f;background:#f6f6f8}
+tr.stale td.down{color:#b00020}
+tr.stale .bad,tr.failed.stale td{color:#c98a94}
+small{font-weight:normal;white-space:nowrap}
 """
 
 
@@ -31,15 +39,32 @@ def _h(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _age(created: float | None, now: float) -> str:
-    if created is None:
+def _age(since: float | None, now: float) -> str:
+    if since is None:
         return ""
-    seconds = max(0, int(now - created))
+    seconds = max(0, int(now - since))
+    if seconds < 60:
+        return f"{seconds}s"
     if seconds < 3600:
         return f"{seconds // 60}m"
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def _stale_note(region: RegionView, now: float) -> str:
+    """What a down region's data is worth, for its row in the status table."""
+    if region.last_success is None:
+        return "no data"
+    return f"stale, {_age(region.last_success, now)} old"
+
+
+def _stale_title(region: RegionView) -> str:
+    """A title attribute with the time of the region's last successful poll."""
+    if region.last_success is None:
+        return " title='never polled successfully'"
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(region.last_success))
+    return f" title='last successful poll {when}'"
 
 
 def render_landing(snapshot: Snapshot, telemetry_path: str) -> bytes:
@@ -52,14 +77,19 @@ def render_landing(snapshot: Snapshot, telemetry_path: str) -> bytes:
         "<h1>RackConnect Exporter</h1>",
         f"<p>Version {_h(__version__)}. RackConnect v2.0 and Managed Operations automation"
         " status of Rackspace cloud servers.</p>",
-        f"<p><a href='{_h(telemetry_path)}'>Metrics</a> · <a href='-/healthy'>Health</a> · "
-        "<a href='-/ready'>Readiness</a></p>",
+        f"<p><a href='{_h(_relative(telemetry_path))}'>Metrics</a> · "
+        "<a href='./-/healthy'>Health</a> · <a href='./-/ready'>Readiness</a></p>",
     ]
     parts.append(_accounts_table(snapshot, now))
-    parts.append(_status_table(snapshot))
+    parts.append(_status_table(snapshot, now))
     parts.append(_not_ready_table(snapshot, now))
     parts.append("</body></html>")
     return "".join(parts).encode("utf-8", "replace")
+
+
+def _relative(path: str) -> str:
+    """``path`` (from the root) relative to the landing page, which the exporter serves at /."""
+    return "./" + path.lstrip("/")
 
 
 def _accounts_table(snapshot: Snapshot, now: float) -> str:
@@ -67,11 +97,10 @@ def _accounts_table(snapshot: Snapshot, now: float) -> str:
     for account in snapshot.accounts:
         for region in account.regions or ():
             state = "up" if region.up else f"down ({region.last_error})"
-            last = (
-                "never" if region.last_success is None else f"{int(now - region.last_success)}s ago"
-            )
+            last = f"{_age(region.last_success, now)} ago" if region.last_success else "never"
+            stale = "" if region.up else " class='stale'" + _stale_title(region)
             rows.append(
-                f"<tr><td>{_h(account.name)}</td><td>{_h(account.tenant_id)}</td>"
+                f"<tr{stale}><td>{_h(account.name)}</td><td>{_h(account.tenant_id)}</td>"
                 f"<td>{_h(region.region or '(none)')}</td>"
                 f"<td class='{'' if region.up else 'down'}'>{_h(state)}</td>"
                 f"<td>{_h(last)}</td><td class='n'>{len(region.servers)}</td></tr>"
@@ -90,10 +119,11 @@ def _accounts_table(snapshot: Snapshot, now: float) -> str:
     )
 
 
-def _status_table(snapshot: Snapshot) -> str:
+def _status_table(snapshot: Snapshot, now: float) -> str:
     rc_columns = [*AUTOMATION_STATUSES, NO_KEY]
     mo_columns = [*MANAGED_STATUSES, NO_KEY]
     rows = []
+    stale_rows = 0
     totals: Counter[str] = Counter()
     for account in snapshot.accounts:
         for region in account.regions:
@@ -106,8 +136,14 @@ def _status_table(snapshot: Snapshot) -> str:
                 counts["ready"] += server.ready(account.rackconnect, account.managed)
             totals.update(counts)
             totals["servers"] += len(region.servers)
+            name = _h(region.region)
+            stale = ""
+            if not region.up:
+                stale_rows += 1
+                stale = " class='stale'" + _stale_title(region)
+                name += f" <small>({_h(_stale_note(region, now))})</small>"
             rows.append(
-                f"<tr><td>{_h(account.name)}</td><td>{_h(region.region)}</td>"
+                f"<tr{stale}><td>{_h(account.name)}</td><td>{name}</td>"
                 f"<td class='n'>{len(region.servers)}</td><td class='n'>{counts['ready']}</td>"
                 + "".join(_count_cell(counts["rc:" + c], c) for c in rc_columns)
                 + "".join(_count_cell(counts["mo:" + c], c) for c in mo_columns)
@@ -127,12 +163,19 @@ def _status_table(snapshot: Snapshot) -> str:
         + "".join(_count_cell(totals["mo:" + c], c, "th") for c in mo_columns)
         + "</tr>"
     )
+    note = (
+        "<p>Grey rows: the region's last poll failed; their counts are from its last"
+        " successful poll.</p>"
+        if stale_rows
+        else ""
+    )
     return (
         "<h2>Servers by status</h2><table id='status'>"
         + header
         + "".join(rows)
         + total_row
         + "</table>"
+        + note
     )
 
 
@@ -148,10 +191,11 @@ def _not_ready_table(snapshot: Snapshot, now: float) -> str:
         for region in account.regions:
             for server in region.servers:
                 if not server.ready(account.rackconnect, account.managed):
-                    rows.append((not server.failed(), account.name, region.region, server))
-    rows.sort(key=lambda r: (r[0], r[1], r[2], r[3].name, r[3].id))
+                    rows.append((not server.failed(), account.name, region, server))
+    rows.sort(key=lambda r: (r[0], r[1], r[2].region, r[3].name, r[3].id))
     body = "".join(
-        f"<tr class='{'' if ok else 'failed'}'><td>{_h(account)}</td><td>{_h(region)}</td>"
+        f"<tr class='{'' if ok else 'failed'}{'' if region.up else ' stale'}'>"
+        f"<td>{_h(account)}</td><td>{_h(region.region)}</td>"
         f"<td>{_h(server.name)}</td><td><code>{_h(server.id)}</code></td>"
         f"<td>{_h(server.automation_status or NO_KEY)}</td>"
         f"<td>{_h(server.managed_status or NO_KEY)}</td>"
