@@ -39,6 +39,7 @@ FEATURE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 MAX_REASON_LENGTH = 200
+MAX_STATUS_LENGTH = 32
 
 NEXT = "next"
 FIRST = "first"
@@ -104,6 +105,13 @@ def parse_timestamp(value: object) -> float | None:
     return parsed.timestamp()
 
 
+def _nova_status(value: object) -> str | None:
+    # Nova does not regulate its status values: any short word is kept, upper case.
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().upper()[:MAX_STATUS_LENGTH]
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     """What the exporter knows about one cloud server, already normalised."""
@@ -116,6 +124,8 @@ class Server:
     features: tuple[tuple[str, bool], ...]
     managed_status: str | None
     unprocessable_reason: str | None
+    status: str | None = None  # the Nova status: ACTIVE, BUILD, ERROR, ...
+    updated: float | None = None
 
     @classmethod
     def from_api(cls, doc: dict[str, Any], generation: str = NEXT) -> Server:
@@ -152,6 +162,8 @@ class Server:
             features=tuple(features),
             managed_status=None if managed is None else normalise_managed_status(managed),
             unprocessable_reason=(str(reason)[:MAX_REASON_LENGTH] if reason is not None else None),
+            status=_nova_status(doc.get("status")),
+            updated=parse_timestamp(doc.get("updated")) if generation == NEXT else None,
         )
 
     def rackconnect_done(self, rackconnect: bool) -> bool:
