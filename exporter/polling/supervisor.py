@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from exporter import logs
 from exporter.config import AccountConfig, Config, ConfigError
@@ -132,7 +133,7 @@ class Supervisor:
             with self._lock:
                 self._running[name] = run
             if self._scheduled:
-                self.scheduler.at(self.clock(), lambda run=run: self._account_task(run))
+                self.scheduler.at(self.clock(), partial(self._account_task, run))
         return changes
 
     def schedule(self) -> None:
@@ -140,7 +141,7 @@ class Supervisor:
         if not self._scheduled:
             self._scheduled = True
             for run in list(self._running.values()):
-                self.scheduler.at(self.clock(), lambda run=run: self._account_task(run))
+                self.scheduler.at(self.clock(), partial(self._account_task, run))
 
     def start(self) -> None:
         """Poll every account now, then each region on its own timer, from a thread."""
@@ -235,15 +236,15 @@ class Supervisor:
         outcome = self._authenticate(run)
         if isinstance(outcome, list):
             for region in outcome:
-                self.scheduler.at(self.clock(), lambda r=region: self._region_task(run, r))
+                self.scheduler.at(self.clock(), partial(self._region_task, run, region))
             outcome = None
         if self._current(run):
-            self.scheduler.at(self._next_run(outcome), lambda: self._account_task(run))
+            self.scheduler.at(self._next_run(outcome), partial(self._account_task, run))
 
     def _region_task(self, run: _Running, region: str) -> None:
         polled, wait = self._poll_region(run, region)
         if polled:
-            self.scheduler.at(self._next_run(wait), lambda: self._region_task(run, region))
+            self.scheduler.at(self._next_run(wait), partial(self._region_task, run, region))
 
     def _poll_account_now(self, run: _Running) -> None:
         if not isinstance(self._authenticate(run), list):
