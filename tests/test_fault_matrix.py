@@ -340,7 +340,10 @@ def test_a_revoked_token_is_replaced_within_the_poll(sim, relay, make_exporter) 
         for (n, lbl), v in parsed.items()
         if n.endswith("requests_total") and ("code", "401") in lbl
     ]
-    assert unauthorized == [1, 1, 1]  # one per region, each answered by a fresh token
+    # A region whose request left after another region renewed the token sees no 401;
+    # which regions do is a matter of timing. None sees two: one renewal serves them all.
+    assert 1 <= len(unauthorized) <= 3
+    assert set(unauthorized) == {1}
     assert (
         value(parsed, "rackconnect_api_requests_total", account=ACCOUNT, api="identity", code="200")
         == 2
