@@ -113,7 +113,8 @@ def test_the_sharded_kubernetes_example_is_valid_and_consistent() -> None:
     objects.append(yaml.safe_load((folder / "secret.example.yaml").read_text()))
     validate = pytest.importorskip("kubernetes_validate")
     for obj in objects:
-        validate.validate(obj, "1.30.0", strict=True)
+        if not obj["apiVersion"].startswith("monitoring.coreos.com/"):  # CRDs have no schema
+            validate.validate(obj, "1.30.0", strict=True)
     (statefulset,) = [o for o in objects if o["kind"] == "StatefulSet"]
     (service,) = [o for o in objects if o["kind"] == "Service"]
     assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
