@@ -256,6 +256,9 @@ def make_transitions(demo: Demo, prom: Prometheus) -> None:
     for server, _, metric, status in changes:
         query = f'{metric}{{server_id="{server["id"]}", status="{status}"}} == 1'
         wait_until(lambda q=query: prom.query(q), 20, f"Prometheus to see {query}")
+    # The transitions counters appear with the change; a rate needs two samples of them.
+    query = "count_over_time(rackconnect_automation_transitions_total[1m]) >= 2"
+    wait_until(lambda: prom.query(query), 20, "two scrapes of the transitions")
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,14 @@ def changes(old: Iterable[Server], new: Iterable[Server], now: float) -> list[Ch
         return found
     for server in new:
         prev = before.get(server.id)
-        if prev is None or prev is server:
+        if (
+            prev is None
+            or prev is server
+            or (
+                prev.automation_status == server.automation_status
+                and prev.managed_status == server.managed_status
+            )
+        ):
             continue
         # First-generation servers have no Managed Operations state of their own.
         for automation in _FIRST_GEN if server.generation == FIRST else _BOTH:
