@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 from exporter.exposition.history import BUCKETS, changes
 from exporter.model import Server
 from exporter.simulator import Fault, Simulator
 from exporter.simulator.scenario import rc_metadata
 from tests.conftest import Exporter, account_config
 from tests.expo_helpers import promtool_check, series, value
+from tests.test_simulator import Clock
 
 DURATION = "rackconnect_automation_duration_seconds"
 TRANSITIONS = "rackconnect_automation_transitions_total"
 
 
-class Clock:
-    """One wall clock for the simulated cloud and the exporter's store, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def start(sim: Simulator, make_exporter, **overrides: object) -> tuple[Clock, Exporter]:
-    clock = Clock()
+    clock = Clock()  # one wall clock for the simulated cloud and the exporter's store
     sim.clock = clock
     return clock, make_exporter(account_config(sim, "acme", **overrides), clock=clock)
 
