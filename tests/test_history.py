@@ -195,6 +195,15 @@ def test_history_survives_a_reload_and_leaves_with_its_region(sim, make_exporter
     assert transitions(after) == {("DFW", "rackconnect", "DEPLOYING", "DEPLOYED"): 1}
     assert series(after, f"{DURATION}_count", region="ORD") == []
 
+    # ORD comes back: its servers are first sightings again, so nothing is counted for them.
+    exporter.supervisor.apply([account_config(sim, "acme")])
+    exporter.poll()
+    clock.now += 60
+    exporter.poll()
+    back = exporter.scrape()
+    assert transitions(back) == {("DFW", "rackconnect", "DEPLOYING", "DEPLOYED"): 1}
+    assert value(back, f"{DURATION}_count", region="ORD", outcome="DEPLOYED") == 0
+
 
 def test_history_lines_are_rendered_only_when_a_transition_happens(sim, make_exporter):
     clock, exporter = start(sim, make_exporter)
