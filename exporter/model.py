@@ -196,7 +196,8 @@ class Server:
 class RegionView:
     """One account and region, as of the last poll: what scrapes, pages and commands read.
 
-    ``parts`` are the region's per-server families, rendered and compressed once.
+    ``parts`` are the region's per-server families, then its history families, rendered and
+    compressed once.
     """
 
     region: str

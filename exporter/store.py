@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.errors import REASONS
-from exporter.exposition.families import Family
+from exporter.exposition.families import PER_SERVER_FAMILIES, Family
 from exporter.exposition.gzipparts import Body, Part
+from exporter.exposition.history import RegionHistory, changes
 from exporter.exposition.render import RegionRenderer, render_parts
 from exporter.model import AccountView, RegionView, Server
 
 Clock = Callable[[], float]
+_PER_SERVER = len(PER_SERVER_FAMILIES)
 
 
 class Snapshot:
@@ -59,6 +61,8 @@ class _Region:
     view: RegionView
     renderer: RegionRenderer
     fragments: tuple[bytes, ...] = ()
+    history: RegionHistory = field(default_factory=RegionHistory)
+    history_fragments: tuple[bytes, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -261,15 +265,28 @@ class Store:
             state = self._region(account, region)
             view = account.view
         with state.lock:
-            servers = build(state.view.servers)
+            old = state.view.servers
+            servers = build(old)
             fragments = state.renderer.render(servers, view.rackconnect, view.managed)
+            # The history changes only on transitions: compared with the last good records.
+            history = state.history.record(changes(old, servers, self._clock()))
+            lines = history.render(view.name, region, view.rackconnect, view.managed)
             # Compress here, in the poller's thread, so that scrapes never do.
-            same = fragments is state.fragments
-            parts = state.view.parts if same else tuple(Part(f) for f in fragments)
+            parts = state.view.parts
+            if fragments is not state.fragments or lines is not state.history_fragments:
+                parts = (
+                    parts[:_PER_SERVER]
+                    if fragments is state.fragments
+                    else tuple(Part(f) for f in fragments)
+                ) + (
+                    parts[_PER_SERVER:]
+                    if lines is state.history_fragments
+                    else tuple(Part(f) for f in lines)
+                )
             with self._lock:
                 if self._owner(writer) is not account or account.regions.get(region) is not state:
                     return  # the owner changed or the region was removed while rendering
-                state.fragments = fragments
+                state.fragments, state.history, state.history_fragments = fragments, history, lines
                 state.view = RegionView(region, True, self._clock(), duration, None, servers, parts)
                 self._changed()
 

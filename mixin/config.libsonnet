@@ -43,6 +43,9 @@
     managedOperationsStuckSeconds: 3600,  // Pending/In Progress this long: RackConnectManagedOperationsStuck
     serverNotReadySeconds: 3600,  // not ready this long after creation: RackConnectServerNotReady
     dataStaleSeconds: 300,  // no successful poll for this long: RackConnectDataStale
+    // p90 time from creation to DEPLOYED (or Complete) over the last day above this:
+    // RackConnectAutomationSlow.
+    automationSlowSeconds: 3600,
 
     // How long a condition must hold before the alert fires (`for`).
     alertFor: {
@@ -59,6 +62,7 @@
       RackConnectPollFailing: '10m',
       RackConnectDataStale: '5m',
       RackConnectConfigReloadFailed: '5m',
+      RackConnectAutomationSlow: '30m',
     },
 
     // How long an alert on the exporter's per-server or per-region series keeps firing after
@@ -81,6 +85,7 @@
       RackConnectPollFailing: 'warning',
       RackConnectDataStale: 'warning',
       RackConnectConfigReloadFailed: 'warning',
+      RackConnectAutomationSlow: 'info',
     },
   },
 }

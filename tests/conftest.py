@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -97,14 +97,22 @@ class Exporter:
 
 @pytest.fixture
 def make_exporter() -> Iterator:
-    """Factory: ``make_exporter(*accounts, interval=60, timeout=5)`` -> Exporter."""
+    """Factory: ``make_exporter(*accounts, interval=60, timeout=5, clock=None)`` -> Exporter.
+
+    ``clock`` replaces the store's wall clock (the time of each poll).
+    """
     started: list[Exporter] = []
 
-    def make(*accounts: AccountConfig, interval: float = 60.0, timeout: float = 5.0) -> Exporter:
+    def make(
+        *accounts: AccountConfig,
+        interval: float = 60.0,
+        timeout: float = 5.0,
+        clock: Callable[[], float] | None = None,
+    ) -> Exporter:
         config = Config(tuple(accounts))
         log = io.StringIO()
         logs.setup("debug", "logfmt", config.secrets(), stream=log)
-        store = Store(interval)
+        store = Store(interval) if clock is None else Store(interval, clock=clock)
         supervisor = Supervisor(store, PollSettings(interval=interval, timeout=timeout))
         supervisor.apply(accounts)
         httpd = ExporterHTTPServer(("127.0.0.1", 0), store)

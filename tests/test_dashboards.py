@@ -194,7 +194,9 @@ def test_fleet_dashboard_shows_what_the_issue_asks_for() -> None:
         "RackConnect automation status",
         "Managed Operations status",
         "Servers by account, region and RackConnect status",
-        "Completions and failures",
+        "Automation transitions",
+        "Time to DEPLOYED",
+        "Time to Complete",
         "RackConnect automation features",
     ):
         assert title in panels
@@ -232,7 +234,7 @@ def test_provisioning_files() -> None:
 
 
 def make_transitions(demo: Demo, prom: Prometheus) -> None:
-    """Move four servers to a final state, so 'Completions and failures' has something."""
+    """Move four servers to a final state, so 'Automation transitions' has something."""
     rc, managed = "rackconnect_automation_status", "rax_service_level_automation"
     to_failed = demo.server_with("acme", rc, {"deployed"})
     to_deployed = demo.server_with("acme", rc, {"deploying", "unprocessable"})
@@ -254,6 +256,9 @@ def make_transitions(demo: Demo, prom: Prometheus) -> None:
     for server, _, metric, status in changes:
         query = f'{metric}{{server_id="{server["id"]}", status="{status}"}} == 1'
         wait_until(lambda q=query: prom.query(q), 20, f"Prometheus to see {query}")
+    # The transitions counters appear with the change; a rate needs two samples of them.
+    query = "count_over_time(rackconnect_automation_transitions_total[1m]) >= 2"
+    wait_until(lambda: prom.query(query), 20, "two scrapes of the transitions")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from exporter.exposition.gzipparts import Body
+from exporter.exposition.history import Change, RegionHistory
 from exporter.exposition.render import RegionRenderer, render_parts
 from exporter.model import AccountView, RegionView, Server
 from tests.expo_helpers import families, promtool_check, samples, value
@@ -48,6 +49,13 @@ FLEET = [
 def fixed_exposition(openmetrics: bool) -> bytes:
     renderer = RegionRenderer("acme", "ORD")
     fragments = renderer.render(FLEET, rackconnect=True, managed=True)
+    history = RegionHistory().record(
+        [
+            Change("rackconnect", "DEPLOYING", "DEPLOYED", 610.0),
+            Change("managed", "none", "Pending", None),
+        ]
+    )
+    fragments += history.render("acme", "ORD", rackconnect=True, managed=True)
     account = AccountView(
         "acme",
         "123456",

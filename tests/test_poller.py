@@ -27,6 +27,10 @@ CONTRACT_FAMILIES = {
     "rackconnect_poll_errors_total",
     "rackconnect_api_requests_total",
     "rackconnect_exporter_build_info",
+    # The history histogram starts at 0; its transitions counter waits for a first change.
+    "rackconnect_automation_duration_seconds_bucket",
+    "rackconnect_automation_duration_seconds_sum",
+    "rackconnect_automation_duration_seconds_count",
 }
 
 

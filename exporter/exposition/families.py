@@ -13,7 +13,7 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 
 @dataclass(frozen=True)
 class Family:
-    """One metric family: its name, type (gauge, counter or info) and help text."""
+    """One metric family: its name, type (gauge, counter, histogram or info) and help text."""
 
     name: str
     kind: str
@@ -89,6 +89,21 @@ PER_SERVER_FAMILIES = (
     UNPROCESSABLE_INFO,
     SERVER_READY,
 )
+
+AUTOMATION_DURATION = Family(
+    "rackconnect_automation_duration_seconds",
+    "histogram",
+    "Time from a server's creation to the terminal state its automation was seen to reach "
+    "(rackconnect or managed), observed when a poll sees the change.",
+    (*REGION, "automation", "outcome"),
+)
+AUTOMATION_TRANSITIONS = Family(
+    "rackconnect_automation_transitions_total",
+    "counter",
+    "Automation state changes seen between two polls (none: the metadata key is absent).",
+    (*REGION, "automation", "from", "to"),
+)
+HISTORY_FAMILIES = (AUTOMATION_DURATION, AUTOMATION_TRANSITIONS)
 
 BUILD_INFO = Family(
     "rackconnect_exporter_build_info",
@@ -188,6 +203,7 @@ FAMILIES = (
     POLL_ERRORS,
     API_REQUESTS,
     *PER_SERVER_FAMILIES,
+    *HISTORY_FAMILIES,
     GATEWAY_INFO,
     TASK_STATUS,
 )

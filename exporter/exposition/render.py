@@ -22,6 +22,7 @@ from exporter.exposition.families import (
     CONFIG_RELOAD_OK,
     CONFIG_RELOAD_TIME,
     FEATURE_ENABLED,
+    HISTORY_FAMILIES,
     LAST_SUCCESS,
     MANAGED_STATUS,
     PER_SERVER_FAMILIES,
@@ -288,10 +289,11 @@ def render_parts(
             for (a, r, api, code), n in sorted(requests.items())
         ),
     )
+    # Each region's parts: its per-server families, then its history families.
     fragments = [r.parts for _, r in regions if r.parts]
-    for i, fam in enumerate(PER_SERVER_FAMILIES):
+    for i, fam in enumerate((*PER_SERVER_FAMILIES, *HISTORY_FAMILIES)):
         chunks.append(fam.header(openmetrics, note))
-        chunks.extend(f[i] for f in fragments)
+        chunks.extend(f[i] for f in fragments if i < len(f))
     for fam, body in extra:
         family(fam, body)
     if openmetrics:

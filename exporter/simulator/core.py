@@ -213,9 +213,12 @@ class Simulator:
         *,
         generation: str = "next",
         status: str = "ACTIVE",
+        created: float | None = None,
     ) -> str:
-        """Create a server; returns its id (a decimal integer for first-gen)."""
-        return self.fleet.add(account, region, name, metadata, generation=generation, status=status)
+        """Create a server (``created``: epoch seconds, default now); returns its id."""
+        return self.fleet.add(
+            account, region, name, metadata, generation=generation, status=status, created=created
+        )
 
     def set_metadata(self, server_id: str, metadata: dict, replace: bool = False) -> None:
         """Merge metadata into a server (None deletes a key); bumps ``updated``."""

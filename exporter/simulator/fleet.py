@@ -339,8 +339,9 @@ class Fleet:
         *,
         generation: str,
         status: str,
+        created: float | None = None,
     ) -> str:
-        """Create a server now; returns its id."""
+        """Create a server now (created then, if given); returns its id."""
         with self.lock:
             acct = self.accounts.get(account)
             if acct is None:
@@ -348,7 +349,13 @@ class Fleet:
             if not isinstance(status, str) or not status:
                 raise ValueError("status must be a non-empty string")
             server = self._create(
-                acct, region, name, metadata, generation=generation, status=status.upper()
+                acct,
+                region,
+                name,
+                metadata,
+                generation=generation,
+                status=status.upper(),
+                created=None if created is None else int(created),
             )
             server.kept = True
             return server.id

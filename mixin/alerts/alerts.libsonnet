@@ -242,6 +242,24 @@ local lib = import '../lib.libsonnet';
             health([]),
             keepFiring=false,
           ),
+          // From the history the exporter records: the time from creation to the success
+          // state of the servers that reached it in the last day. Two exporters polling the
+          // same account record the same changes, so one of them (max) counts.
+          alert(
+            'RackConnectAutomationSlow',
+            'histogram_quantile(0.9,\n  max by (account, region, automation, le) (\n'
+            + '    increase(%s[1d])\n  )\n) > %d'
+            % [
+              s('rackconnect_automation_duration_seconds_bucket', 'outcome=~"DEPLOYED|Complete"'),
+              c.automationSlowSeconds,
+            ],
+            'Post-build automation takes longer than usual.',
+            'In account {{ $labels.account }}, region {{ $labels.region }}, one server in ten '
+            + 'took more than {{ $value | humanizeDuration }} from creation to the end of its '
+            + '{{ $labels.automation }} automation over the last day (threshold %s).'
+            % lib.duration(c.automationSlowSeconds),
+            fleet,
+          ),
         ],
       },
     ],

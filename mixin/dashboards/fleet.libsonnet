@@ -14,12 +14,24 @@ local g = import 'lib.libsonnet';
     local mo = 'account_region_status:rackconnect_managed_operations_status:sum',
     local bad = [[null, 'green'], [1, 'red']],
 
-    // Servers whose `status` series became 1 within the last $__rate_interval, per account
-    // (one series per server even when two exporters poll the account).
-    local reached(metric, status) =
-      local series = s(metric, 'status=~"%s"' % status);
-      'count by (account) (\n  max by (%s, status) (\n    (%s == 1)\n    and (changes(%s[$__rate_interval]) > 0)\n  )\n)'
-      % [server, series, series],
+    // History the exporter records. Two exporters polling the same account record the same
+    // changes: max by account keeps one of them before summing the accounts.
+    local history(metric, extra, window) =
+      'max by (account, region, %s) (\n    increase(%s[%s])\n  )' % [extra, s(metric), window],
+    local timeTo(automation, outcome, q) =
+      'histogram_quantile(%s,\n  sum by (region, le) (\n    max by (account, region, le) (\n      increase(%s[1h])\n    )\n  )\n)'
+      % [q, s('rackconnect_automation_duration_seconds_bucket', 'automation="%s", outcome="%s"' % [automation, outcome])],
+    local timeToPanel(title, what, automation, outcome, grid) =
+      g.timeseries(
+        title,
+        'Median and 90th percentile of the time from creation to %s, per region, of the servers that reached it in the hour before each point (the exporter saw the change; servers already done when it started are not counted).' % what,
+        grid,
+        [
+          g.target(timeTo(automation, outcome, '0.5'), 'p50 {{region}}', 'A'),
+          g.target(timeTo(automation, outcome, '0.9'), 'p90 {{region}}', 'B'),
+        ],
+        unit='s',
+      ),
 
     'rackconnect-fleet.json': g.dashboard(
       c.dashboardUIDs.fleet,
@@ -54,14 +66,15 @@ local g = import 'lib.libsonnet';
                      [0, 13, 12, 8],
                      [g.target('sum by (account, region, status) (%s{%s})' % [rc, sel], '{{account}} {{region}} {{status}}')]),
         g.timeseries(
-          'Completions and failures',
-          'Servers that reached a final state in each interval: RackConnect DEPLOYED or FAILED, Managed Operations Complete or an error.',
+          'Automation transitions',
+          'Automation state changes the exporter saw in each interval, by automation and from/to state (none: the metadata key was absent).',
           [12, 13, 12, 8],
           [
-            g.target(reached('rackconnect_automation_status', 'DEPLOYED'), '{{account}} RackConnect DEPLOYED', 'A'),
-            g.target(reached('rackconnect_automation_status', 'FAILED'), '{{account}} RackConnect FAILED', 'B'),
-            g.target(reached('rackconnect_managed_operations_status', 'Complete'), '{{account}} Managed Complete', 'C'),
-            g.target(reached('rackconnect_managed_operations_status', 'Build Error|Authentication Error'), '{{account}} Managed error', 'D'),
+            g.target(
+              'sum by (automation, from, to) (\n  %s\n)'
+              % history('rackconnect_automation_transitions_total', 'automation, from, to', '$__rate_interval'),
+              '{{automation}} {{from}} → {{to}}',
+            ),
           ],
           bars=true,
         ),
@@ -115,6 +128,9 @@ local g = import 'lib.libsonnet';
         g.timeseries('Not ready by account and region', 'Servers not ready, per account and region.',
                      [0, 39, 24, 8],
                      [g.target('account_region:rackconnect_server_not_ready:sum{%s}' % sel, '{{account}} {{region}}')]),
+        g.row('Automation history', 47),
+        timeToPanel('Time to DEPLOYED', 'RackConnect DEPLOYED', 'rackconnect', 'DEPLOYED', [0, 48, 12, 8]),
+        timeToPanel('Time to Complete', 'Managed Operations Complete', 'managed', 'Complete', [12, 48, 12, 8]),
       ],
       [
         g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info')),
