@@ -108,6 +108,7 @@ class Body:
         crc = 0
         for part in merged:
             crc = _multmodp(part.shift, crc) ^ part.crc if crc else part.crc
+        self.crc = crc
         self.length = sum(len(p.data) for p in merged)
         self.plain = [p.data for p in merged]
         # About 1/27 of the plain size: joined once, it goes out in a single write.
@@ -128,6 +129,23 @@ class Body:
     def parts(self, compressed: bool) -> list[bytes]:
         """The byte strings to send, in order."""
         return self.gzip if compressed else self.plain
+
+    def prepended(self, first: Part, compressed: bool) -> list[bytes | memoryview]:
+        """The byte strings of ``first`` then this body, neither copied nor compressed again.
+
+        The gzip form stays one member: ``first``'s deflate stream goes after the header,
+        the body's own stream follows, and the trailer's CRC-32 is combined from both.
+        """
+        if not compressed:
+            return [first.data, *self.plain]
+        (whole,) = self.gzip
+        crc = _multmodp(_x8nmodp(self.length), first.crc) ^ self.crc
+        size = (len(first) + self.length) & 0xFFFFFFFF
+        return [
+            _GZIP_HEADER + first.deflated,
+            memoryview(whole)[len(_GZIP_HEADER) : -8],
+            struct.pack("<II", crc, size),
+        ]
 
     def joined(self, compressed: bool) -> bytes:
         """The whole body as one byte string (joined once, on first use)."""
