@@ -34,7 +34,7 @@ def test_values_are_cut_and_escaped() -> None:
     long = 'a"b\n' + "x" * 500
     server = Server.from_api({"id": "s1", "metadata": {"owner": long}}, metadata_labels=OWNER)
     assert server.labels == (("owner_team", long[:MAX_METADATA_LABEL_LENGTH]),)
-    ((name, labels),) = samples(render_server(server, "acme", "ORD", False, False)[0])
+    ((_name, labels),) = samples(render_server(server, "acme", "ORD", False, False)[0])
     assert dict(labels)["owner_team"] == long[:MAX_METADATA_LABEL_LENGTH]
 
 
