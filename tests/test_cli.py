@@ -18,7 +18,14 @@ import requests
 from exporter import __version__
 from exporter.commands.lifecycle import Signals
 from tests.expo_helpers import samples
-from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, run, wait_for
+from tests.proc_helpers import (
+    CLEAN_ENV,
+    account_env,
+    assert_stops_on_sigterm,
+    free_port,
+    run,
+    wait_for,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 
@@ -132,13 +139,7 @@ def test_start_up_errors_follow_log_format_json(args: tuple[str, ...]) -> None:
 def test_serve_until_sigterm(sim) -> None:
     account = next(a for a in sim.accounts if a.name == "globex")
     port = free_port()
-    env = {
-        **CLEAN_ENV,
-        "RACKSPACE_USERNAME": account.username,
-        "RACKSPACE_API_KEY": account.api_key,
-        "RACKSPACE_IDENTITY_URL": sim.identity_url,
-        "RACKSPACE_REGIONS": "DFW",
-    }
+    env = account_env(sim, "globex", "DFW")
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -12,7 +12,7 @@ from exporter.config import ConfigError, load_file, merge_metadata_labels, parse
 from exporter.exposition.render import render_server
 from exporter.model import MAX_METADATA_LABEL_LENGTH, Server
 from tests.expo_helpers import samples
-from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, run, wait_for
+from tests.proc_helpers import account_env, assert_stops_on_sigterm, free_port, run, wait_for
 
 OWNER = (("owner_team", "owner"),)
 
@@ -98,16 +98,8 @@ def test_config_file_labels_are_checked_and_win_over_the_flag(tmp_path) -> None:
 
 def test_serve_puts_the_owner_on_server_info(sim) -> None:
     """The issue's check: metadata owner: team-a gives owner_team="team-a"."""
-    account = next(a for a in sim.accounts if a.name == "globex")
     server_id = sim.add_server("globex", "DFW", "owned", {"owner": "team-a"})
     port = free_port()
-    env = {
-        **CLEAN_ENV,
-        "RACKSPACE_USERNAME": account.username,
-        "RACKSPACE_API_KEY": account.api_key,
-        "RACKSPACE_IDENTITY_URL": sim.identity_url,
-        "RACKSPACE_REGIONS": "DFW",
-    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -116,7 +108,7 @@ def test_serve_puts_the_owner_on_server_info(sim) -> None:
             f"--web.listen-address=127.0.0.1:{port}",
             "--server.metadata-label=owner_team=owner",
         ],
-        env=env,
+        env=account_env(sim, "globex", "DFW"),
         stderr=subprocess.DEVNULL,
     )
     try:

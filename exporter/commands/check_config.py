@@ -12,11 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``check-config`` flags: those that say where the configuration is."""
     common.add_config_flags(parser)
     common.add_metadata_label_flag(parser)
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="exporter-toolkit web configuration to check too (default: none)",
+    common.add_web_config_flag(
+        parser, "exporter-toolkit web configuration to check too (default: none)"
     )
 
 

@@ -88,12 +88,7 @@ def add_web_flags(parser: argparse.ArgumentParser) -> None:
         metavar="[HOST]:PORT",
         help="address to serve metrics on (default: :10054)",
     )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
-    )
+    add_web_config_flag(parser)
     parser.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
@@ -101,6 +96,14 @@ def add_web_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="path under which to expose metrics (default: /metrics)",
     )
+
+
+def add_web_config_flag(
+    parser: argparse.ArgumentParser,
+    what: str = "exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
+) -> None:
+    """``--web.config.file``, with the command's own meaning."""
+    parser.add_argument("--web.config.file", dest="web_config_file", metavar="PATH", help=what)
 
 
 def add_log_flags(parser: argparse.ArgumentParser) -> None:

@@ -36,11 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="[HOST]:PORT",
         help="the exporter's listen address (default: process 1's, else :10054)",
     )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="the exporter's web configuration: TLS and basic auth (default: process 1's)",
+    common.add_web_config_flag(
+        parser, "the exporter's web configuration: TLS and basic auth (default: process 1's)"
     )
 
 
