@@ -150,14 +150,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == server.telemetry_path:
             openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
             compressed = accepts_gzip(self.headers.get("Accept-Encoding", ""))
-            body = snapshot.parts(openmetrics, compressed, server.process.part(openmetrics))
+            parts = snapshot.parts(openmetrics, compressed, server.process.part(openmetrics))
             headers = {
                 "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
                 "Vary": "Accept, Accept-Encoding",
             }
             if compressed:
                 headers["Content-Encoding"] = "gzip"
-            self._send(HTTPStatus.OK, body, headers, send_body)
+            self._send(HTTPStatus.OK, parts, headers, send_body)
         elif path == "/":
             self._send(
                 HTTPStatus.OK,
