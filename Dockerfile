@@ -38,7 +38,9 @@ RUN python -m venv /opt/venv \
        --shell /usr/sbin/nologin rackconnect
 USER 10054:10054
 EXPOSE 10054
-# The slim image has no curl: ask Python. Assumes the default --web.listen-address.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10054/-/healthy', timeout=4)"]
+# healthcheck reads --web.listen-address and --web.config.file from the exporter's own
+# command line (process 1), so TLS, basic auth and other ports need no change here; with
+# basic auth, set RACKCONNECT_HEALTHCHECK_PASSWORD_FILE (see README, Deployment).
+HEALTHCHECK --interval=30s --timeout=6s --start-period=10s --retries=3 \
+    CMD ["rackconnect-exporter", "healthcheck"]
 ENTRYPOINT ["rackconnect-exporter"]

@@ -12,8 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from exporter import __version__
-from exporter.commands import agent, check_config, demo, serve, simulate, status, wait
+from exporter import __version__, logs
+from exporter.commands import (
+    agent,
+    check_config,
+    demo,
+    healthcheck,
+    serve,
+    simulate,
+    status,
+    wait,
+)
 from exporter.errors import EXIT_USAGE, UsageError
 
 # Each command module has add_arguments(parser) and run(args) -> int.
@@ -24,6 +33,10 @@ COMMANDS = {
         "run the simulated cloud and the exporter against it, no credentials needed",
     ),
     "check-config": (check_config, "validate the configuration and exit"),
+    "healthcheck": (
+        healthcheck,
+        "ask the running exporter's /-/healthy: exit 0 healthy, 1 not (container health checks)",
+    ),
     "simulate": (simulate, "serve only the simulated Rackspace cloud"),
     "status": (status, "poll the configured accounts once and print their servers"),
     "wait": (wait, "block until one server is ready (exit 0), failed (1), timed out (2)"),
@@ -35,11 +48,23 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors exit with EXIT_USAGE."""
+    """ArgumentParser whose usage errors exit with EXIT_USAGE, as JSON log lines if asked."""
+
+    json_errors = False  # --log.format=json is on the command line
 
     def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            logs.setup("info", "json")
+            logs.logger.error("usage error", extra={"command": self.prog, "err": message})
+            self.exit(EXIT_USAGE)
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """True when ``--log.format json`` is given, so that even usage errors are JSON."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return any(a == "--log.format=json" or (a, b) == ("--log.format", "json") for a, b in pairs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +93,9 @@ def _normalise_argv(argv: Sequence[str]) -> list[str]:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run a command; return its exit code."""
-    args = build_parser().parse_args(_normalise_argv(sys.argv[1:] if argv is None else argv))
+    argv = _normalise_argv(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = _wants_json(argv)
+    args = build_parser().parse_args(argv)
     module, _ = COMMANDS[args.command]
     try:
         return module.run(args)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from exporter.errors import InvalidConfigError
+from exporter.exposition.families import metadata_label_problem
 from exporter.yamlcheck import YamlFileError, first_line, line_of, load_yaml, unknown_keys
 
 DEFAULT_IDENTITY_URL = "https://identity.api.rackspacecloud.com/v2.0/"
@@ -29,6 +30,7 @@ ACCOUNT_KEYS = (
     "generations",
     "rackconnect",
     "managed",
+    "metadata_labels",
 )
 
 
@@ -58,6 +60,8 @@ class AccountConfig:
     generations: tuple[str, ...] = ("next",)
     rackconnect: bool | None = None  # None: from the token's rack_connect role
     managed: bool | None = None  # None: from the token's rax_managed role
+    # (label, metadata key) pairs: the key's value as a label on rackconnect_server_info
+    metadata_labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,7 @@ def _account_from_mapping(
             problem("password" if "password" in raw else "password_file", V1_PASSWORD)
     rackconnect = _auto_bool(raw, "rackconnect", problem)
     managed = _auto_bool(raw, "managed", problem)
+    metadata_labels = _metadata_labels(raw.get("metadata_labels"), problem)
     if len(problems) > before or username is None or name is None:
         return None
     return AccountConfig(
@@ -167,7 +172,49 @@ def _account_from_mapping(
         generations=generations,
         rackconnect=rackconnect,
         managed=managed,
+        metadata_labels=metadata_labels,
     )
+
+
+def parse_metadata_label(text: str) -> tuple[str, str]:
+    """``LABEL=KEY`` as (label, key); ValueError naming what is wrong."""
+    label, sep, key = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected LABEL=KEY, not {text!r}")
+    problem = metadata_label_problem(label)
+    if problem is not None:
+        raise ValueError(problem)
+    return label, key.strip()
+
+
+def merge_metadata_labels(config: Config, labels: tuple[tuple[str, str], ...]) -> Config:
+    """Every account with ``labels`` (the flag's); an account's own pairs win per label."""
+    if not labels:
+        return config
+    accounts = []
+    for account in config.accounts:
+        own = dict(account.metadata_labels)
+        merged = tuple((label, own.pop(label, key)) for label, key in labels)
+        accounts.append(replace(account, metadata_labels=merged + tuple(own.items())))
+    return replace(config, accounts=tuple(accounts))
+
+
+def _metadata_labels(value: object, problem) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        problem("metadata_labels", "must be a mapping of LABEL: metadata key")
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for label, key in value.items():
+        reason = metadata_label_problem(str(label))
+        if reason is not None:
+            problem("metadata_labels", reason)
+        elif not isinstance(key, str) or not key.strip():
+            problem("metadata_labels", f"{label}: the metadata key must be a non-empty string")
+        else:
+            pairs.append((str(label), key.strip()))
+    return tuple(pairs)
 
 
 def _secret(raw: dict, key: str, base: Path, problem, text) -> str | None:

@@ -39,6 +39,7 @@ FEATURE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 MAX_REASON_LENGTH = 200
+MAX_METADATA_LABEL_LENGTH = 128  # metadata values as --server.metadata-label labels
 MAX_STATUS_LENGTH = 32
 
 NEXT = "next"
@@ -112,6 +113,16 @@ def _nova_status(value: object) -> str | None:
     return value.strip().upper()[:MAX_STATUS_LENGTH]
 
 
+def _metadata_labels(
+    metadata: dict[str, Any], wanted: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (label, str(metadata[key])[:MAX_METADATA_LABEL_LENGTH])
+        for label, key in wanted
+        if metadata.get(key) is not None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     """What the exporter knows about one cloud server, already normalised."""
@@ -126,11 +137,19 @@ class Server:
     unprocessable_reason: str | None
     status: str | None = None  # the Nova status: ACTIVE, BUILD, ERROR, ...
     updated: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # (label, metadata value) for server_info
 
     @classmethod
-    def from_api(cls, doc: dict[str, Any], generation: str = NEXT) -> Server:
+    def from_api(
+        cls,
+        doc: dict[str, Any],
+        generation: str = NEXT,
+        metadata_labels: tuple[tuple[str, str], ...] = (),
+    ) -> Server:
         """Build a record from one server document of the Cloud Servers API.
 
+        ``metadata_labels`` are (label, metadata key) pairs: each key present gives its
+        label, the value cut to MAX_METADATA_LABEL_LENGTH characters.
         Raises ValueError when the document has no usable id.
         """
         raw_id = doc.get("id")
@@ -164,6 +183,7 @@ class Server:
             unprocessable_reason=(str(reason)[:MAX_REASON_LENGTH] if reason is not None else None),
             status=_nova_status(doc.get("status")),
             updated=parse_timestamp(doc.get("updated")) if generation == NEXT else None,
+            labels=_metadata_labels(metadata, metadata_labels) if metadata_labels else (),
         )
 
     def rackconnect_done(self, rackconnect: bool) -> bool:

@@ -45,9 +45,15 @@ class Snapshot:
         """True once every account has finished its first poll."""
         return all(a.polled for a in self.accounts)
 
-    def parts(self, openmetrics: bool = False, compressed: bool = False) -> list[bytes]:
-        """The exposition to send, as byte strings in order; gzip is already computed."""
-        return self._bodies[openmetrics].parts(compressed)
+    def parts(
+        self, openmetrics: bool = False, compressed: bool = False, first: Part | None = None
+    ) -> list[bytes] | list[bytes | memoryview]:
+        """The exposition to send, as byte strings in order; gzip is already computed.
+
+        ``first`` (the process families) goes in front, in the same gzip stream.
+        """
+        body = self._bodies[openmetrics]
+        return body.parts(compressed) if first is None else body.prepended(first, compressed)
 
     def body(self, openmetrics: bool = False, compressed: bool = False) -> bytes:
         """The exposition as one byte string (joined once per snapshot)."""

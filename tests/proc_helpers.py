@@ -12,9 +12,21 @@ import requests
 
 from tests.ops_helpers import free_port
 
-__all__ = ["CLEAN_ENV", "assert_stops_on_sigterm", "free_port", "run", "wait_for"]
+__all__ = ["CLEAN_ENV", "account_env", "assert_stops_on_sigterm", "free_port", "run", "wait_for"]
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("RACKSPACE_")}
+
+
+def account_env(sim, name: str, regions: str) -> dict[str, str]:
+    """The environment of a process polling one simulator account in ``regions``."""
+    account = next(a for a in sim.accounts if a.name == name)
+    return {
+        **CLEAN_ENV,
+        "RACKSPACE_USERNAME": account.username,
+        "RACKSPACE_API_KEY": account.api_key,
+        "RACKSPACE_IDENTITY_URL": sim.identity_url,
+        "RACKSPACE_REGIONS": regions,
+    }
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

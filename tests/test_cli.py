@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -17,7 +18,14 @@ import requests
 from exporter import __version__
 from exporter.commands.lifecycle import Signals
 from tests.expo_helpers import samples
-from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, run, wait_for
+from tests.proc_helpers import (
+    CLEAN_ENV,
+    account_env,
+    assert_stops_on_sigterm,
+    free_port,
+    run,
+    wait_for,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 
@@ -46,7 +54,10 @@ def test_check_config_from_environment() -> None:
     assert (ok.returncode, ok.stdout) == (0, "configuration OK: 1 account(s): u\n")
     missing = run("check-config")
     assert missing.returncode == 3
-    assert missing.stderr == "config error: RACKSPACE_USERNAME: not set (or give --config.file)\n"
+    assert missing.stderr.endswith(
+        ' level=error msg="config error" '
+        'problem="RACKSPACE_USERNAME: not set (or give --config.file)"\n'
+    )
 
 
 def test_check_config_file() -> None:
@@ -74,16 +85,61 @@ def test_bad_flags_exit_3_naming_the_flag(flag: str, value: str, message: str) -
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--config.file", "x.yml"),
+        ("--shard.index", "1"),
+        ("--shard.total", "2"),
+    ],
+)
+def test_demo_refuses_flags_it_would_ignore(flags: tuple[str, ...]) -> None:
+    result = run("demo", *flags)
+    assert result.returncode == 3
+    assert f"unrecognized arguments: {' '.join(flags)}" in result.stderr
+
+
+def test_check_config_checks_the_web_config_too(tmp_path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("tls_server_config:\n  cert_file: a\n  key_fiel: b\n")
+    env = {"RACKSPACE_USERNAME": "u", "RACKSPACE_API_KEY": "k"}
+    bad = run("check-config", "--web.config.file", str(web), env=env)
+    assert bad.returncode == 3
+    assert f"{web}:3: tls_server_config.key_fiel: unknown key" in bad.stderr
+    web.write_text("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+    good = run("check-config", "--web.config.file", str(web), env=env)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.splitlines()[-1] == f"web configuration OK: {web}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check-config",),  # no credentials
+        ("serve", "--config.file", "/nonexistent/config.yml"),
+        ("status", "--config.file", str(FIXTURES / "bad_region.yml")),
+        ("serve", "--web.config.file", "/nonexistent/web.yml"),
+        ("serve", "--server.metadata-label", "bad-label=x"),
+        ("serve", "--shard.index", "nope"),
+        ("serve", "--shard.index", "3", "--shard.total", "2"),
+        ("demo", "--config.file", "x.yml"),
+        ("agent", "--rackconnect.url", ""),
+    ],
+)
+def test_start_up_errors_follow_log_format_json(args: tuple[str, ...]) -> None:
+    env = {"RACKSPACE_USERNAME": "u", "RACKSPACE_API_KEY": "k"} if args[0] == "serve" else {}
+    result = run(*args, "--log.format=json", env=env)
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines
+    for line in lines:
+        assert json.loads(line)["level"] == "error", line
+
+
 def test_serve_until_sigterm(sim) -> None:
     account = next(a for a in sim.accounts if a.name == "globex")
     port = free_port()
-    env = {
-        **CLEAN_ENV,
-        "RACKSPACE_USERNAME": account.username,
-        "RACKSPACE_API_KEY": account.api_key,
-        "RACKSPACE_IDENTITY_URL": sim.identity_url,
-        "RACKSPACE_REGIONS": "DFW",
-    }
+    env = account_env(sim, "globex", "DFW")
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -93,6 +93,8 @@ def test_dockerfile_builds_a_wheel_then_installs_it_as_non_root() -> None:
     assert f"--uid {user.split(':')[0]}" in install, "USER must be the user the RUN creates"
     assert instructions(final, "EXPOSE") == ["10054"]
     assert [json.loads(e) for e in instructions(final, "ENTRYPOINT")] == [["rackconnect-exporter"]]
+    (health,) = instructions(final, "HEALTHCHECK")
+    assert health.endswith('CMD ["rackconnect-exporter", "healthcheck"]'), health
     labels = " ".join(instructions(final, "LABEL"))
     for key in ("title", "description", "version", "licenses", "source"):
         assert f"org.opencontainers.image.{key}=" in labels

@@ -42,7 +42,9 @@ def test_every_server_of_every_region_is_exported(sim, make_exporter) -> None:
     exporter = make_exporter(*(account_config(sim, a.name) for a in sim.accounts))
     exporter.poll()
     parsed = exporter.scrape()
-    assert {name for name, _ in parsed} == CONTRACT_FAMILIES
+    names = {name for name, _ in parsed}
+    assert {n for n in names if not n.startswith("process_")} == CONTRACT_FAMILIES
+    assert "process_resident_memory_bytes" in names  # contract: process_*
     for account in sim.accounts:
         for region in account.regions:
             assert value(parsed, "rackconnect_up", account=account.name, region=region) == 1

@@ -182,4 +182,4 @@ def test_status_from_the_command_line(sim, tmp_path) -> None:
     }
     bad = run("status", "--config.file", str(tmp_path / "missing.yml"))
     assert bad.returncode == 3
-    assert bad.stderr.startswith("config error: ")
+    assert ' level=error msg="config error" problem=' in bad.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,10 +19,10 @@ from requests.adapters import HTTPAdapter
 from exporter import __version__
 from exporter.commands import common
 from exporter.commands.lifecycle import run_server
-from exporter.errors import EXIT_USAGE, UpstreamError
+from exporter.errors import EXIT_USAGE, UpstreamError, UsageError
 from exporter.exposition.families import GATEWAY_INFO, TASK_STATUS
 from exporter.exposition.render import sample
-from exporter.logs import logger
+from exporter.logs import format_exception, logger
 from exporter.model import COMPLETE, NEXT, Server
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.inserver import (
@@ -101,7 +100,7 @@ class Agent:
                     "account": self.account,
                     "region": self.region,
                     "reason": exc.reason,
-                    "err": str(exc),
+                    "err": format_exception(exc),
                 },
             )
         else:
@@ -235,11 +234,7 @@ def run(args: argparse.Namespace) -> int:
     if region is None:
         region = xenstore_read("vm-data/provider_data/region")
     if region is None and not args.rackconnect_url:
-        print(
-            "rackconnect-exporter agent: error: give --rackconnect.region (or --rackconnect.url)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        raise UsageError("give --rackconnect.region (or --rackconnect.url)")
     region = (region or "").upper()
     managed = args.managed == "true"
     if args.managed == "auto":

@@ -11,13 +11,24 @@ from exporter.errors import EXIT_OK, EXIT_USAGE
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``check-config`` flags: those that say where the configuration is."""
     common.add_config_flags(parser)
+    common.add_metadata_label_flag(parser)
+    common.add_web_config_flag(
+        parser, "exporter-toolkit web configuration to check too (default: none)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """EXIT_OK and a summary when the configuration is usable, else EXIT_USAGE."""
+    """EXIT_OK and a summary when the configuration is usable, else EXIT_USAGE.
+
+    Problems go to stderr as log lines in ``--log.format``; both files are always checked.
+    """
+    common.setup_logging(args)
     config = common.load_config(args)
-    if config is None:
+    security_ok = common.check_web_config(args.web_config_file)
+    if config is None or not security_ok:
         return EXIT_USAGE
     names = ", ".join(a.name for a in config.accounts)
     print(f"configuration OK: {len(config.accounts)} account(s): {names}")
+    if args.web_config_file:
+        print(f"web configuration OK: {args.web_config_file}")
     return EXIT_OK

@@ -7,11 +7,17 @@ values (Config, PollSettings, Web) for the runtime.
 from __future__ import annotations
 
 import argparse
-import sys
+from collections.abc import Callable
 
 from exporter import logs
 from exporter.commands.lifecycle import Web
-from exporter.config import Config, ConfigError, load
+from exporter.config import (
+    Config,
+    ConfigError,
+    load,
+    merge_metadata_labels,
+    parse_metadata_label,
+)
 from exporter.errors import InvalidConfigError, UsageError
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.polling.incremental import DEFAULT_FULL_EVERY
@@ -53,6 +59,14 @@ def positive_int(text: str) -> int:
     return number
 
 
+def metadata_label(text: str) -> tuple[str, str]:
+    """``LABEL=KEY``: a valid label name the exporter does not use itself, and a key."""
+    try:
+        return parse_metadata_label(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def shard_index(text: str) -> int:
     """A shard number, or a StatefulSet pod name ending in one."""
     try:
@@ -74,12 +88,7 @@ def add_web_flags(parser: argparse.ArgumentParser) -> None:
         metavar="[HOST]:PORT",
         help="address to serve metrics on (default: :10054)",
     )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        help="exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
-    )
+    add_web_config_flag(parser)
     parser.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
@@ -87,6 +96,14 @@ def add_web_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="path under which to expose metrics (default: /metrics)",
     )
+
+
+def add_web_config_flag(
+    parser: argparse.ArgumentParser,
+    what: str = "exporter-toolkit web configuration: TLS, basic auth, headers (default: none)",
+) -> None:
+    """``--web.config.file``, with the command's own meaning."""
+    parser.add_argument("--web.config.file", dest="web_config_file", metavar="PATH", help=what)
 
 
 def add_log_flags(parser: argparse.ArgumentParser) -> None:
@@ -143,8 +160,22 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     add_log_flags(parser)
 
 
+def add_metadata_label_flag(parser: argparse.ArgumentParser) -> None:
+    """``--server.metadata-label LABEL=KEY``, repeatable."""
+    parser.add_argument(
+        "--server.metadata-label",
+        dest="metadata_labels",
+        type=metadata_label,
+        action="append",
+        default=[],
+        metavar="LABEL=KEY",
+        help="the value of server metadata key KEY as label LABEL on rackconnect_server_info; "
+        "repeatable; an account's metadata_labels in --config.file win (default: none)",
+    )
+
+
 def add_scale_flags(parser: argparse.ArgumentParser) -> None:
-    """``--poll.full-every``, ``--poll.requests-per-minute``, ``--poll.concurrency``, shards."""
+    """``--poll.full-every``, ``--poll.requests-per-minute``, ``--poll.concurrency``."""
     parser.add_argument(
         "--poll.full-every",
         dest="full_every",
@@ -172,6 +203,10 @@ def add_scale_flags(parser: argparse.ArgumentParser) -> None:
         help="most regions polled at the same time, over all accounts "
         f"(default: {DEFAULT_WORKERS})",
     )
+
+
+def add_shard_flags(parser: argparse.ArgumentParser) -> None:
+    """``--shard.index`` and ``--shard.total``: which of the configured accounts to poll."""
     parser.add_argument(
         "--shard.index",
         dest="shard_index",
@@ -199,10 +234,28 @@ def setup_logging(args: argparse.Namespace) -> None:
     logs.setup(args.log_level, args.log_format)
 
 
+def metadata_labels(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """The ``--server.metadata-label`` pairs; UsageError when a label is given twice."""
+    pairs: tuple[tuple[str, str], ...] = tuple(getattr(args, "metadata_labels", ()))
+    seen: set[str] = set()
+    for label, _ in pairs:
+        if label in seen:
+            raise UsageError(f"argument --server.metadata-label: {label!r} is given twice")
+        seen.add(label)
+    return pairs
+
+
+def loader(args: argparse.Namespace) -> Callable[[], Config]:
+    """Loads the configuration as the flags say (at start and on SIGHUP); raises ConfigError."""
+    path, labels = args.config_file, metadata_labels(args)
+    return lambda: merge_metadata_labels(load(path), labels)
+
+
 def load_config(args: argparse.Namespace) -> Config | None:
     """The configuration of ``--config.file`` (or the environment); None after printing why."""
+    load_now = loader(args)
     try:
-        return load(args.config_file)
+        return load_now()
     except ConfigError as exc:
         _print_problems("config error", exc)
         return None
@@ -227,9 +280,22 @@ def web(args: argparse.Namespace) -> Web | None:
     return Web(args.listen_address, args.telemetry_path, security)
 
 
+def check_web_config(path: str | None) -> bool:
+    """True when ``--web.config.file`` is usable (or not given); else logs every problem."""
+    if not path:
+        return True
+    try:
+        WebSecurity(path)
+    except WebConfigError as exc:
+        _print_problems("web config error", exc)
+        return False
+    return True
+
+
 def _print_problems(what: str, exc: InvalidConfigError) -> None:
+    """One log line per problem, in the ``--log.format`` the command set up."""
     for problem in exc.problems:
-        print(f"{what}: {problem}", file=sys.stderr)
+        logs.logger.error(what, extra={"problem": problem})
 
 
 def poll_settings(args: argparse.Namespace) -> PollSettings:

@@ -9,8 +9,8 @@ import argparse
 import sys
 
 from exporter.commands import common
-from exporter.commands.serve import add_serve_flags, run_exporter
-from exporter.config import AccountConfig, Config
+from exporter.commands.serve import run_exporter
+from exporter.config import AccountConfig, Config, merge_metadata_labels
 from exporter.errors import EXIT_FAILURE, EXIT_USAGE, UsageError
 from exporter.flags import parse_duration, parse_listen_address
 from exporter.logs import logger
@@ -18,8 +18,16 @@ from exporter.web.server import ExporterHTTPServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``demo`` flags: those of ``serve`` and where the simulated cloud listens."""
-    add_serve_flags(parser, "10s")
+    """Add the ``demo`` flags: those of ``serve`` it uses, and the simulated cloud's.
+
+    The accounts are the simulator's: ``--config.file`` and the shard flags are not offered.
+    """
+    common.add_web_flags(parser)
+    common.add_poll_interval_flag(parser, "10s", "how often to poll every account and region")
+    common.add_scale_flags(parser)
+    common.add_metadata_label_flag(parser)
+    common.add_poll_timeout_flag(parser)
+    common.add_log_flags(parser)
     parser.add_argument(
         "--simulator.listen-address",
         dest="simulator_address",
@@ -40,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the simulated cloud, then the exporter polling it, until SIGTERM or SIGINT."""
-    shard = common.shard(args)
+    labels = common.metadata_labels(args)
     common.setup_logging(args)
     try:
         step = parse_duration(args.step_interval)
@@ -59,17 +67,20 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         logger.error("cannot start the simulated cloud", extra={"err": exc.strerror})
         return EXIT_FAILURE
-    config = Config(
-        tuple(
-            AccountConfig(
-                name=account.name,
-                username=account.username,
-                api_key=account.api_key,
-                identity_url=simulator.identity_url,
-                generations=("next", "first") if account.first_gen else ("next",),
+    config = merge_metadata_labels(
+        Config(
+            tuple(
+                AccountConfig(
+                    name=account.name,
+                    username=account.username,
+                    api_key=account.api_key,
+                    identity_url=simulator.identity_url,
+                    generations=("next", "first") if account.first_gen else ("next",),
+                )
+                for account in simulator.accounts
             )
-            for account in simulator.accounts
-        )
+        ),
+        labels,
     )
 
     def announce(httpd: ExporterHTTPServer) -> None:
@@ -85,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
         )
 
     try:
-        return run_exporter(config, common.poll_settings(args), web, shard=shard, announce=announce)
+        return run_exporter(config, common.poll_settings(args), web, announce=announce)
     finally:
         simulator.stop()

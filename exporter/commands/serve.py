@@ -12,7 +12,7 @@ from collections.abc import Callable
 from exporter import __version__
 from exporter.commands import common
 from exporter.commands.lifecycle import Web, run_server
-from exporter.config import Config, load
+from exporter.config import Config
 from exporter.errors import EXIT_USAGE
 from exporter.logs import logger
 from exporter.polling.sharding import select
@@ -26,12 +26,14 @@ SWITCH_INTERVAL = 0.0002  # seconds a busy thread keeps the GIL while another wa
 
 
 def add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str) -> None:
-    """The flags of ``serve``, which ``demo`` takes too (with its own poll interval)."""
+    """The flags of ``serve``."""
     common.add_web_flags(parser)
     common.add_poll_interval_flag(
         parser, poll_interval, "how often to poll every account and region"
     )
     common.add_scale_flags(parser)
+    common.add_shard_flags(parser)
+    common.add_metadata_label_flag(parser)
     common.add_config_flags(parser)
 
 
@@ -47,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
     web = common.web(args) if config is not None else None
     if config is None or web is None:
         return EXIT_USAGE
-    path = args.config_file
     return run_exporter(
-        config, common.poll_settings(args), web, shard=shard, reload=lambda: load(path)
+        config, common.poll_settings(args), web, shard=shard, reload=common.loader(args)
     )
 
 

@@ -5,6 +5,7 @@ Everything that writes a series or documents one reads its name from here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -208,3 +209,25 @@ FAMILIES = (
     TASK_STATUS,
 )
 """Every family, in the order of the exposition."""
+
+PROCESS_PREFIX = "process_"  # prometheus_client's ProcessCollector families
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# Labels that Prometheus itself sets or that histograms and summaries use.
+_PROMETHEUS_LABELS = ("job", "instance", "le", "quantile")
+
+
+def reserved_labels() -> frozenset[str]:
+    """Label names that ``--server.metadata-label`` may not use."""
+    return frozenset(label for f in FAMILIES for label in f.labels) | set(_PROMETHEUS_LABELS)
+
+
+def metadata_label_problem(label: str) -> str | None:
+    """Why ``label`` cannot name a metadata label, or None when it can."""
+    if not _LABEL_NAME.fullmatch(label):
+        return f"{label!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+    if label.startswith("__"):
+        return f"{label!r}: names starting with __ are reserved for Prometheus"
+    if label in reserved_labels():
+        return f"{label!r} is a label the exporter sets itself"
+    return None

@@ -108,7 +108,10 @@ class Body:
         crc = 0
         for part in merged:
             crc = _multmodp(part.shift, crc) ^ part.crc if crc else part.crc
+        self.crc = crc
         self.length = sum(len(p.data) for p in merged)
+        self._shift = _x8nmodp(self.length)  # for prepended(), computed once
+        self._prepended: tuple[Part, list[bytes | memoryview]] | None = None
         self.plain = [p.data for p in merged]
         # About 1/27 of the plain size: joined once, it goes out in a single write.
         self.gzip = [
@@ -128,6 +131,28 @@ class Body:
     def parts(self, compressed: bool) -> list[bytes]:
         """The byte strings to send, in order."""
         return self.gzip if compressed else self.plain
+
+    def prepended(self, first: Part, compressed: bool) -> list[bytes | memoryview]:
+        """The byte strings of ``first`` then this body, neither copied nor compressed again.
+
+        The gzip form stays one member: ``first``'s deflate stream goes after the header,
+        the body's own stream follows, and the trailer's CRC-32 is combined from both.
+        """
+        if not compressed:
+            return [first.data, *self.plain]
+        last = self._prepended
+        if last is not None and last[0] is first:
+            return last[1]
+        (whole,) = self.gzip
+        crc = _multmodp(self._shift, first.crc) ^ self.crc if first.crc else self.crc
+        size = (len(first) + self.length) & 0xFFFFFFFF
+        parts: list[bytes | memoryview] = [
+            _GZIP_HEADER + first.deflated,
+            memoryview(whole)[len(_GZIP_HEADER) : -8],
+            struct.pack("<II", crc, size),
+        ]
+        self._prepended = (first, parts)  # the same first part is sent for a second
+        return parts
 
     def joined(self, compressed: bool) -> bytes:
         """The whole body as one byte string (joined once, on first use)."""

@@ -85,9 +85,10 @@ def render_server(server: Server, account: str, region: str, rackconnect: bool, 
         f'{{account="{escape_label(account)}",region="{escape_label(region)}",'
         f'server_id="{escape_label(server.id)}"'
     )
+    extra = "".join(f',{label}="{escape_label(value)}"' for label, value in server.labels)
     info = (
         f'{SERVER_INFO.name}{head},name="{escape_label(server.name)}",'
-        f'generation="{server.generation}"}} 1\n'
+        f'generation="{server.generation}"{extra}}} 1\n'
     )
     created = (
         "" if server.created is None else f"{SERVER_CREATED.name}{head}}} {_num(server.created)}\n"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from exporter.config import AccountConfig
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
-from exporter.logs import logger
+from exporter.logs import format_exception, logger
 from exporter.polling.incremental import DEFAULT_FULL_EVERY, RegionSync
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
 from exporter.rackspace import cloudservers as servers_api
@@ -49,7 +49,9 @@ class AccountPoller:
             timeout, on_response=writer.count_request, throttle=self.bucket.acquire
         )
         self.identity = make_identity(self.client, account)
-        self.servers = CloudServers(self.client, self.identity)
+        self.servers = CloudServers(
+            self.client, self.identity, metadata_labels=account.metadata_labels
+        )
         self._syncs: dict[str, RegionSync] = {}
 
     def authenticate(self) -> tuple[str, ...]:
@@ -84,7 +86,7 @@ class AccountPoller:
     def auth_failed(self, exc: UpstreamError, duration: float) -> None:
         """Report a failed authentication on every known region (or region "")."""
         for region in self.writer.regions() or [""]:
-            self._failed(region, exc.reason, str(exc), duration)
+            self._failed(region, exc.reason, format_exception(exc), duration)
 
     def poll_region(self, region: str) -> float | None:
         """Poll one region and publish the result; never raises.
@@ -109,7 +111,7 @@ class AccountPoller:
                         "the changes are not used",
                     )
         except UpstreamError as exc:
-            self._failed(region, exc.reason, str(exc), self.clock() - started)
+            self._failed(region, exc.reason, format_exception(exc), self.clock() - started)
             return exc.retry_after if exc.reason == RATE_LIMITED else None
         except Exception as exc:  # a bug must not stop polling; report it as bad data
             logger.error(

@@ -82,8 +82,10 @@ class CloudServers:
         *,
         page_size: int = PAGE_SIZE,
         clock: Callable[[], float] = time.time,
+        metadata_labels: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._client = client
+        self.metadata_labels = metadata_labels
         self._tokens = tokens
         self.page_size = page_size
         self._clock = clock
@@ -158,7 +160,7 @@ class CloudServers:
             response = self.get(region, url, params)
             listing.add_page(response, sent)
             doc = self._read(response, url)
-            split_listing(doc, url, listing)
+            split_listing(doc, url, listing, NEXT, self.metadata_labels)
             check_size(listing, region)
             url = next_link(doc)
             if url is not None:
@@ -186,7 +188,7 @@ class CloudServers:
                 return listing
             doc = self._read(response, url)
             before = len(listing.servers) + len(listing.deleted)
-            split_listing(doc, url, listing, FIRST)
+            split_listing(doc, url, listing, FIRST, self.metadata_labels)
             check_size(listing, GLOBAL)
             page = len(listing.servers) + len(listing.deleted) - before
             # A short page is the last one; an offset past the end answers an empty list.
@@ -206,7 +208,13 @@ def check_size(listing: Listing, region: str) -> None:
         )
 
 
-def split_listing(doc: object, url: str, into: Listing, generation: str = NEXT) -> None:
+def split_listing(
+    doc: object,
+    url: str,
+    into: Listing,
+    generation: str = NEXT,
+    metadata_labels: tuple[tuple[str, str], ...] = (),
+) -> None:
     """Add a page's servers to ``into``: live ones as records, DELETED ones as ids."""
     items = doc.get("servers") if isinstance(doc, dict) else None
     if not isinstance(items, list):
@@ -223,7 +231,7 @@ def split_listing(doc: object, url: str, into: Listing, generation: str = NEXT) 
                 deleted.append(str(raw_id))
                 continue
         try:
-            servers.append(Server.from_api(item, generation))
+            servers.append(Server.from_api(item, generation, metadata_labels))
         except ValueError as exc:
             raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: {exc}") from exc
 

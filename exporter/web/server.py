@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from exporter import __version__
 from exporter.exposition.families import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
-from exporter.logs import logger
+from exporter.exposition.process import ProcessFamilies
+from exporter.logs import format_exception, logger
 from exporter.store import Store
 from exporter.web.landing import render_landing
 from exporter.web.security import WebSecurity
@@ -149,14 +150,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == server.telemetry_path:
             openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
             compressed = accepts_gzip(self.headers.get("Accept-Encoding", ""))
-            body = snapshot.parts(openmetrics, compressed)
+            parts = snapshot.parts(openmetrics, compressed, server.process.part(openmetrics))
             headers = {
                 "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
                 "Vary": "Accept, Accept-Encoding",
             }
             if compressed:
                 headers["Content-Encoding"] = "gzip"
-            self._send(HTTPStatus.OK, body, headers, send_body)
+            self._send(HTTPStatus.OK, parts, headers, send_body)
         elif path == "/":
             self._send(
                 HTTPStatus.OK,
@@ -207,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self,
         status: HTTPStatus,
-        body: bytes | list[bytes],
+        body: bytes | list[bytes] | list[bytes | memoryview],
         headers: dict[str, str],
         send_body: bool,
     ) -> None:
@@ -239,6 +240,8 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         telemetry_path: str = "/metrics",
         security: WebSecurity | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        *,
+        process: ProcessFamilies | None = None,
     ):
         self.address_family = _family(address[0])
         self._slots = threading.BoundedSemaphore(max_connections)
@@ -246,6 +249,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.store = store
         self.telemetry_path = telemetry_path
+        self.process = process or ProcessFamilies()
         self.security = security or WebSecurity(None)
         self._landing_lock = threading.Lock()
         self._landing: tuple[object, bytes] | None = None
@@ -293,7 +297,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         logger.log(
             level,
             "http connection failed",
-            extra={"client": client_address[0], "err": f"{type(exc).__name__}: {exc}"},
+            extra={"client": client_address[0], "err": format_exception(exc) if exc else ""},
         )
 
     def landing(self, snapshot) -> bytes:
@@ -320,7 +324,11 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         return thread
 
 
-def send_parts(sock: socket.socket, parts: list[bytes], write: Callable[[bytes], object]) -> None:
+def send_parts(
+    sock: socket.socket,
+    parts: list[bytes] | list[bytes | memoryview],
+    write: Callable[[bytes | memoryview], object],
+) -> None:
     """Send byte strings in order, several per system call where the socket allows it.
 
     The snapshot's parts are shared and never joined; ``sendmsg`` hands many of them to
