@@ -317,6 +317,10 @@ class ExporterHTTPServer(ThreadingHTTPServer):
             host = f"[{host}]"
         return f"{'https' if self.security.tls else 'http'}://{host}:{port}"
 
+    def serve_forever(self, poll_interval: float = 0.1) -> None:
+        """Serve until ``shutdown()``, which returns within ``poll_interval``."""
+        super().serve_forever(poll_interval)
+
     def start(self) -> threading.Thread:
         """Serve in a daemon thread."""
         thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
