@@ -58,6 +58,8 @@ class AccountConfig:
     generations: tuple[str, ...] = ("next",)
     rackconnect: bool | None = None  # None: from the token's rack_connect role
     managed: bool | None = None  # None: from the token's rax_managed role
+    # rackconnect: [ORD] sets rackconnect and limits where RackConnect is expected.
+    rackconnect_regions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,12 @@ def _account_from_mapping(
             problem("generations", V1_NEXT_GEN)
         if api_key is None and password is not None:
             problem("password" if "password" in raw else "password_file", V1_PASSWORD)
-    rackconnect = _auto_bool(raw, "rackconnect", problem)
+    rackconnect_regions: tuple[str, ...] | None = None
+    if isinstance(raw.get("rackconnect"), list):
+        rackconnect = True
+        rackconnect_regions = _regions(raw["rackconnect"], lambda m: problem("rackconnect", m))
+    else:
+        rackconnect = _auto_bool(raw, "rackconnect", problem)
     managed = _auto_bool(raw, "managed", problem)
     if len(problems) > before or username is None or name is None:
         return None
@@ -167,6 +174,7 @@ def _account_from_mapping(
         generations=generations,
         rackconnect=rackconnect,
         managed=managed,
+        rackconnect_regions=rackconnect_regions,
     )
 
 
@@ -237,7 +245,8 @@ def _auto_bool(raw: dict, key: str, problem) -> bool | None:
         return None
     if isinstance(value, bool):
         return value
-    problem(key, f"must be auto, true or false, not {value!r}")
+    also = ", or a list of regions" if key == "rackconnect" else ""
+    problem(key, f"must be auto, true or false{also}, not {value!r}")
     return None
 
 
