@@ -155,9 +155,9 @@ def _account_from_mapping(
             problem("generations", V1_NEXT_GEN)
         if api_key is None and password is not None:
             problem("password" if "password" in raw else "password_file", V1_PASSWORD)
+    rackconnect: bool | None = True
     rackconnect_regions: tuple[str, ...] | None = None
     if isinstance(raw.get("rackconnect"), list):
-        rackconnect = True
         rackconnect_regions = _regions(raw["rackconnect"], lambda m: problem("rackconnect", m))
     else:
         rackconnect = _auto_bool(raw, "rackconnect", problem)

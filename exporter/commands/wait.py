@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from exporter.commands import common
 from exporter.commands.agent import add_local_flags, local_settings
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.local == (args.server_id is not None):
         print("rackconnect-exporter wait: error: give SERVER_ID or --local", file=sys.stderr)
         return EXIT_USAGE
-    timing = {
+    timing: dict[str, Any] = {
         "wanted": args.wait_for,
         "interval": args.interval,
         "max_interval": args.max_interval,
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             rackconnect=local.rackconnect,
             managed=local.managed,
             managed_ops=local.managed_ops,
-            **timing,  # type: ignore[arg-type]
+            **timing,
         )
     else:
         config = common.configure(args)
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
             region=args.region,
             account=args.account,
             not_found_grace=args.not_found_grace,
-            **timing,  # type: ignore[arg-type]
+            **timing,
         )
     try:
         return waiter.run()
