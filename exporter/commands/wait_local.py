@@ -7,13 +7,11 @@ Managed Operations from XenStore and the completion file. The verdict is the one
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TextIO
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 
-from exporter.commands.wait_report import Reporter
+from exporter.commands.wait_report import Pacing
 from exporter.commands.wait_verdict import DONE, State, judge
 from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT, UpstreamError
 from exporter.flags import format_duration
@@ -25,7 +23,7 @@ from exporter.rackspace.managedops import ManagedOps
 BACKOFF = 1.5
 
 
-class LocalWaiter:
+class LocalWaiter(Pacing):
     """Polls the in-server API and Managed Operations until a verdict."""
 
     def __init__(
@@ -36,33 +34,14 @@ class LocalWaiter:
         rackconnect: bool,
         managed: bool,
         managed_ops: ManagedOps,
-        wanted: str = "ready",
-        interval: float = 5.0,
-        max_interval: float = 60.0,
-        timeout: float = 1800.0,
-        progress_interval: float = 30.0,
-        output: str = "text",
-        request_timeout: float = 30.0,
-        out: TextIO,
-        err: TextIO,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        **pacing: Any,
     ) -> None:
+        super().__init__(**pacing)
         self.rackconnect = rackconnect
         self.managed = managed
         self.managed_ops = managed_ops
-        self.wanted = wanted
-        self.interval = interval
-        self.max_interval = max(max_interval, interval)
-        self.timeout = timeout
-        self.sleep = sleep
-        self.clock = clock
-        self.report = Reporter(
-            out, err, output=output, progress_interval=progress_interval, clock=clock, wall=wall
-        )
-        self.budget = RequestBudget(clock=clock)
-        self.client = ApiClient(request_timeout)
+        self.budget = RequestBudget(clock=self.clock)
+        self.client = ApiClient(self.request_timeout)
         for prefix in ("http://", "https://"):  # every request counts against 30 a minute
             self.client.session.mount(prefix, HTTPAdapter(max_retries=0))
         self.api = InServerApi(base_url, self.client, self.budget, region)
@@ -111,25 +90,18 @@ class LocalWaiter:
                 self.report.event("state", f"{where}: {state.describe()}", **state.fields())
                 last, delay = state, self.interval
             if failure is not None:
-                return self._outcome("failed", EXIT_FAILURE, f"{where}: failed: {failure}", state)
+                return self.outcome(
+                    "failed", EXIT_FAILURE, f"{where}: failed: {failure}", **state.fields()
+                )
             if done:
-                return self._outcome("ready", EXIT_OK, f"{where}: {DONE[self.wanted]}", state)
+                return self.outcome(
+                    "ready", EXIT_OK, f"{where}: {DONE[self.wanted]}", **state.fields()
+                )
             remaining = deadline - self.clock()
             if remaining <= 0:
                 after = format_duration(self.timeout)
                 message = f"{where}: timed out after {after}: {state.describe()}"
-                return self._outcome("timeout", EXIT_TIMEOUT, message, state)
+                return self.outcome("timeout", EXIT_TIMEOUT, message, **state.fields())
             pause = min(max(delay, self.budget.wait_for(1)), remaining)
             self.report.pause(self.sleep, pause, where, **state.fields())
             delay = min(delay * BACKOFF, self.max_interval)
-
-    def _outcome(self, outcome: str, code: int, message: str, state: State) -> int:
-        self.report.event(
-            "outcome",
-            message,
-            outcome=outcome,
-            exit_code=code,
-            duration=round(self.report.elapsed(), 3),
-            **state.fields(),
-        )
-        return code

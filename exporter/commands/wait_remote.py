@@ -14,12 +14,11 @@ and counts as done.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
-from exporter.commands.wait_report import Reporter
+from exporter.commands.wait_report import Pacing
 from exporter.commands.wait_verdict import DONE, State, WaitError, judge
 from exporter.config import AccountConfig, Config
 from exporter.errors import (
@@ -67,50 +66,26 @@ class Target:
     fetch: Fetch
 
 
-class Waiter:
-    """Finds the server once, then polls it with backoff until a verdict."""
+class Waiter(Pacing):
+    """Finds the server (for up to ``not_found_grace``), then polls it until a verdict."""
 
     def __init__(
         self,
         config: Config,
         server_id: str,
         *,
-        wanted: str = "ready",
         region: str | None = None,
         account: str | None = None,
-        interval: float = 5.0,
-        max_interval: float = MAX_INTERVAL,
-        timeout: float = 1800.0,
         not_found_grace: float = NOT_FOUND_GRACE,
-        progress_interval: float = 30.0,
-        output: str = "text",
-        request_timeout: float = 30.0,
-        out: TextIO,
-        err: TextIO,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        **pacing: Any,
     ) -> None:
+        pacing.setdefault("max_interval", MAX_INTERVAL)  # wanted, timing, output, clock
+        super().__init__(**pacing)
         self.config = config
         self.server_id = server_id
-        self.wanted = wanted
         self.region = region.upper() if region else None
         self.account = account
-        self.interval = interval
-        self.max_interval = max(max_interval, interval)
-        self.timeout = timeout
         self.not_found_grace = not_found_grace
-        self.request_timeout = request_timeout
-        self.sleep = sleep
-        self.clock = clock
-        self.report = Reporter(
-            out,
-            err,
-            output=output,
-            progress_interval=progress_interval,
-            clock=clock,
-            wall=wall,
-        )
         self._clients: list[ApiClient] = []
 
     def run(self) -> int:
@@ -131,16 +106,7 @@ class Waiter:
                 client.close()
 
     def _outcome(self, outcome: str, code: int, message: str, **fields: Any) -> int:
-        fields = {"server_id": self.server_id, **fields}
-        self.report.event(
-            "outcome",
-            message,
-            outcome=outcome,
-            exit_code=code,
-            duration=round(self.report.elapsed(), 3),
-            **fields,
-        )
-        return code
+        return self.outcome(outcome, code, message, **{"server_id": self.server_id, **fields})
 
     def _pause(self, seconds: float, deadline: float, what: str, **fields: Any) -> None:
         """Sleep ``seconds`` (not past the deadline), with progress lines on the way."""

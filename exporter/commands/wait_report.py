@@ -101,3 +101,46 @@ class Reporter:
             sleep(chunk)
             left -= chunk
             self.progress(what, **fields)
+
+
+class Pacing:
+    """What every waiter shares: its goal, timing, output and (injectable) clock."""
+
+    def __init__(
+        self,
+        *,
+        wanted: str = "ready",
+        interval: float = 5.0,
+        max_interval: float = 60.0,
+        timeout: float = 1800.0,
+        progress_interval: float = 30.0,
+        output: str = "text",
+        request_timeout: float = 30.0,
+        out: TextIO,
+        err: TextIO,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.wanted = wanted
+        self.interval = interval
+        self.max_interval = max(max_interval, interval)
+        self.timeout = timeout
+        self.request_timeout = request_timeout
+        self.sleep = sleep
+        self.clock = clock
+        self.report = Reporter(
+            out, err, output=output, progress_interval=progress_interval, clock=clock, wall=wall
+        )
+
+    def outcome(self, outcome: str, code: int, message: str, **fields: Any) -> int:
+        """The last line; returns ``code``."""
+        self.report.event(
+            "outcome",
+            message,
+            outcome=outcome,
+            exit_code=code,
+            duration=round(self.report.elapsed(), 3),
+            **fields,
+        )
+        return code
