@@ -62,6 +62,8 @@ class AccountConfig:
     managed: bool | None = None  # None: from the token's rax_managed role
     # (label, metadata key) pairs: the key's value as a label on rackconnect_server_info
     metadata_labels: tuple[tuple[str, str], ...] = ()
+    # rackconnect: [ORD] sets rackconnect and limits where RackConnect is expected.
+    rackconnect_regions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,12 @@ def _account_from_mapping(
             problem("generations", V1_NEXT_GEN)
         if api_key is None and password is not None:
             problem("password" if "password" in raw else "password_file", V1_PASSWORD)
-    rackconnect = _auto_bool(raw, "rackconnect", problem)
+    rackconnect: bool | None = True
+    rackconnect_regions: tuple[str, ...] | None = None
+    if isinstance(raw.get("rackconnect"), list):
+        rackconnect_regions = _regions(raw["rackconnect"], lambda m: problem("rackconnect", m))
+    else:
+        rackconnect = _auto_bool(raw, "rackconnect", problem)
     managed = _auto_bool(raw, "managed", problem)
     metadata_labels = _metadata_labels(raw.get("metadata_labels"), problem)
     if len(problems) > before or username is None or name is None:
@@ -173,6 +180,7 @@ def _account_from_mapping(
         rackconnect=rackconnect,
         managed=managed,
         metadata_labels=metadata_labels,
+        rackconnect_regions=rackconnect_regions,
     )
 
 
@@ -284,7 +292,8 @@ def _auto_bool(raw: dict, key: str, problem) -> bool | None:
         return None
     if isinstance(value, bool):
         return value
-    problem(key, f"must be auto, true or false, not {value!r}")
+    also = ", or a list of regions" if key == "rackconnect" else ""
+    problem(key, f"must be auto, true or false{also}, not {value!r}")
     return None
 
 

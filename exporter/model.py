@@ -12,10 +12,13 @@ MANAGED_STATUS_KEY = "rax_service_level_automation"
 UNPROCESSABLE_REASON_KEY = "rackconnect_unprocessable_reason"
 
 DEPLOYED = "DEPLOYED"
+UNPROCESSABLE = "UNPROCESSABLE"
 COMPLETE = "Complete"
 UNKNOWN = "UNKNOWN"
+ACTIVE = "ACTIVE"  # the Nova status a server must have to be ready
+ERROR = "ERROR"  # the Nova status of a server that failed to build
 
-AUTOMATION_STATUSES = ("DEPLOYING", DEPLOYED, "FAILED", "UNPROCESSABLE", UNKNOWN)
+AUTOMATION_STATUSES = ("DEPLOYING", DEPLOYED, "FAILED", UNPROCESSABLE, UNKNOWN)
 MANAGED_STATUSES = (
     "Pending",
     "In Progress",
@@ -24,7 +27,7 @@ MANAGED_STATUSES = (
     "Authentication Error",
     UNKNOWN,
 )
-AUTOMATION_FAILURES = frozenset({"FAILED", "UNPROCESSABLE"})
+AUTOMATION_FAILURES = frozenset({"FAILED", UNPROCESSABLE})
 MANAGED_FAILURES = frozenset({"Build Error", "Authentication Error"})
 
 # Feature name -> metadata keys. Upstream spells the public IP key "provison"; the
@@ -186,11 +189,20 @@ class Server:
             labels=_metadata_labels(metadata, metadata_labels) if metadata_labels else (),
         )
 
+    def nova_done(self) -> bool:
+        """True when Nova says ``ACTIVE`` (or the status is unknown, as on the agent)."""
+        return self.status is None or self.status == ACTIVE
+
     def rackconnect_done(self, rackconnect: bool) -> bool:
-        """True when RackConnect automation has finished (or does not apply)."""
+        """True when RackConnect automation has finished (or does not apply).
+
+        Where RackConnect is not expected, UNPROCESSABLE is the expected answer.
+        """
         if self.automation_status is None:
             return not rackconnect
-        return self.automation_status == DEPLOYED
+        if self.automation_status == DEPLOYED:
+            return True
+        return not rackconnect and self.automation_status == UNPROCESSABLE
 
     def managed_done(self, managed: bool) -> bool:
         """True when Managed Operations automation has finished (or does not apply).
@@ -202,14 +214,20 @@ class Server:
         return self.managed_status == COMPLETE
 
     def ready(self, rackconnect: bool, managed: bool) -> bool:
-        """The rule behind ``rackconnect_server_ready``."""
-        return self.rackconnect_done(rackconnect) and self.managed_done(managed)
+        """The rule behind ``rackconnect_server_ready``.
 
-    def failed(self) -> bool:
-        """True when either automation reached a terminal failure state."""
+        ``rackconnect`` is whether RackConnect is expected in the server's region.
+        """
         return (
-            self.automation_status in AUTOMATION_FAILURES or self.managed_status in MANAGED_FAILURES
+            self.nova_done() and self.rackconnect_done(rackconnect) and self.managed_done(managed)
         )
+
+    def failed(self, rackconnect: bool = True) -> bool:
+        """True when Nova or either automation reached a terminal failure state."""
+        rc_failed = self.automation_status in AUTOMATION_FAILURES and not self.rackconnect_done(
+            rackconnect
+        )
+        return self.status == ERROR or rc_failed or self.managed_status in MANAGED_FAILURES
 
 
 @dataclass(frozen=True)
@@ -240,3 +258,13 @@ class AccountView:
     known: bool = False  # Identity answered at least once, so tenant and roles are real
     polled: bool = False  # the first poll has finished (successfully or not)
     regions: tuple[RegionView, ...] = ()
+    rackconnect_regions: tuple[str, ...] | None = None  # None: every region
+
+    def expects_rackconnect(self, region: str) -> bool:
+        """Whether RackConnect automation is expected for servers in ``region``."""
+        return rackconnect_expected(self.rackconnect, self.rackconnect_regions, region)
+
+
+def rackconnect_expected(rackconnect: bool, regions: tuple[str, ...] | None, region: str) -> bool:
+    """RackConnect applies to the account and, when regions are declared, to ``region``."""
+    return rackconnect and (regions is None or region.upper() in regions)

@@ -95,9 +95,15 @@ class AccountWriter:
         """True while this writer owns its account."""
         return self.store._owner(self) is not None
 
-    def known(self, tenant_id: str, rackconnect: bool, managed: bool) -> None:
+    def known(
+        self,
+        tenant_id: str,
+        rackconnect: bool,
+        managed: bool,
+        rackconnect_regions: tuple[str, ...] | None = None,
+    ) -> None:
         """Record what Identity said about the account."""
-        self.store._known(self, tenant_id, rackconnect, managed)
+        self.store._known(self, tenant_id, rackconnect, managed, rackconnect_regions)
 
     def polled(self) -> None:
         """Mark the end of the first poll of every region of the account."""
@@ -223,14 +229,26 @@ class Store:
         account = self._accounts.get(writer.account)
         return account if account is not None and account.writer is writer else None
 
-    def _known(self, writer: AccountWriter, tenant_id: str, rackconnect: bool, managed: bool):
+    def _known(
+        self,
+        writer: AccountWriter,
+        tenant_id: str,
+        rackconnect: bool,
+        managed: bool,
+        rackconnect_regions: tuple[str, ...] | None = None,
+    ):
         with self._lock:
             account = self._owner(writer)
             if account is None:
                 return
             view = account.view
             fresh = dataclasses.replace(
-                view, tenant_id=tenant_id, known=True, rackconnect=rackconnect, managed=managed
+                view,
+                tenant_id=tenant_id,
+                known=True,
+                rackconnect=rackconnect,
+                managed=managed,
+                rackconnect_regions=rackconnect_regions,
             )
             # An earlier authentication failure was reported under region "".
             if fresh == view and "" not in account.regions:
@@ -273,10 +291,11 @@ class Store:
         with state.lock:
             old = state.view.servers
             servers = build(old)
-            fragments = state.renderer.render(servers, view.rackconnect, view.managed)
+            rackconnect = view.expects_rackconnect(region)
+            fragments = state.renderer.render(servers, rackconnect, view.managed)
             # The history changes only on transitions: compared with the last good records.
             history = state.history.record(changes(old, servers, self._clock()))
-            lines = history.render(view.name, region, view.rackconnect, view.managed)
+            lines = history.render(view.name, region, rackconnect, view.managed)
             # Compress here, in the poller's thread, so that scrapes never do.
             parts = state.view.parts
             if fragments is not state.fragments or lines is not state.history_fragments:

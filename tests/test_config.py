@@ -220,3 +220,24 @@ def test_both_generations_and_identity_v1(tmp_path: Path) -> None:
     assert caught.value.problems == [
         "RACKSPACE_PASSWORD: Identity v1.0 takes an API key, not a password (set RACKSPACE_API_KEY)"
     ]
+
+
+def test_rackconnect_takes_a_list_of_regions(tmp_path: Path) -> None:
+    path = tmp_path / "rc.yml"
+    path.write_text(
+        "accounts:\n"
+        "  - username: a\n    api_key: k\n    rackconnect: [ord, DFW]\n"
+        "  - username: b\n    api_key: k\n    rackconnect: [XYZ]\n"
+        "  - username: c\n    api_key: k\n    rackconnect: maybe\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_file(str(path))
+    assert caught.value.problems == [
+        f"{path}:7: accounts[1].rackconnect: unknown region 'XYZ' "
+        "(expected some of: ORD, DFW, IAD, LON, SYD, HKG)",
+        f"{path}:10: accounts[2].rackconnect: must be auto, true or false, or a list of "
+        "regions, not 'maybe'",
+    ]
+    path.write_text("accounts:\n  - username: a\n    api_key: k\n    rackconnect: [ord, DFW]\n")
+    account = load_file(str(path)).accounts[0]
+    assert (account.rackconnect, account.rackconnect_regions) == (True, ("ORD", "DFW"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.exposition.families import PER_SERVER_FAMILIES, SERVER_READY
 from exporter.exposition.gzipparts import Body
 from exporter.exposition.history import Change, RegionHistory
 from exporter.exposition.render import RegionRenderer, render_parts
@@ -213,9 +214,10 @@ def test_unchanged_servers_are_not_rendered_again() -> None:
     # a change of the account's roles re-renders readiness: a server without keys is
     # ready on an account with neither RackConnect nor Managed Operations
     ready_line = 'rackconnect_server_ready{account="acme",region="ORD",server_id="%s"} %d\n'
-    assert (ready_line % (FLEET[2].id, 0)).encode() in first[6]
+    at = PER_SERVER_FAMILIES.index(SERVER_READY)
+    assert (ready_line % (FLEET[2].id, 0)).encode() in first[at]
     third = renderer.render(FLEET, False, False)
-    assert (ready_line % (FLEET[2].id, 1)).encode() in third[6]
+    assert (ready_line % (FLEET[2].id, 1)).encode() in third[at]
     assert renderer.rendered == 3
     # removing and reordering reuse the cached lines too
     fourth = renderer.render([FLEET[2], FLEET[0]], False, False)

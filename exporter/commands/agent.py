@@ -1,18 +1,18 @@
-"""The ``agent`` command, run on a cloud server: the RackConnect in-server API and the
-Managed Operations completion file, exposed with the exporter's metric names.
+"""The ``agent`` command, run on a cloud server: the RackConnect in-server API and
+Managed Operations (XenStore, the completion file), exposed with the exporter's metric names.
 
-The in-server API itself is read by ``exporter.rackspace.inserver``.
+The in-server API itself is read by ``exporter.rackspace.inserver``; Managed Operations by
+``exporter.rackspace.managedops``. Managed Operations is reported whatever the API answers.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
 from requests.adapters import HTTPAdapter
 
@@ -23,10 +23,11 @@ from exporter.errors import EXIT_USAGE, UpstreamError, UsageError
 from exporter.exposition.families import GATEWAY_INFO, TASK_STATUS
 from exporter.exposition.render import sample
 from exporter.logs import format_exception, logger
-from exporter.model import COMPLETE, NEXT, Server
+from exporter.model import NEXT, Server
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.inserver import (
     REQUESTS_PER_POLL,
+    XENSTORE_COMMAND,
     InServerApi,
     Reading,
     RequestBudget,
@@ -35,17 +36,16 @@ from exporter.rackspace.inserver import (
     xenstore_read,
     xenstore_server_id,
 )
+from exporter.rackspace.managedops import (
+    LINUX_COMPLETION_FILE,
+    ManagedOps,
+    default_completion_file,
+    default_state_file,
+)
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 
 ACCOUNT = "local"
-LINUX_COMPLETION_FILE = "/tmp/rs_managed_cloud_automation_complete"
-WINDOWS_COMPLETION_FILE = r"C:\windows\temp\rs_managed_cloud_automation_complete.txt"
-
-
-def default_completion_file() -> str:
-    """Where Managed Operations leaves its completion file on this platform."""
-    return WINDOWS_COMPLETION_FILE if os.name == "nt" else LINUX_COMPLETION_FILE
 
 
 class Agent:
@@ -61,7 +61,10 @@ class Agent:
         server_name: str,
         generation: str = NEXT,
         managed: bool = False,
+        rackconnect: bool = True,
         completion_file: str = LINUX_COMPLETION_FILE,
+        state_file: str | None = None,
+        xenstore: Callable[[str], str | None] = xenstore_read,
         account: str = ACCOUNT,
         timeout: float = 30.0,
         budget: RequestBudget | None = None,
@@ -75,6 +78,8 @@ class Agent:
         self.generation = generation
         self.managed = managed
         self.completion_file = completion_file
+        self.managed_ops = ManagedOps(completion_file, state_file, xenstore)
+        self._last: Reading | None = None
         self.budget = budget or RequestBudget()
         self.client = ApiClient(
             timeout,
@@ -85,7 +90,7 @@ class Agent:
         for prefix in ("http://", "https://"):
             self.client.session.mount(prefix, HTTPAdapter(max_retries=0))
         self.api = InServerApi(base_url, self.client, self.budget, region)
-        self.writer.known("", True, managed)
+        self.writer.known("", rackconnect, managed)
 
     def poll(self) -> None:
         """One reading, published to the store; never raises."""
@@ -93,6 +98,12 @@ class Agent:
         try:
             reading = self.api.read()
         except UpstreamError as exc:
+            if exc.status == 404:  # no RackConnect here: Managed Operations still counts
+                self._publish(Reading(None, (), (), None, None), time.monotonic() - started)
+                self.writer.polled()
+                return
+            # The API failed: Managed Operations is still reported, with the last reading.
+            self._publish(self._last or Reading(None, (), (), None, None), 0.0)
             self.writer.failed(self.region, exc.reason, time.monotonic() - started)
             logger.warning(
                 "poll failed",
@@ -104,6 +115,7 @@ class Agent:
                 },
             )
         else:
+            self._last = reading
             self._publish(reading, time.monotonic() - started)
         self.writer.polled()
 
@@ -111,7 +123,7 @@ class Agent:
         if self.server_id is None:
             self.server_id = reading.server_id or xenstore_server_id() or socket.gethostname()
             logger.info("server id found", extra={"server_id": self.server_id})
-        complete = Path(self.completion_file).exists()
+        managed_status = self.managed_ops.status()
         server = Server(
             id=self.server_id,
             name=self.server_name,
@@ -119,7 +131,7 @@ class Agent:
             created=None,
             automation_status=reading.status,
             features=reading.features,
-            managed_status=COMPLETE if complete else None,
+            managed_status=managed_status,
             unprocessable_reason=None,
         )
         ids = {"account": self.account, "region": self.region, "server_id": self.server_id}
@@ -136,7 +148,11 @@ class Agent:
         self.writer.succeeded(self.region, [server], duration)
         logger.debug(
             "poll succeeded",
-            extra={"status": reading.status, "gateway": reading.gateway_ip, "managed": complete},
+            extra={
+                "status": reading.status,
+                "gateway": reading.gateway_ip,
+                "managed": managed_status,
+            },
         )
 
     def next_delay(self, interval: float) -> float:
@@ -154,21 +170,19 @@ class Agent:
         self.client.close()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``agent`` flags to a parser."""
-    parser.description = (
-        "Run on a cloud server: poll the RackConnect in-server API (at most 30 requests a "
-        "minute) and the Managed Operations completion file, and serve the exporter's "
-        "metrics for this server."
-    )
-    common.add_web_flags(parser)
-    common.add_poll_interval_flag(
-        parser,
-        "60s",
-        "how often to read the in-server API; never more than 30 requests a minute whatever "
-        "this says",
-    )
-    common.add_poll_timeout_flag(parser)
+@dataclass(frozen=True)
+class Local:
+    """Where the on-server API is and what this server has, from the flags and XenStore."""
+
+    region: str
+    url: str
+    managed: bool
+    rackconnect: bool
+    managed_ops: ManagedOps
+
+
+def add_local_flags(parser: argparse.ArgumentParser) -> None:
+    """The on-server flags shared by ``agent`` and ``wait --local``."""
     parser.add_argument(
         "--rackconnect.region",
         dest="rackconnect_region",
@@ -182,6 +196,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="base URL of the in-server API (default: "
         "https://{region}.api.rackconnect.rackspace.com)",
     )
+    parser.add_argument(
+        "--rackconnect",
+        dest="rackconnect",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="whether RackConnect automation is expected on this server; auto: true unless "
+        "the XenStore roles say otherwise (default: auto)",
+    )
+    parser.add_argument(
+        "--managed",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="whether this server has Managed Operations, so ready waits for its completion; "
+        "auto: from the XenStore roles, else false (default: auto)",
+    )
+    parser.add_argument(
+        "--managed.completion-file",
+        dest="completion_file",
+        default=default_completion_file(),
+        metavar="PATH",
+        help="the file Managed Operations creates when done (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--managed.state-file",
+        dest="state_file",
+        default=default_state_file(),
+        metavar="PATH",
+        help="where completion is remembered, so a cleared /tmp does not undo it; empty: "
+        "remember nothing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--xenstore.command",
+        dest="xenstore_command",
+        default=XENSTORE_COMMAND,
+        metavar="PATH",
+        help="the xenstore-read program (none on Windows: XenStore is then not read) "
+        "(default: %(default)s)",
+    )
+
+
+def local_settings(args: argparse.Namespace) -> Local:
+    """The on-server settings; raises UsageError when the region cannot be found."""
+
+    def xenstore(key: str) -> str | None:
+        return xenstore_read(key, args.xenstore_command)
+
+    region = args.rackconnect_region
+    if region is None and args.rackconnect_url:
+        region = region_from_url(args.rackconnect_url)
+    if region is None:
+        region = xenstore("vm-data/provider_data/region")
+    if region is None and not args.rackconnect_url:
+        raise UsageError("give --rackconnect.region (or --rackconnect.url)")
+    region = (region or "").upper()
+    roles = None
+    if "auto" in (args.managed, args.rackconnect):
+        roles = xenstore("vm-data/provider_data/roles")
+    managed = args.managed == "true" or (args.managed == "auto" and "rax_managed" in (roles or ""))
+    rackconnect = args.rackconnect == "true" or (
+        args.rackconnect == "auto" and (roles is None or "rack_connect" in roles)
+    )
+    return Local(
+        region=region,
+        url=args.rackconnect_url or default_url(region),
+        managed=managed,
+        rackconnect=rackconnect,
+        managed_ops=ManagedOps(args.completion_file, args.state_file or None, xenstore),
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``agent`` flags to a parser."""
+    parser.description = (
+        "Run on a cloud server: poll the RackConnect in-server API (at most 30 requests a "
+        "minute) and Managed Operations (XenStore, the completion file), and serve the "
+        "exporter's metrics for this server."
+    )
+    common.add_web_flags(parser)
+    common.add_poll_interval_flag(
+        parser,
+        "60s",
+        "how often to read the in-server API; never more than 30 requests a minute whatever "
+        "this says",
+    )
+    common.add_poll_timeout_flag(parser)
+    add_local_flags(parser)
     parser.add_argument(
         "--server.id",
         dest="server_id",
@@ -208,50 +308,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"the account label (default: {ACCOUNT})",
     )
-    parser.add_argument(
-        "--managed",
-        choices=("auto", "true", "false"),
-        default="auto",
-        help="whether this server has Managed Operations, so ready waits for the completion "
-        "file; auto: from the XenStore roles, else false (default: auto)",
-    )
-    parser.add_argument(
-        "--managed.completion-file",
-        dest="completion_file",
-        default=default_completion_file(),
-        metavar="PATH",
-        help="the file Managed Operations creates when done (default: %(default)s)",
-    )
     common.add_log_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the local server's RackConnect and Managed Operations state."""
     common.setup_logging(args)
-    region = args.rackconnect_region
-    if region is None and args.rackconnect_url:
-        region = region_from_url(args.rackconnect_url)
-    if region is None:
-        region = xenstore_read("vm-data/provider_data/region")
-    if region is None and not args.rackconnect_url:
-        raise UsageError("give --rackconnect.region (or --rackconnect.url)")
-    region = (region or "").upper()
-    managed = args.managed == "true"
-    if args.managed == "auto":
-        managed = "rax_managed" in (xenstore_read("vm-data/provider_data/roles") or "")
+    local = local_settings(args)
     web = common.web(args)
     if web is None:
         return EXIT_USAGE
     store = Store(args.poll_interval)
     agent = Agent(
         store,
-        base_url=args.rackconnect_url or default_url(region),
-        region=region,
+        base_url=local.url,
+        region=local.region,
         server_id=args.server_id,
         server_name=args.server_name or socket.gethostname(),
         generation=args.generation,
-        managed=managed,
+        managed=local.managed,
+        rackconnect=local.rackconnect,
         completion_file=args.completion_file,
+        state_file=args.state_file or None,
+        xenstore=local.managed_ops.xenstore,
         account=args.account_name,
         timeout=args.poll_timeout,
     )

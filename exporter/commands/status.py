@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from exporter.commands import common
-from exporter.config import Config
+from exporter.config import REGIONS, Config
 from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from exporter.polling.supervisor import PollSettings, Supervisor
+from exporter.rackspace.cloudservers import GLOBAL
 from exporter.store import Snapshot, Store
 
 FEATURE_SHORT = {
@@ -20,7 +21,18 @@ FEATURE_SHORT = {
     "manage_software_firewall": "firewall",
     "provision_public_ip": "public_ip",
 }
-COLUMNS = ("ACCOUNT", "REGION", "SERVER_ID", "NAME", "RACKCONNECT", "FEATURES", "MANAGED", "READY")
+COLUMNS = (
+    "ACCOUNT",
+    "REGION",
+    "SERVER_ID",
+    "NAME",
+    "STATUS",
+    "RACKCONNECT",
+    "FEATURES",
+    "MANAGED",
+    "READY",
+)
+REASON_COLUMN = "REASON"  # shown last, only when some server has an UNPROCESSABLE reason
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class Row:
     managed: str | None
     ready: bool
     unprocessable_reason: str | None
+    status: str | None = None  # the Nova status
 
     def cells(self) -> tuple[str, ...]:
         """The table cells, in COLUMNS order."""
@@ -49,6 +62,7 @@ class Row:
             self.region,
             self.server_id,
             self.name,
+            self.status or "-",
             self.rackconnect or "-",
             features,
             self.managed or "-",
@@ -63,6 +77,7 @@ class Row:
             "server_id": self.server_id,
             "name": self.name,
             "generation": self.generation,
+            "status": self.status,
             "rackconnect_status": self.rackconnect,
             "features": self.features,
             "managed_status": self.managed,
@@ -99,7 +114,7 @@ def rows(
             for s in region.servers:
                 if server is not None and server not in (s.id, s.name):
                     continue
-                ready = s.ready(account.rackconnect, account.managed)
+                ready = s.ready(account.expects_rackconnect(region.region), account.managed)
                 if not_ready and ready:
                     continue
                 out.append(
@@ -114,6 +129,7 @@ def rows(
                         managed=s.managed_status,
                         ready=ready,
                         unprocessable_reason=s.unprocessable_reason,
+                        status=s.status,
                     )
                 )
     out.sort(key=lambda r: (r.account, r.region, r.name, r.server_id))
@@ -133,7 +149,11 @@ def problems(snapshot: Snapshot) -> list[tuple[str, str, str]]:
 def render_table(found: list[Row]) -> str:
     """An aligned text table with a one-line summary."""
     table = [COLUMNS, *(r.cells() for r in found)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    if any(r.unprocessable_reason for r in found):
+        table[0] = (*COLUMNS, REASON_COLUMN)
+        for i, r in enumerate(found, 1):
+            table[i] = (*table[i], r.unprocessable_reason or "-")
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
     ]
@@ -173,6 +193,12 @@ def poll_and_print(
     err: TextIO,
 ) -> int:
     """Poll, print, and return the exit code."""
+    wanted = {r.strip().upper() for r in regions}
+    unknown = sorted(wanted - {*REGIONS, GLOBAL})
+    if unknown:
+        known = ", ".join((*REGIONS, GLOBAL))
+        print(f"status: unknown region {', '.join(unknown)} (one of {known})", file=err)
+        return EXIT_USAGE
     snapshot = poll_once(config, timeout)
     failed = problems(snapshot)
     for account, region, reason in failed:
@@ -185,9 +211,21 @@ def poll_and_print(
             return EXIT_USAGE
         print("status: no account could be reached", file=err)
         return EXIT_FAILURE
-    found = rows(snapshot, regions, server, not_ready)
+    polled = {r.region for a in snapshot.accounts for r in a.regions if r.region}
+    missing = sorted(wanted - polled)
+    if missing and all(a.known for a in snapshot.accounts):
+        print(
+            f"status: no account polls region {', '.join(missing)} "
+            f"(polled: {', '.join(sorted(polled)) or 'none'})",
+            file=err,
+        )
+        return EXIT_USAGE
+    found = rows(snapshot, wanted, server, not_ready)
     out.write(render_json(found, snapshot) if output == "json" else render_table(found))
     out.flush()
+    # A failed region leaves servers out: a script must not read that as "all is well".
+    if any(not wanted or region in wanted or not region for _, region, _ in failed):
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -195,8 +233,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``status`` flags to a parser."""
     parser.description = (
         "Poll every configured account once and print a table (or JSON) of servers. Exit 0; "
-        "3 on a configuration error or when every account failed to authenticate; 1 when no "
-        "account could be reached."
+        "1 when a region it polled failed (the others are still printed) or no account could "
+        "be reached; 3 on a configuration error, an unknown --region, or when every account "
+        "failed to authenticate."
     )
     parser.add_argument(
         "--output",

@@ -75,10 +75,18 @@ UNPROCESSABLE_INFO = Family(
     "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
     (*SERVER, "reason"),
 )
+SERVER_STATUS = Family(
+    "rackconnect_server_status",
+    "gauge",
+    "The server's Nova status (ACTIVE, BUILD, ERROR, ...) as the status label; one series "
+    "per server, always 1.",
+    (*SERVER, "status"),
+)
 SERVER_READY = Family(
     "rackconnect_server_ready",
     "gauge",
-    "1 when RackConnect and Managed Operations automation are both done for the server.",
+    "1 when the Nova status is ACTIVE and RackConnect and Managed Operations automation are "
+    "both done for the server (RackConnect only where it is expected).",
     SERVER,
 )
 PER_SERVER_FAMILIES = (
@@ -88,6 +96,7 @@ PER_SERVER_FAMILIES = (
     FEATURE_ENABLED,
     MANAGED_STATUS,
     UNPROCESSABLE_INFO,
+    SERVER_STATUS,
     SERVER_READY,
 )
 
@@ -118,6 +127,13 @@ ACCOUNT_INFO = Family(
     "Account as seen in its Identity token: tenant and whether it has RackConnect and "
     "Managed Operations (always 1).",
     ("account", "tenant_id", "rackconnect", "managed"),
+)
+REGION_INFO = Family(
+    "rackconnect_region_info",
+    "info",
+    "Account and region polled, and whether RackConnect automation is expected there "
+    "(rackconnect: false outside the declared RackConnect regions; always 1).",
+    (*REGION, "rackconnect"),
 )
 UP = Family(
     "rackconnect_up",
@@ -198,6 +214,7 @@ FAMILIES = (
     CONFIG_RELOAD_OK,
     CONFIG_RELOAD_TIME,
     ACCOUNT_INFO,
+    REGION_INFO,
     UP,
     LAST_SUCCESS,
     POLL_DURATION,

@@ -28,9 +28,11 @@ from exporter.exposition.families import (
     PER_SERVER_FAMILIES,
     POLL_DURATION,
     POLL_ERRORS,
+    REGION_INFO,
     SERVER_CREATED,
     SERVER_INFO,
     SERVER_READY,
+    SERVER_STATUS,
     UNPROCESSABLE_INFO,
     UP,
     Family,
@@ -113,6 +115,9 @@ def render_server(server: Server, account: str, region: str, rackconnect: bool, 
         else f"{UNPROCESSABLE_INFO.name}{head},"
         f'reason="{escape_label(server.unprocessable_reason)}"}} 1\n'
     )
+    nova = ""
+    if server.status is not None:
+        nova = f'{SERVER_STATUS.name}{head},status="{escape_label(server.status)}"}} 1\n'
     ready = f"{SERVER_READY.name}{head}}} {int(server.ready(rackconnect, managed))}\n"
     return (
         _encode(info),
@@ -121,6 +126,7 @@ def render_server(server: Server, account: str, region: str, rackconnect: bool, 
         _encode(features),
         _encode(operations),
         _encode(reason),
+        _encode(nova),
         _encode(ready),
     )
 
@@ -259,6 +265,22 @@ def render_parts(
         ),
     )
     regions = [(a.name, r) for a in accounts for r in a.regions]
+    family(
+        REGION_INFO,
+        "".join(
+            sample(
+                REGION_INFO,
+                1,
+                account=a.name,
+                region=r.region,
+                rackconnect=_bool(a.expects_rackconnect(r.region)),
+            )
+            for a in accounts
+            if a.known
+            for r in a.regions
+            if r.region
+        ),
+    )
     family(UP, "".join(sample(UP, int(r.up), account=a, region=r.region) for a, r in regions))
     family(
         LAST_SUCCESS,

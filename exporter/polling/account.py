@@ -67,7 +67,7 @@ class AccountPoller:
         managed = self.account.managed
         if managed is None:
             managed = MANAGED_ROLE in access.roles
-        self.writer.known(access.tenant_id, rackconnect, managed)
+        self.writer.known(access.tenant_id, rackconnect, managed, self.account.rackconnect_regions)
         # A region that drops out of the catalog is reported as failing, not left as it was.
         known = set(self.writer.regions()) - {GLOBAL}
         regions = self.account.regions or tuple(

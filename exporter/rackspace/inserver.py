@@ -87,9 +87,9 @@ class RequestBudget:
 
 @dataclass(frozen=True)
 class Reading:
-    """One poll of the in-server API."""
+    """One poll of the in-server API (status None: the API is not there, as without RackConnect)."""
 
-    status: str
+    status: str | None
     tasks: tuple[tuple[str, str], ...]
     features: tuple[tuple[str, bool], ...]
     gateway_ip: str | None
@@ -236,6 +236,10 @@ class InServerApi:
             )
         return response
 
+    def status(self) -> str | None:
+        """Only the automation status, in one request."""
+        return parse_status(_read(self.get("automation_status")))
+
     def read(self) -> Reading:
         """One reading: status and tasks, features, gateway."""
         details_doc = _read(self.get("automation_status/details"))
@@ -267,15 +271,27 @@ class InServerApi:
         )
 
 
-def xenstore_read(key: str) -> str | None:
-    """A XenStore value inside the VM (``xenstore-read``), or None where there is none."""
+XENSTORE_COMMAND = "xenstore-read"
+
+
+def xenstore_read(key: str, command: str = XENSTORE_COMMAND) -> str | None:
+    """A XenStore value inside the VM (``xenstore-read``), or None where there is none.
+
+    Metadata values come JSON-quoted (``"DEPLOYED"``); the quotes are removed.
+    """
     try:
         result = subprocess.run(
-            ["xenstore-read", key], capture_output=True, text=True, timeout=5, check=False
+            [command, key], capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    value = result.stdout.strip().strip('"')
+    value = result.stdout.strip()
+    if value.startswith('"'):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = value.strip('"')
+        value = decoded if isinstance(decoded, str) else value.strip('"')
     return value if result.returncode == 0 and value else None
 
 

@@ -5,8 +5,10 @@ Routes::
     GET    /_control/accounts
     GET    /_control/servers?account=&region=&include_deleted=
     POST   /_control/servers                 {account, region, name?, metadata?, generation?,
-                                              status?} -> {"id"}
+                                              status?, appear_after?} -> {"id"}
     POST   /_control/servers/{id}/metadata   {"metadata": {...}, "replace": false}
+    POST   /_control/servers/{id}/status     {"status": "ERROR"}
+    POST   /_control/servers/{id}/transitions {"after": seconds, "status"?, "metadata"?}
     DELETE /_control/servers/{id}
     GET    /_control/faults
     POST   /_control/faults                  Fault fields -> {"id"}
@@ -156,7 +158,9 @@ def _servers(sim: Simulator, req: Request, rest: list[str]) -> Reply:
         )
     if not rest and method == "POST":
         data = _body(req)
-        _only(data, ("account", "region", "name", "metadata", "generation", "status"))
+        _only(
+            data, ("account", "region", "name", "metadata", "generation", "status", "appear_after")
+        )
         for key in ("account", "region"):
             if not isinstance(data.get(key), str):
                 raise _BadInputError(f"'{key}' is required and must be a string")
@@ -168,6 +172,7 @@ def _servers(sim: Simulator, req: Request, rest: list[str]) -> Reply:
                 metadata=data.get("metadata"),
                 generation=data.get("generation", "next"),
                 status=data.get("status", "ACTIVE"),
+                appear_after=data.get("appear_after"),
             )
         except KeyError as exc:
             raise _BadInputError(str(exc.args[0])) from None
@@ -181,6 +186,22 @@ def _servers(sim: Simulator, req: Request, rest: list[str]) -> Reply:
         if not isinstance(replace, bool):
             raise _BadInputError("'replace' must be true or false")
         sim.set_metadata(rest[0], data["metadata"], replace=replace)
+        return json_reply(200, {"id": rest[0]})
+    if len(rest) == 2 and rest[1] == "status" and method == "POST":
+        data = _body(req)
+        _only(data, ("status",))
+        if not isinstance(data.get("status"), str):
+            raise _BadInputError("'status' is required and must be a string")
+        sim.set_status(rest[0], data["status"])
+        return json_reply(200, {"id": rest[0]})
+    if len(rest) == 2 and rest[1] == "transitions" and method == "POST":
+        data = _body(req)
+        _only(data, ("after", "status", "metadata"))
+        if "after" not in data:
+            raise _BadInputError("'after' is required (seconds from now)")
+        sim.schedule(
+            rest[0], data["after"], status=data.get("status"), metadata=data.get("metadata")
+        )
         return json_reply(200, {"id": rest[0]})
     if len(rest) == 1 and method == "DELETE":
         sim.delete_server(rest[0])

@@ -214,10 +214,39 @@ class Simulator:
         generation: str = "next",
         status: str = "ACTIVE",
         created: float | None = None,
+        appear_after: float | None = None,
     ) -> str:
-        """Create a server (``created``: epoch seconds, default now); returns its id."""
-        return self.fleet.add(
+        """Create a server; returns its id (a decimal integer for first-gen).
+
+        ``created``: epoch seconds, default now. ``appear_after``: Cloud Servers answers 404
+        for it that many seconds, as right after a real create.
+        """
+        sid = self.fleet.add(
             account, region, name, metadata, generation=generation, status=status, created=created
+        )
+        if appear_after:
+            self.fleet.hide(sid, appear_after)
+        return sid
+
+    def schedule(
+        self,
+        server_id: str,
+        after: float,
+        *,
+        status: str | None = None,
+        metadata: dict | None = None,
+    ) -> None:
+        """In ``after`` seconds (by ``clock``), set the Nova status and/or merge metadata."""
+        self.fleet.schedule(server_id, after, status, metadata)
+
+    def set_status(self, server_id: str, status: str) -> None:
+        """Set the Nova status now (BUILD, ACTIVE, ERROR, ...)."""
+        self.fleet.schedule(server_id, 0, status, None)
+
+    def not_found_once(self, server_id: str, count: int = 1) -> str:
+        """The next ``count`` reads of the server answer 404; returns the fault id."""
+        return self.add_fault(
+            Fault(kind="status", status=404, path_contains=f"/servers/{server_id}", count=count)
         )
 
     def set_metadata(self, server_id: str, metadata: dict, replace: bool = False) -> None:
@@ -232,6 +261,7 @@ class Simulator:
         self, account: str | None = None, region: str | None = None, include_deleted: bool = False
     ) -> list[dict]:
         """Copies of the servers, with ``generation`` and ``region``."""
+        self.fleet.apply_due()
         return self.fleet.summaries(account, region, include_deleted)
 
     # --- faults and tokens ----------------------------------------------------------------
@@ -420,6 +450,7 @@ class Simulator:
     def _serve_api(
         self, req: Request, api: str, account: str | None, region: str | None, args: tuple
     ) -> Reply:
+        self.fleet.apply_due()
         delay, fault = self._faults.take(api, req.method, req.target, account, region)
         if delay:
             time.sleep(delay)

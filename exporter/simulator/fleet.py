@@ -80,6 +80,7 @@ class Server:
     # Created or changed through the control API: churn never deletes it, so a state forced
     # for a demo or a test stays until someone deletes the server on purpose.
     kept: bool = False
+    hidden_until: float | None = None  # 404 to reads until then, like a just-created server
 
     # Addresses and host ids derive from the server's random bytes when rendered.
     @property
@@ -224,6 +225,8 @@ class Fleet:
         self.live: dict[tuple[str, str], int] = {}
         self.targets: dict[tuple[str, str], int] = {}
         self.steps = 0
+        # (when, server id, Nova status or None, metadata or None), soonest first
+        self._due: list[tuple[float, str, str | None, dict | None]] = []
         self._next_first_gen = 10040001
         self._name_seq: dict[tuple[str, str], int] = {}
         now = int(clock())
@@ -364,17 +367,55 @@ class Fleet:
         """Merge (or replace) metadata; a None value deletes that key."""
         with self.lock:
             server = self._get_live(server_id)
-            if not isinstance(metadata, dict):
-                raise ValueError("metadata must be an object")
-            merged = {} if replace else dict(server.metadata)
-            for k, v in metadata.items():
-                if v is None:
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
-            server.metadata = _check_metadata(merged)
+            server.metadata = _merged(server.metadata, metadata, replace)
             server.kept = True
             self._touch(server)
+
+    def hide(self, server_id: str, seconds: float) -> None:
+        """Answer 404 for the server (and leave it out of listings) for ``seconds``."""
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise ValueError("appear_after must be a non-negative number of seconds")
+        with self.lock:
+            until = self.clock() + seconds
+            self._get_live(server_id).hidden_until = until
+            # Touched when it appears, so that changes-since shows it then.
+            self._due.append((until, server_id, None, None))
+            self._due.sort(key=lambda d: d[0])
+
+    def schedule(
+        self, server_id: str, after: float, status: str | None, metadata: dict | None
+    ) -> None:
+        """In ``after`` seconds, set the Nova status and/or merge metadata."""
+        if not isinstance(after, int | float) or isinstance(after, bool) or after < 0:
+            raise ValueError("after must be a non-negative number of seconds")
+        if status is not None and (not isinstance(status, str) or not status.strip()):
+            raise ValueError("status must be a non-empty string")
+        if status is None and metadata is None:
+            raise ValueError("give a status, metadata or both")
+        _merged({}, metadata or {}, False)  # reject bad metadata now, not when it is due
+        with self.lock:
+            self._get_live(server_id).kept = True
+            self._due.append((self.clock() + after, server_id, status, metadata))
+            self._due.sort(key=lambda d: d[0])
+        self.apply_due()
+
+    def apply_due(self) -> None:
+        """Apply the scheduled transitions whose time has come."""
+        if not self._due:
+            return
+        with self.lock:
+            now = self.clock()
+            while self._due and self._due[0][0] <= now:
+                _, server_id, status, metadata = self._due.pop(0)
+                server = self.by_id.get(server_id)
+                if server is None or server.deleted_at is not None:
+                    continue
+                if status is not None:
+                    server.status = status.strip().upper()
+                    server.progress = 100 if server.status != "BUILD" else server.progress
+                if metadata is not None:
+                    server.metadata = _merged(server.metadata, metadata, False)
+                self._touch(server)
 
     def delete(self, server_id: str) -> None:
         """Mark a server DELETED; it stays visible to changes-since for 30 days."""
@@ -534,6 +575,8 @@ class Fleet:
 
     def visible(self, s: Server, since: float | None, now: float) -> bool:
         """Deleted servers show only to changes-since, and only for 30 days."""
+        if s.hidden_until is not None and now < s.hidden_until:
+            return False
         if since is None:
             return s.deleted_at is None
         if s.updated < since:
@@ -546,6 +589,8 @@ class Fleet:
         if s is None or s.deleted_at is not None:
             return None
         if s.account.name != account.name or s.region != region:
+            return None
+        if s.hidden_until is not None and self.clock() < s.hidden_until:
             return None
         return s
 
@@ -562,6 +607,18 @@ class Fleet:
                     continue
                 out.extend(s.summary() for s in seq if include_deleted or s.deleted_at is None)
             return out
+
+
+def _merged(current: dict[str, str], metadata: object, replace: bool) -> dict[str, str]:
+    if not isinstance(metadata, dict):
+        raise ValueError("metadata must be an object")
+    merged = {} if replace else dict(current)
+    for k, v in metadata.items():
+        if v is None:
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    return _check_metadata(merged)
 
 
 def _check_metadata(meta: dict) -> dict[str, str]:

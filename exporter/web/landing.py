@@ -133,7 +133,9 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
             for server in region.servers:
                 counts["rc:" + (server.automation_status or NO_KEY)] += 1
                 counts["mo:" + (server.managed_status or NO_KEY)] += 1
-                counts["ready"] += server.ready(account.rackconnect, account.managed)
+                counts["ready"] += server.ready(
+                    account.expects_rackconnect(region.region), account.managed
+                )
             totals.update(counts)
             totals["servers"] += len(region.servers)
             name = _h(region.region)
@@ -189,16 +191,19 @@ def _not_ready_table(snapshot: Snapshot, now: float) -> str:
     rows = []
     for account in snapshot.accounts:
         for region in account.regions:
+            expected = account.expects_rackconnect(region.region)
             for server in region.servers:
-                if not server.ready(account.rackconnect, account.managed):
-                    rows.append((not server.failed(), account.name, region, server))
+                if not server.ready(expected, account.managed):
+                    rows.append((not server.failed(expected), account.name, region, server))
     rows.sort(key=lambda r: (r[0], r[1], r[2].region, r[3].name, r[3].id))
     body = "".join(
         f"<tr class='{'' if ok else 'failed'}{'' if region.up else ' stale'}'>"
         f"<td>{_h(account)}</td><td>{_h(region.region)}</td>"
         f"<td>{_h(server.name)}</td><td><code>{_h(server.id)}</code></td>"
+        f"<td>{_h(server.status or NO_KEY)}</td>"
         f"<td>{_h(server.automation_status or NO_KEY)}</td>"
         f"<td>{_h(server.managed_status or NO_KEY)}</td>"
+        f"<td>{_h(server.unprocessable_reason or '')}</td>"
         f"<td>{_h(_age(server.created, now))}</td></tr>"
         for ok, account, region, server in rows[:NOT_READY_ROWS]
     )
@@ -206,6 +211,6 @@ def _not_ready_table(snapshot: Snapshot, now: float) -> str:
     tail = f"<p>… and {more} more.</p>" if more > 0 else ""
     return (
         f"<h2>Not ready ({len(rows)})</h2><table id='not-ready'><tr><th>Account</th>"
-        "<th>Region</th><th>Name</th><th>Server ID</th><th>RackConnect</th>"
-        "<th>Managed Operations</th><th>Age</th></tr>" + body + "</table>" + tail
+        "<th>Region</th><th>Name</th><th>Server ID</th><th>Status</th><th>RackConnect</th>"
+        "<th>Managed Operations</th><th>Reason</th><th>Age</th></tr>" + body + "</table>" + tail
     )

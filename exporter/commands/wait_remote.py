@@ -1,0 +1,319 @@
+"""``wait SERVER_ID``: poll one server through the Cloud Servers API until a verdict.
+
+Only that server is read (``GET /servers/{id}``), never the whole fleet. Right after a
+create Nova may answer 404 for a while: the search goes on for ``not_found_grace``. Once
+seen, a 404 means deleted only when a second read confirms it. What "ready"
+means is the rule behind ``rackconnect_server_ready``; ``--for rackconnect`` and
+``--for managed`` wait for one half of it. Terminal failures end the wait at once:
+RackConnect ``FAILED`` or ``UNPROCESSABLE`` (the server will not be RackConnected, so
+``--for ready`` and ``--for rackconnect`` can never succeed), Managed Operations
+``Build Error`` or ``Authentication Error``, a server in status ``ERROR``, and a server
+deleted while waited for. Outside its declared RackConnect regions UNPROCESSABLE is expected
+and counts as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.commands.wait_report import Pacing
+from exporter.commands.wait_verdict import DONE, State, WaitError, judge
+from exporter.config import AccountConfig, Config
+from exporter.errors import (
+    AUTH,
+    BAD_RESPONSE,
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    UpstreamError,
+)
+from exporter.flags import format_duration
+from exporter.model import (
+    FIRST,
+    NEXT,
+    Server,
+    rackconnect_expected,
+)
+from exporter.rackspace.client import ApiClient
+from exporter.rackspace.cloudservers import GLOBAL, CloudServers
+from exporter.rackspace.identity import (
+    FIRST_GEN_SERVICE,
+    MANAGED_ROLE,
+    NEXT_GEN_SERVICE,
+    RACKCONNECT_ROLE,
+    make_identity,
+)
+
+BACKOFF = 1.5
+MAX_INTERVAL = 60.0
+NOT_FOUND_GRACE = 120.0
+
+Fetch = Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the server lives and how to read it."""
+
+    account: str
+    region: str
+    generation: str
+    rackconnect: bool
+    managed: bool
+    fetch: Fetch
+
+
+class Waiter(Pacing):
+    """Finds the server (for up to ``not_found_grace``), then polls it until a verdict."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_id: str,
+        *,
+        region: str | None = None,
+        account: str | None = None,
+        not_found_grace: float = NOT_FOUND_GRACE,
+        **pacing: Any,
+    ) -> None:
+        pacing.setdefault("max_interval", MAX_INTERVAL)  # wanted, timing, output, clock
+        super().__init__(**pacing)
+        self.config = config
+        self.server_id = server_id
+        self.region = region.upper() if region else None
+        self.account = account
+        self.not_found_grace = not_found_grace
+        self._clients: list[ApiClient] = []
+
+    def run(self) -> int:
+        """Wait; return the exit code."""
+        deadline = self.clock() + self.timeout
+        try:
+            target = self._locate(deadline)
+            if target is None:
+                return self._timed_out(None)
+            return self._poll(target, deadline)
+        except WaitError as exc:
+            if self.report.output == "json":
+                self._outcome("error", exc.code, str(exc))
+            print(f"wait: {exc}", file=self.report.err, flush=True)
+            return exc.code
+        finally:
+            for client in self._clients:
+                client.close()
+
+    def _outcome(self, outcome: str, code: int, message: str, **fields: Any) -> int:
+        return self.outcome(outcome, code, message, **{"server_id": self.server_id, **fields})
+
+    def _pause(self, seconds: float, deadline: float, what: str, **fields: Any) -> None:
+        """Sleep ``seconds`` (not past the deadline), with progress lines on the way."""
+        self.report.pause(self.sleep, min(seconds, deadline - self.clock()), what, **fields)
+
+    def _timed_out(self, state: State | None, where: str | None = None) -> int:
+        after = format_duration(self.timeout)
+        if state is None:
+            message = f"server {self.server_id}: timed out after {after} before it was found"
+            return self._outcome("timeout", EXIT_TIMEOUT, message)
+        message = f"{where}: timed out after {after}: {state.describe()}"
+        return self._outcome("timeout", EXIT_TIMEOUT, message, **state.fields())
+
+    # --- finding the server ----------------------------------------------------------
+
+    def _accounts(self) -> list[AccountConfig]:
+        accounts = list(self.config.accounts)
+        if self.account is not None:
+            accounts = [a for a in accounts if a.name == self.account]
+            if not accounts:
+                names = ", ".join(a.name for a in self.config.accounts)
+                raise WaitError(EXIT_USAGE, f"no account {self.account!r} (configured: {names})")
+        return accounts
+
+    def _locate(self, deadline: float) -> Target | None:
+        """Search each account's regions once; regions that failed are asked again."""
+        accounts = self._accounts()
+        pending: list[tuple[AccountConfig, str | None]] = [(a, None) for a in accounts]
+        searched: list[str] = []
+        auth_errors: list[str] = []
+        auth_failed: set[str] = set()
+        delay = self.interval
+        grace_end = self.clock() + self.not_found_grace
+        while True:
+            retry: list[tuple[AccountConfig, str | None]] = []
+            for account, only_region in pending:
+                try:
+                    found = self._search(account, only_region, searched, retry)
+                except UpstreamError as exc:
+                    if exc.reason == AUTH:
+                        auth_errors.append(f"{account.name}: {exc}")
+                        auth_failed.add(account.name)
+                    else:
+                        self.report.retry(f"{account.name}: {exc}; retrying")
+                        retry.append((account, only_region))
+                    continue
+                if found is not None:
+                    return found
+            # Not found anywhere yet: Nova may not show a new server for a while.
+            if not retry and searched and self.clock() < grace_end:
+                retry = [(a, None) for a in accounts if a.name not in auth_failed]
+                searched, auth_errors = [], []
+            if not retry:
+                break
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return None
+            self._pause(
+                min(delay, remaining),
+                deadline,
+                f"server {self.server_id}: not found yet",
+                server_id=self.server_id,
+            )
+            delay = min(delay * BACKOFF, self.max_interval)
+            pending = retry
+        failed = "authentication failed: " + "; ".join(auth_errors)
+        if auth_errors and not searched:
+            raise WaitError(EXIT_USAGE, failed)
+        where = ", ".join(searched) or "no region"
+        message = (
+            f"server {self.server_id} not found after "
+            f"{format_duration(self.not_found_grace)} (searched {where})"
+        )
+        raise WaitError(EXIT_USAGE, f"{message}; {failed}" if auth_errors else message)
+
+    def _search(
+        self,
+        account: AccountConfig,
+        only_region: str | None,
+        searched: list[str],
+        retry: list[tuple[AccountConfig, str | None]],
+    ) -> Target | None:
+        client = ApiClient(self.request_timeout)
+        self._clients.append(client)
+        identity = make_identity(client, account)
+        access = identity.access()
+        rackconnect = account.rackconnect
+        if rackconnect is None:
+            rackconnect = RACKCONNECT_ROLE in access.roles
+        managed = account.managed
+        if managed is None:
+            managed = MANAGED_ROLE in access.roles
+        next_urls = access.region_urls(NEXT_GEN_SERVICE)
+        first_url = access.region_urls(FIRST_GEN_SERVICE).get("")
+        if only_region is not None:
+            regions = [only_region]
+        elif self.region is not None:
+            regions = [self.region]
+            if self.region != GLOBAL and self.region not in next_urls:
+                raise WaitError(
+                    EXIT_USAGE,
+                    f"{account.name}: region {self.region} is not in the service catalog "
+                    f"(it has {', '.join(sorted(next_urls)) or 'none'})",
+                )
+            if self.region == GLOBAL and not first_url:
+                raise WaitError(
+                    EXIT_USAGE, f"{account.name}: no first-generation Cloud Servers endpoint"
+                )
+        else:
+            regions = [r for r in (account.regions or sorted(next_urls)) if r in next_urls]
+            # First-generation ids are integers; next-generation ids are UUIDs.
+            if first_url and self.server_id.isdigit():
+                regions.insert(0, GLOBAL)
+        servers = CloudServers(client, identity)
+        for region in regions:
+
+            def fetch(region: str = region) -> dict[str, Any]:
+                return servers.get_server(region, self.server_id)
+
+            try:
+                fetch()
+            except UpstreamError as exc:
+                if exc.status == 404:
+                    searched.append(f"{account.name}/{region}")
+                    continue
+                if exc.reason == AUTH:
+                    raise
+                self.report.retry(f"{account.name}/{region}: {exc}; retrying")
+                retry.append((account, region))
+                continue
+            return Target(
+                account=account.name,
+                region=region,
+                generation=FIRST if region == GLOBAL else NEXT,
+                rackconnect=rackconnect_expected(rackconnect, account.rackconnect_regions, region),
+                managed=managed,
+                fetch=fetch,
+            )
+        return None
+
+    # --- polling it ------------------------------------------------------------------
+
+    def _poll(self, target: Target, deadline: float) -> int:
+        last: State | None = None
+        delay = self.interval
+        where = f"{target.account}/{target.region} server {self.server_id}"
+        fields = {"server_id": self.server_id, "account": target.account, "region": target.region}
+        missing = False  # the last read was a 404, not yet confirmed
+        while True:
+            pause = delay
+            try:
+                doc = target.fetch()
+            except UpstreamError as exc:
+                if exc.status == 404 and missing:
+                    message = f"{where}: failed: the server no longer exists"
+                    return self._outcome("failed", EXIT_FAILURE, message, **fields)
+                if exc.status == 404:
+                    # One 404 is not a deletion: read again before saying so.
+                    missing = True
+                    self.report.retry(f"{where}: not found; reading it again to confirm")
+                    pause = min(self.interval, delay)
+                elif exc.reason == AUTH:
+                    raise WaitError(EXIT_USAGE, f"{where}: {exc}") from exc
+                else:
+                    self.report.retry(f"{where}: {exc}; retrying")
+                    if exc.retry_after is not None:
+                        pause = max(pause, exc.retry_after)
+            else:
+                missing = False
+                try:
+                    server = Server.from_api(doc, target.generation)
+                except ValueError as exc:
+                    raise WaitError(EXIT_USAGE, f"{where}: {BAD_RESPONSE}: {exc}") from exc
+                raw_status = doc.get("status")
+                status = raw_status if isinstance(raw_status, str) else ""
+                done, failure = judge(
+                    server, status, target.rackconnect, target.managed, self.wanted
+                )
+                state = State(
+                    status=status,
+                    rackconnect=server.automation_status,
+                    managed=server.managed_status,
+                    ready=server.ready(target.rackconnect, target.managed),
+                )
+                if state != last:
+                    name = f" ({server.name})" if server.name else ""
+                    self.report.event(
+                        "state", f"{where}{name}: {state.describe()}", **fields, **state.fields()
+                    )
+                    last = state
+                    delay = pause = self.interval  # something moved: look again soon
+                if failure is not None:
+                    message = f"{where}: failed: {failure}"
+                    extra = (
+                        {"reason": server.unprocessable_reason}
+                        if server.unprocessable_reason
+                        else {}
+                    )
+                    return self._outcome(
+                        "failed", EXIT_FAILURE, message, **fields, **state.fields(), **extra
+                    )
+                if done:
+                    message = f"{where}: {DONE[self.wanted]}"
+                    return self._outcome("ready", EXIT_OK, message, **fields, **state.fields())
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return self._timed_out(last, where)
+            extra = last.fields() if last else {}
+            self._pause(min(pause, remaining), deadline, where, **fields, **extra)
+            delay = min(delay * BACKOFF, self.max_interval)
