@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import time
 
 import pytest
@@ -79,7 +80,7 @@ def test_a_server_visible_only_after_6s_is_waited_for(cloud, clock) -> None:
     sid = cloud.add_server("acme", "ORD", "late", DONE, appear_after=6)
     w, out = make_waiter(cloud, clock, sid)
     assert w.run() == 0
-    assert out.getvalue().splitlines()[-1].endswith(f"acme/ORD server {sid}: ready")
+    assert re.search(rf"acme/ORD server {sid}: ready after \d+s$", out.getvalue())
     assert sum(clock.slept) >= 6
 
 
@@ -247,3 +248,28 @@ def test_simulator_control_api_for_late_servers_and_transitions(cloud, clock) ->
     assert w.run() == 0
     assert requests.post(control + f"servers/{sid}/status", json={"status": "ERROR"}, timeout=5).ok
     assert next(s for s in cloud.servers("acme", "ORD") if s["id"] == sid)["status"] == "ERROR"
+
+
+def test_ready_ends_with_how_long_each_automation_took(cloud, clock) -> None:
+    """Created 600 s ago; DEPLOYED 10 s and Complete 16 s into the wait."""
+    sid = cloud.add_server(
+        "acme", "ORD", "timed", rc_metadata("DEPLOYING", managed="Pending"), created=clock() - 600
+    )
+    cloud.schedule(sid, 10, metadata=rc_metadata("DEPLOYED", managed="Pending"))
+    cloud.schedule(sid, 16, metadata={"rax_service_level_automation": "Complete"})
+    w, out = make_waiter(cloud, clock, sid, interval=1.0, max_interval=1.0, output="json")
+    assert w.run() == 0
+    (outcome,) = [e for e in events(out) if e["event"] == "outcome"]
+    assert outcome["since_created"] == pytest.approx(616, abs=1)
+    assert outcome["rackconnect_seconds"] == pytest.approx(610, abs=1)
+    assert outcome["managed_seconds"] == pytest.approx(616, abs=1)
+    assert outcome["message"].endswith(
+        ": ready after 10m16s: RackConnect 10m10s, Managed Operations 10m16s"
+    )
+
+
+def test_what_was_done_before_the_wait_is_not_timed(cloud, clock) -> None:
+    sid = cloud.add_server("acme", "ORD", "old", DONE, created=clock() - 3600)
+    w, out = make_waiter(cloud, clock, sid)
+    assert w.run() == 0
+    assert out.getvalue().splitlines()[-1].endswith(f"acme/ORD server {sid}: ready after 1h")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.commands.wait_report import Pacing
-from exporter.commands.wait_verdict import DONE, State, WaitError, judge
+from exporter.commands.wait_verdict import DONE, State, Timings, WaitError, judge
 from exporter.config import AccountConfig, Config
 from exporter.errors import (
     AUTH,
@@ -255,6 +255,7 @@ class Waiter(Pacing):
         where = f"{target.account}/{target.region} server {self.server_id}"
         fields = {"server_id": self.server_id, "account": target.account, "region": target.region}
         missing = False  # the last read was a 404, not yet confirmed
+        timings = Timings()
         while True:
             pause = delay
             try:
@@ -291,6 +292,7 @@ class Waiter(Pacing):
                     managed=server.managed_status,
                     ready=server.ready(target.rackconnect, target.managed),
                 )
+                timings.observe(last, server, self.report.wall())
                 if state != last:
                     name = f" ({server.name})" if server.name else ""
                     self.report.event(
@@ -309,8 +311,11 @@ class Waiter(Pacing):
                         "failed", EXIT_FAILURE, message, **fields, **state.fields(), **extra
                     )
                 if done:
-                    message = f"{where}: {DONE[self.wanted]}"
-                    return self._outcome("ready", EXIT_OK, message, **fields, **state.fields())
+                    took, durations = timings.summary(self.report.wall())
+                    message = f"{where}: {DONE[self.wanted]}{took}"
+                    return self._outcome(
+                        "ready", EXIT_OK, message, **fields, **state.fields(), **durations
+                    )
             remaining = deadline - self.clock()
             if remaining <= 0:
                 return self._timed_out(last, where)

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import ExporterError
-from exporter.model import AUTOMATION_FAILURES, MANAGED_FAILURES, UNPROCESSABLE, Server
+from exporter.model import (
+    AUTOMATION_FAILURES,
+    COMPLETE,
+    DEPLOYED,
+    MANAGED_FAILURES,
+    UNPROCESSABLE,
+    Server,
+)
 
 TARGETS = ("rackconnect", "managed", "ready")
 # Nova statuses after which automation will never run.
@@ -76,3 +83,47 @@ def judge(
         and (not mo_wanted or server.managed_done(managed))
     )
     return done, None
+
+
+def span(seconds: float) -> str:
+    """``7m12s``: whole seconds, as hours, minutes and seconds."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+class Timings:
+    """How long each automation took, from the server's ``created``, as ``wait`` saw it.
+
+    Only a change seen during the wait is timed: at the server's ``updated`` when that
+    moved with the change, else at the read that saw it.
+    """
+
+    NAMES = {"rackconnect": "RackConnect", "managed": "Managed Operations"}
+
+    def __init__(self) -> None:
+        self.created: float | None = None
+        self.took: dict[str, float] = {}
+
+    def observe(self, last: State | None, server: Server, now: float) -> None:
+        """Record what finished between the previous read (``last``) and this one."""
+        self.created = server.created
+        if last is None or server.created is None:
+            return
+        at = server.updated if server.updated is not None and server.updated <= now else now
+        if server.automation_status == DEPLOYED and last.rackconnect != DEPLOYED:
+            self.took.setdefault("rackconnect", at - server.created)
+        if server.managed_status == COMPLETE and last.managed != COMPLETE:
+            self.took.setdefault("managed", at - server.created)
+
+    def summary(self, now: float) -> tuple[str, dict[str, float]]:
+        """`` after 7m12s: RackConnect 3m05s, ...`` and the same as JSON fields."""
+        if self.created is None:
+            return "", {}
+        total = now - self.created
+        fields = {"since_created": round(total, 3)}
+        fields |= {f"{k}_seconds": round(v, 3) for k, v in self.took.items()}
+        parts = ", ".join(f"{self.NAMES[k]} {span(v)}" for k, v in self.took.items())
+        return f" after {span(total)}" + (f": {parts}" if parts else ""), fields
