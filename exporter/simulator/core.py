@@ -337,7 +337,7 @@ class Simulator:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in daemon threads; returns the base URL."""
-        server_class = SimHTTPServer
+        server_class: type[SimHTTPServer] = SimHTTPServer
         if ":" in host:
             server_class = type(
                 "SimHTTPServer6", (SimHTTPServer,), {"address_family": socket.AF_INET6}

@@ -523,6 +523,7 @@ class Fleet:
             if s.age < 2 and rng.random() < 0.5:
                 return
             roll = rng.random()
+            outcome: str | None
             if s.generation == "first":
                 outcome = "DEPLOYED" if roll < 0.92 else "FAILED"
             else:
@@ -599,7 +600,7 @@ class Fleet:
     ) -> list[dict]:
         """Copies of servers, filtered."""
         with self.lock:
-            out = []
+            out: list[dict] = []
             for (name, reg), seq in self.lists.items():
                 if account is not None and name != account:
                     continue

@@ -94,9 +94,7 @@ class SimAccount:
 
     def public(self) -> SimAccount:
         """This account without scenario-only fields."""
-        return SimAccount(
-            **{f: getattr(self, f) for f in SimAccount.__dataclass_fields__}  # type: ignore[arg-type]
-        )
+        return SimAccount(**{f: getattr(self, f) for f in SimAccount.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
