@@ -18,22 +18,53 @@ from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import samples
 
-# The slow lane: whole modules, or single tests, that take seconds each (real Prometheus,
-# browsers, wheels, load and soak runs). `pytest -m "not slow"` leaves them out.
+# The slow lane: a test belongs here when it starts a process (the exporter, promtool,
+# Prometheus, a browser, pip) or takes more than about a second. `pytest -m "not slow"`
+# leaves these out; CI runs everything.
 SLOW_MODULES = {
     "test_bench.py",
     "test_browser.py",
+    "test_cli.py",
     "test_dashboards.py",
     "test_deploy.py",
+    "test_fault_matrix.py",
+    "test_healthcheck.py",
+    "test_lifecycle.py",
     "test_load.py",
+    "test_rules.py",
+    "test_sharding.py",
     "test_stack.py",
 }
 SLOW_TESTS = {
-    "test_fault_matrix.py::test_running_pollers_survive_every_fault",
+    "test_agent.py::test_agent_command",
+    "test_agent.py::test_never_more_than_30_requests_a_minute",
+    "test_agent_local.py::test_wait_local_exit_codes_from_the_command_line",
+    "test_agent_local.py::test_agent_without_sighup_serves_metrics",
+    "test_hostile_input.py::test_identity_documents_never_crash",
     "test_hostile_input.py::test_names_and_metadata_always_render_and_parse",
-    "test_hostile_input.py::test_whole_listing_documents_never_crash",
     "test_hostile_input.py::test_odd_servers_through_the_api",
+    "test_hostile_input.py::test_whole_listing_documents_never_crash",
+    "test_metadata_labels.py::test_a_bad_flag_exits_3_naming_it",
+    "test_metadata_labels.py::test_serve_puts_the_owner_on_server_info",
+    "test_poller.py::test_a_scrape_during_a_poll_sees_the_previous_complete_state",
+    "test_poller.py::test_auth_failure_after_success_keeps_regions",
+    "test_poller.py::test_failure_reasons",
+    "test_poller.py::test_one_region_failing_keeps_its_data_and_spares_the_others",
+    "test_poller.py::test_paging_over_three_pages",
+    "test_ratelimit.py::test_a_rate_limited_region_waits_while_the_others_go_on",
+    "test_ratelimit.py::test_a_slow_region_delays_neither_the_others_nor_scrapes",
+    "test_secrets.py::test_credentials_and_tokens_appear_nowhere",
     "test_simulator.py::test_scale_50000_servers_in_50_pages",
+    "test_simulator.py::test_tenant_scoping_in_either_place",
+    "test_status.py::test_status_from_the_command_line",
+    "test_status.py::test_unreachable_cloud_exits_1",
+    "test_wait.py::test_exit_codes_from_the_command_line",
+    "test_wait.py::test_waits_through_deploying_deployed_and_managed_complete",
+    "test_wait_pipeline.py::test_status_exits_1_when_the_region_asked_for_fails",
+    "test_webconfig.py::test_a_slow_tls_handshake_is_cut_off",
+    "test_webconfig.py::test_basic_auth_guards_every_path",
+    "test_webconfig.py::test_every_serving_command_takes_the_flag",
+    "test_webconfig.py::test_unknown_key_exits_3_naming_it",
 }
 
 
