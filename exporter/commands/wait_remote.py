@@ -41,9 +41,8 @@ from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
     FIRST_GEN_SERVICE,
-    MANAGED_ROLE,
     NEXT_GEN_SERVICE,
-    RACKCONNECT_ROLE,
+    automation,
     make_identity,
 )
 
@@ -193,12 +192,7 @@ class Waiter(Pacing):
         self._clients.append(client)
         identity = make_identity(client, account)
         access = identity.access()
-        rackconnect = account.rackconnect
-        if rackconnect is None:
-            rackconnect = RACKCONNECT_ROLE in access.roles
-        managed = account.managed
-        if managed is None:
-            managed = MANAGED_ROLE in access.roles
+        rackconnect, managed = automation(account, access)
         next_urls = access.region_urls(NEXT_GEN_SERVICE)
         first_url = access.region_urls(FIRST_GEN_SERVICE).get("")
         if only_region is not None:

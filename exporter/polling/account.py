@@ -17,9 +17,8 @@ from exporter.rackspace import cloudservers as servers_api
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
-    MANAGED_ROLE,
     NEXT_GEN_SERVICE,
-    RACKCONNECT_ROLE,
+    automation,
     make_identity,
 )
 from exporter.store import AccountWriter
@@ -61,12 +60,7 @@ class AccountPoller:
         """
         access = self.identity.access()
         name = self.account.name
-        rackconnect = self.account.rackconnect
-        if rackconnect is None:
-            rackconnect = RACKCONNECT_ROLE in access.roles
-        managed = self.account.managed
-        if managed is None:
-            managed = MANAGED_ROLE in access.roles
+        rackconnect, managed = automation(self.account, access)
         self.writer.known(access.tenant_id, rackconnect, managed, self.account.rackconnect_regions)
         # A region that drops out of the catalog is reported as failing, not left as it was.
         known = set(self.writer.regions()) - {GLOBAL}

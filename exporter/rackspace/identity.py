@@ -275,6 +275,18 @@ class IdentityV1:
         )
 
 
+def automation(account: AccountConfig, access: Access) -> tuple[bool, bool]:
+    """Whether the account has RackConnect and Managed Operations: the config's word, else
+    the token's roles."""
+    rackconnect = account.rackconnect
+    if rackconnect is None:
+        rackconnect = RACKCONNECT_ROLE in access.roles
+    managed = account.managed
+    if managed is None:
+        managed = MANAGED_ROLE in access.roles
+    return rackconnect, managed
+
+
 def make_identity(
     client: ApiClient, account: AccountConfig, clock: Clock = time.time
 ) -> TokenCache:
