@@ -31,6 +31,9 @@ _SERVERS_V2 = re.compile(r"^/([a-z]{3})/servers/v2/([^/]+)/(.+)$")
 _SERVERS_V1 = re.compile(r"^/first/servers/v1\.0/([^/]+)/(.+)$")
 _RACKCONNECT = re.compile(r"^/rackconnect/([^/]+)/v1/(.+?)/?$")
 _SERVER_VARIANTS = ("servers_object", "metadata_list", "id_int", "name_null", "created_garbage")
+# Fault kinds answered normally, then altered.
+_ANSWERED = ("wrong_types", "loop_next", "truncated", "missing_key", "trickle", "skew_date")
+_ANSWERED += ("next_without_since",)
 _MALFORMED = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
 
@@ -421,10 +424,13 @@ class Simulator:
         if delay:
             time.sleep(delay)
         kind = fault.kind if fault else None
-        if fault is None or kind in ("wrong_types", "loop_next", "truncated", "missing_key"):
+        if fault is None or kind in _ANSWERED:
             reply = self._answer(req, api, args, account=account, region=region, fault=fault)
-            if kind == "truncated":
-                reply.action = "truncate"
+            if kind in ("truncated", "trickle"):
+                reply.action = "truncate" if kind == "truncated" else "trickle"
+                reply.rate = fault.rate if fault else 0.0
+            elif kind == "skew_date" and fault:
+                reply.date = self.clock() + fault.seconds
             return reply
         if kind == "status":
             return fault_reply(api, fault.status or 500)
@@ -508,6 +514,6 @@ class Simulator:
         if api == "servers":
             assert region is not None
             return servers.servers_v2(
-                self, req, acct, region, rest, variant=variant, loop_next=kind == "loop_next"
+                self, req, acct, region, rest, variant=variant, fault_kind=kind
             )
         return servers.servers_v1(self, req, acct, rest, variant)
