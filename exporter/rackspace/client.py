@@ -180,9 +180,7 @@ class ApiClient:
         self._on_response(api, region, response.status_code)
         return response
 
-    def _read_body(
-        self, response: requests.Response, where: str, attempt: Attempt | None
-    ) -> bytes:
+    def _read_body(self, response: requests.Response, where: str, attempt: Attempt | None) -> bytes:
         limit = MAX_RESPONSE_BYTES
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -193,10 +191,10 @@ class ApiClient:
         size = 0
         with contextlib.ExitStack() as stack:
             for chunk in response.iter_content(CHUNK_BYTES):
-                if size <= LARGE_BODY < size + len(chunk):
-                    # A large body: read and decode it within the process-wide budget.
-                    if not stack.enter_context(decode_slot(deadline - time.monotonic())):
-                        raise UpstreamError(TIMEOUT, f"{where}: no memory budget in time")
+                # A large body is read and decoded within the process-wide budget.
+                large = size <= LARGE_BODY < size + len(chunk)
+                if large and not stack.enter_context(decode_slot(deadline - time.monotonic())):
+                    raise UpstreamError(TIMEOUT, f"{where}: no memory budget in time")
                 size += len(chunk)
                 if size > limit:
                     raise UpstreamError(

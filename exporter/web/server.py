@@ -26,8 +26,16 @@ from exporter.web.landing import render_landing
 from exporter.web.security import WebSecurity
 
 REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next request
-WRITE_TIMEOUT = 30.0  # seconds a client may take to receive an answer
-MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
+WRITE_TIMEOUT = 10.0  # seconds a client may take to receive a whole answer
+# Connections served at once (a thread each); as many more wait in the listen queue. Well
+# above what slow clients usually hold, so a scraper rarely waits for a slot at all.
+MAX_CONNECTIONS = 256
+MAX_HEADER_BYTES = 32 * 1024  # a request line and headers larger than this are refused (431)
+SEND_SLICE = 16 * 1024  # bytes per write when sendmsg cannot be used (TLS)
+
+
+class _HeadersTooLargeError(Exception):
+    """The request line and headers exceed MAX_HEADER_BYTES."""
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -45,11 +53,17 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        remaining = self._handler.deadline - time.monotonic()
+        handler = self._handler
+        remaining = handler.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("request deadline passed")
+        if handler.received >= MAX_HEADER_BYTES:
+            raise _HeadersTooLargeError
         self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        view = memoryview(buffer)[: MAX_HEADER_BYTES - handler.received]
+        count = self._sock.recv_into(view)
+        handler.received += count
+        return count
 
 
 def _handshake(sock: ssl.SSLSocket, deadline: float) -> None:
@@ -119,12 +133,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.close()  # the plain reader; the socket stays open
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
 
+    received = 0  # bytes of the current request read so far
+    write_deadline = 0.0
+    request_version = "HTTP/1.1"  # until a request line says otherwise
+
     def handle_one_request(self) -> None:
         self.deadline = time.monotonic() + REQUEST_TIMEOUT
-        super().handle_one_request()
+        self.received = 0
+        try:
+            super().handle_one_request()
+        except _HeadersTooLargeError:
+            self.close_connection = True
+            self.command, self.requestline = getattr(self, "command", None), ""
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
 
     def end_headers(self) -> None:
-        self.connection.settimeout(WRITE_TIMEOUT)  # for the whole answer (sendall)
+        # Every answer, the stdlib's error pages included, carries the configured headers.
+        for key, value in self.server.extra_headers.items():
+            self.send_header(key, value)
+        # One deadline for the whole answer, headers and body (sendall counts it in total).
+        self.write_deadline = time.monotonic() + WRITE_TIMEOUT
+        self.connection.settimeout(WRITE_TIMEOUT)
         super().end_headers()
 
     def do_GET(self) -> None:
@@ -134,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(send_body=False)
 
     def _answer(self, send_body: bool) -> None:
+        if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # an unread body must not pass for the next request
         path = urlsplit(self.path).path
         server = self.server
         if not server.security.authorized(self.headers.get("Authorization")):
@@ -213,12 +244,14 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         chunks = [body] if isinstance(body, bytes) else body
         self.send_response(status)
-        for key, value in {**headers, **self.server.extra_headers}.items():
-            self.send_header(key, value)
+        extra = self.server.extra_headers
+        for key, value in headers.items():
+            if key not in extra:  # end_headers sends the configured ones
+                self.send_header(key, value)
         self.send_header("Content-Length", str(sum(map(len, chunks))))
         self.end_headers()
         if send_body:
-            send_parts(self.connection, chunks, self.wfile.write)
+            send_parts(self.connection, chunks, self.wfile.write, self.write_deadline)
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug(
@@ -241,6 +274,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
     ):
         self.address_family = _family(address[0])
+        self.request_queue_size = max_connections  # the listen backlog
         self._slots = threading.BoundedSemaphore(max_connections)
         self._closing = threading.Event()
         super().__init__(address, _Handler)
@@ -320,18 +354,36 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         return thread
 
 
-def send_parts(sock: socket.socket, parts: list[bytes], write: Callable[[bytes], object]) -> None:
+def send_parts(
+    sock: socket.socket,
+    parts: list[bytes],
+    write: Callable[[bytes], object],
+    deadline: float | None = None,
+) -> None:
     """Send byte strings in order, several per system call where the socket allows it.
 
     The snapshot's parts are shared and never joined; ``sendmsg`` hands many of them to
     the kernel at once, which keeps a large body to a few calls (and GIL hand-overs).
+    With a ``deadline`` (monotonic), the whole send must end by then (TimeoutError).
     """
+
+    def wait_left() -> None:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("answer not received by the client in time")
+            sock.settimeout(remaining)
+
     if len(parts) == 1 or isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "sendmsg"):
         for part in parts:
-            write(part)
+            view = memoryview(part)
+            for start in range(0, len(view), SEND_SLICE):
+                wait_left()
+                write(view[start : start + SEND_SLICE])
         return
     views = [memoryview(p) for p in parts if p]
     while views:
+        wait_left()
         sent = sock.sendmsg(views[:_IOV_MAX])
         while views and sent >= len(views[0]):
             sent -= len(views[0])
