@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from exporter.simulator import control, identity, rackconnect, servers
+from exporter.simulator import control, identity, rackconnect, servers, versions
 from exporter.simulator.faults import Fault, FaultSet
 from exporter.simulator.fleet import Fleet
 from exporter.simulator.scenario import FIRST_GEN_REGION, Scenario, SimAccount
@@ -362,6 +362,8 @@ class Simulator:
 
     def handle(self, req: Request) -> Reply:
         """Answer one request (called from the HTTP handler threads)."""
+        if (versions_reply := versions.reply_for(req, req.base)) is not None:
+            return versions_reply
         api, account, region, args = self._classify(req)
         if api == "control":
             reply = control.handle(self, req, args[0])
