@@ -31,7 +31,10 @@ WRITE_TIMEOUT = 10.0  # seconds a client may take to receive a whole answer
 # above what slow clients usually hold, so a scraper rarely waits for a slot at all.
 MAX_CONNECTIONS = 256
 MAX_HEADER_BYTES = 32 * 1024  # a request line and headers larger than this are refused (431)
-SEND_SLICE = 16 * 1024  # bytes per write when sendmsg cannot be used (TLS)
+SEND_SLICE = 16 * 1024
+PLAIN = {
+    "Content-Type": "text/plain; charset=utf-8"
+}  # bytes per write when sendmsg cannot be used (TLS)
 
 
 class _HeadersTooLargeError(Exception):
@@ -135,7 +138,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     received = 0  # bytes of the current request read so far
     write_deadline = 0.0
-    request_version = "HTTP/1.1"  # until a request line says otherwise
 
     def handle_one_request(self) -> None:
         self.deadline = time.monotonic() + REQUEST_TIMEOUT
@@ -143,9 +145,16 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         except _HeadersTooLargeError:
-            self.close_connection = True
             self.command, self.requestline = getattr(self, "command", None), ""
             self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib answers a request line it cannot parse as HTTP/0.9 would: no status
+        # line, no headers. Answer as HTTP/1.1, with the configured headers, and close.
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        super().send_error(code, message, explain)
 
     def end_headers(self) -> None:
         # Every answer, the stdlib's error pages included, carries the configured headers.
@@ -172,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 HTTPStatus.UNAUTHORIZED,
                 b"Unauthorized\n",
-                {"Content-Type": "text/plain; charset=utf-8", "WWW-Authenticate": "Basic"},
+                {**PLAIN, "WWW-Authenticate": "Basic"},
                 send_body,
             )
             return
@@ -196,39 +205,22 @@ class _Handler(BaseHTTPRequestHandler):
                 send_body,
             )
         elif path == "/-/healthy":
-            self._send(
-                HTTPStatus.OK, b"OK\n", {"Content-Type": "text/plain; charset=utf-8"}, send_body
-            )
+            self._send(HTTPStatus.OK, b"OK\n", PLAIN, send_body)
         elif path == "/-/ready":
             if snapshot.ready:
-                self._send(
-                    HTTPStatus.OK,
-                    b"Ready\n",
-                    {"Content-Type": "text/plain; charset=utf-8"},
-                    send_body,
-                )
+                self._send(HTTPStatus.OK, b"Ready\n", PLAIN, send_body)
             else:
                 waiting = ", ".join(a.name for a in snapshot.accounts if not a.polled)
                 body = f"Not ready: waiting for the first poll of {waiting}\n".encode()
-                self._send(
-                    HTTPStatus.SERVICE_UNAVAILABLE,
-                    body,
-                    {"Content-Type": "text/plain; charset=utf-8"},
-                    send_body,
-                )
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, PLAIN, send_body)
         else:
-            self._send(
-                HTTPStatus.NOT_FOUND,
-                b"Not found\n",
-                {"Content-Type": "text/plain; charset=utf-8"},
-                send_body,
-            )
+            self._send(HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN, send_body)
 
     def _not_allowed(self) -> None:
         self._send(
             HTTPStatus.METHOD_NOT_ALLOWED,
             b"Method not allowed\n",
-            {"Content-Type": "text/plain; charset=utf-8", "Allow": "GET, HEAD"},
+            {**PLAIN, "Allow": "GET, HEAD"},
             True,
         )
         self.close_connection = True  # a request body, if any, was not read
