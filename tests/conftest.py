@@ -34,6 +34,7 @@ SLOW_TESTS = {
     "test_hostile_input.py::test_whole_listing_documents_never_crash",
     "test_hostile_input.py::test_odd_servers_through_the_api",
     "test_simulator.py::test_scale_50000_servers_in_50_pages",
+    "test_serving_robust.py::test_a_scraper_is_served_within_10s_among_slow_clients",
 }
 
 

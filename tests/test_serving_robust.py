@@ -250,10 +250,11 @@ def test_a_scraper_is_served_within_10s_among_slow_clients(
     for _ in range(clients):
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.settimeout(0.01)
+        sock.settimeout(5)
         sock.connect(address)
         request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
         sock.sendall(request if slowloris else request + b"\r\n")
+        sock.settimeout(0.01)
         sockets.append(sock)
     holder = threading.Thread(target=hold, args=(sockets, stop, slowloris), daemon=True)
     holder.start()

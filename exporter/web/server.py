@@ -29,7 +29,7 @@ REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next 
 WRITE_TIMEOUT = 10.0  # seconds a client may take to receive a whole answer
 # Connections served at once (a thread each); as many more wait in the listen queue. Well
 # above what slow clients usually hold, so a scraper rarely waits for a slot at all.
-MAX_CONNECTIONS = 256
+MAX_CONNECTIONS = 512
 MAX_HEADER_BYTES = 32 * 1024  # a request line and headers larger than this are refused (431)
 SEND_SLICE = 16 * 1024
 PLAIN = {
