@@ -118,11 +118,11 @@ def test_a_slow_reader_is_cut_off_at_the_write_deadline(sim, make_exporter, monk
     sock.settimeout(5)
     try:
         while time.monotonic() - started < 8:
-            chunk = sock.recv(256)
+            chunk = sock.recv(2048)
             if not chunk:
                 break
             received += len(chunk)
-            time.sleep(0.05)  # about 5 KB/s
+            time.sleep(0.1)  # about 20 KB/s: steady progress, but slower than the deadline
     except ConnectionError:
         pass
     took = time.monotonic() - started

@@ -76,7 +76,10 @@ def test_a_next_link_without_changes_since_gets_it_back(sim, make_exporter) -> N
     exporter = make_exporter(account_config(sim, "acme", regions=("ORD",)))
     exporter.supervisor.pollers[0].servers.page_size = 2
     exporter.poll()
-    on_page_two = region_servers(sim, "acme", "ORD")[3]["id"]
+    *changed, on_page_two = (s["id"] for s in region_servers(sim, "acme", "ORD"))
+    assert len(changed) >= 2  # the delta spans pages of two
+    for server_id in changed:
+        sim.set_metadata(server_id, {"touched": "yes"})
     sim.delete_server(on_page_two)
     sim.add_fault(Fault("next_without_since", api="servers", region="ORD"))
     sim.request_log.clear()
