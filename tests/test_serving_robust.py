@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ from exporter import yamlcheck
 from exporter.config import ConfigError, load, load_file
 from exporter.polling.supervisor import reload_config
 from exporter.simulator import Fault
+from exporter.store import Store
 from exporter.web import security as websecurity
 from exporter.web import server as web
 from exporter.web.security import BasicAuth, WebSecurity
@@ -54,23 +56,18 @@ def exchange(url: str, raw: bytes) -> bytes:
 def served(tmp_path: Path):
     path = tmp_path / "web.yml"
     path.write_text("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
-    httpd = ExporterHTTPServer(("127.0.0.1", 0), web_store(), security=WebSecurity(str(path)))
+    httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), security=WebSecurity(str(path)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield httpd
     httpd.shutdown()
     httpd.server_close()
 
 
-def web_store():
-    from exporter.store import Store
-
-    return Store(60)
-
-
 def test_error_pages_carry_the_configured_headers(served) -> None:
     bad = exchange(served.url, b"GET / HTTP/1.1 extra\r\n\r\n")  # 400
     unsupported = exchange(served.url, b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n")  # 501
-    assert bad.startswith(b"HTTP/1.1 400") and unsupported.startswith(b"HTTP/1.1 501")
+    assert bad.startswith(b"HTTP/1.1 400")
+    assert unsupported.startswith(b"HTTP/1.1 501")
     for answer in (bad, unsupported):
         assert b"X-Frame-Options: deny" in answer
 
@@ -147,7 +144,7 @@ def test_unknown_users_and_cheap_hashes_cost_the_highest_configured_cost(monkeyp
     auth = BasicAuth()
     for user in ("cheap", "dear", "nobody"):
         costs.clear()
-        header = "Basic " + __import__("base64").b64encode(f"{user}:pw".encode()).decode()
+        header = "Basic " + base64.b64encode(f"{user}:pw".encode()).decode()
         assert auth.check(users, header) is (user != "nobody")
         assert max(costs) == 6, user
 
@@ -218,16 +215,18 @@ def scraper_latencies(url: str, seconds: float) -> list[float]:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         started = time.monotonic()
-        response = requests.get(url, timeout=30)
-        assert response.status_code == 200
-        latencies.append(time.monotonic() - started)
+        try:
+            ok = requests.get(url, timeout=30).status_code == 200
+        except requests.RequestException:
+            ok = False
+        latencies.append(time.monotonic() - started if ok else 30.0)  # 30 s: failed
         time.sleep(0.2)
     return latencies
 
 
 def hold(sockets: list[socket.socket], stop: threading.Event, slowloris: bool) -> None:
-    """Slow readers take 256 bytes every 2 s; slowloris clients send a byte a second."""
-    while not stop.wait(1.0):
+    """Slow readers take 256 bytes every 2 s; slowloris clients send a byte every 2 s."""
+    while not stop.wait(2.0):
         for sock in sockets:
             try:
                 if slowloris:
@@ -244,16 +243,22 @@ def test_a_scraper_is_served_within_10s_among_slow_clients(
 ) -> None:
     exporter = make_exporter(*(account_config(sim, a.name) for a in sim.accounts))
     exporter.poll()
+    # Small send buffers: answers cannot sit in the kernel, as with a fleet of thousands.
+    exporter.httpd.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     address = exporter.httpd.server_address
     stop = threading.Event()
     sockets = []
     for _ in range(clients):
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.settimeout(5)
-        sock.connect(address)
-        request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
-        sock.sendall(request if slowloris else request + b"\r\n")
+        sock.settimeout(0.5)
+        try:
+            sock.connect(address)
+            request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+            sock.sendall(request if slowloris else request + b"\r\n")
+        except OSError:  # the listen queue is full: that client waits no further
+            sock.close()
+            continue
         sock.settimeout(0.01)
         sockets.append(sock)
     holder = threading.Thread(target=hold, args=(sockets, stop, slowloris), daemon=True)
@@ -267,7 +272,8 @@ def test_a_scraper_is_served_within_10s_among_slow_clients(
             sock.close()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(
-        f"\nscraper among {clients} {'slowloris' if slowloris else 'slow readers'}: "
-        f"{len(latencies)} scrapes, p50 {statistics.median(latencies):.3f}s, p99 {p99:.3f}s"
+        f"\nscraper among {len(sockets)} connected {'slowloris' if slowloris else 'slow readers'}: "
+        f"{len(latencies)} scrapes, p50 {statistics.median(latencies):.3f}s, p99 {p99:.3f}s, "
+        f"max {latencies[-1]:.3f}s"
     )
-    assert p99 < 10
+    assert latencies[-1] < 10  # every scrape, not most of them
