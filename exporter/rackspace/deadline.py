@@ -145,13 +145,13 @@ def _arm(connection: HTTPConnection) -> None:
 
 
 class _Connection(HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         _arm(self)
         super().request(*args, **kwargs)
 
 
 class _TLSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         _arm(self)
         super().request(*args, **kwargs)
 

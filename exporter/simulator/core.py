@@ -20,6 +20,7 @@ from exporter.simulator.web import (
     Request,
     SimHTTPServer,
     fault_reply,
+    gzip_bomb,
     over_limit_reply,
     request_id,
     text_reply,
@@ -32,8 +33,10 @@ _SERVERS_V1 = re.compile(r"^/first/servers/v1\.0/([^/]+)/(.+)$")
 _RACKCONNECT = re.compile(r"^/rackconnect/([^/]+)/v1/(.+?)/?$")
 _SERVER_VARIANTS = ("servers_object", "metadata_list", "id_int", "name_null", "created_garbage")
 # Fault kinds answered normally, then altered.
-_ANSWERED = ("wrong_types", "loop_next", "truncated", "missing_key", "trickle", "skew_date")
-_ANSWERED += ("next_without_since",)
+_ANSWERED = frozenset(
+    {"wrong_types", "loop_next", "truncated", "missing_key", "trickle", "skew_date"}
+    | {"next_without_since"}
+)
 _MALFORMED = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
 
@@ -440,6 +443,8 @@ class Simulator:
             return Reply(0, action="reset")
         if kind == "malformed_json":
             return Reply(200, _MALFORMED)
+        if kind == "gzip_bomb":
+            return Reply(200, gzip_bomb(), [("Content-Encoding", "gzip")])
         if kind == "rate_limit":
             now = self.clock()
             return over_limit_reply(

@@ -19,6 +19,7 @@ KINDS = (
     "trickle",
     "skew_date",
     "next_without_since",
+    "gzip_bomb",
 )
 APIS = ("identity", "identity_v1", "servers", "servers_v1", "rackconnect")
 WRONG_TYPE_VARIANTS = (
@@ -48,7 +49,8 @@ class Fault:
     "seconds"), ``retry_after`` seconds ahead, and the body key ``body_key`` ("retryAfter"
     or "retryAt"); ``trickle`` sends the body at ``rate`` bytes a second; ``skew_date``
     dates the answer (its ``Date`` header) ``seconds`` ahead of the simulator's clock;
-    ``next_without_since`` drops ``changes-since`` from the next links of a listing.
+    ``next_without_since`` drops ``changes-since`` from the next links of a listing;
+    ``gzip_bomb`` answers 200 with a gzip body of a few KiB that inflates to 48 MiB.
     """
 
     kind: str

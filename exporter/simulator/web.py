@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import io
 import json
 import math
@@ -282,6 +284,12 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
         # The handler flushes wfile after every request: give it somewhere harmless to go.
         self.wfile = io.BytesIO()
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """A listing that is small on the wire and 48 MiB once inflated."""
+    return gzip.compress(b'{"servers": [' + b" " * (48 << 20) + b"]}", compresslevel=9)
 
 
 def request_id() -> str:

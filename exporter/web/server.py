@@ -145,7 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         except _HeadersTooLargeError:
-            self.command, self.requestline = getattr(self, "command", None), ""
+            self.requestline = ""
+            if not hasattr(self, "command"):
+                self.command = ""
             self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -211,8 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, b"Ready\n", PLAIN, send_body)
             else:
                 waiting = ", ".join(a.name for a in snapshot.accounts if not a.polled)
-                body = f"Not ready: waiting for the first poll of {waiting}\n".encode()
-                self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, PLAIN, send_body)
+                text = f"Not ready: waiting for the first poll of {waiting}\n".encode()
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, text, PLAIN, send_body)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN, send_body)
 
@@ -349,7 +351,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
 def send_parts(
     sock: socket.socket,
     parts: list[bytes],
-    write: Callable[[bytes], object],
+    write: Callable[[memoryview], object],
     deadline: float | None = None,
 ) -> None:
     """Send byte strings in order, several per system call where the socket allows it.
