@@ -4,8 +4,9 @@ Usage: ``python -m bench.soak --minutes 3``. The exporter runs as its own proces
 polls, 2 s timeout) against the demo fleet; every 20 s the next attack starts: gzip bombs
 from every region, 64 requests with 6.4 MB of headers, trickling, skewed and query-less
 answers with resets and delays, 80 slow readers, then a quiet spell. Eight scrapers run
-throughout. It prints the RSS at start, its plateau (median of the last third), the
-slope over the second half (MiB per minute), the scrapers' worst latency and failures.
+throughout. It prints the RSS at start, its peak and its value after each quiet spell
+per 100 s cycle, the plateau (median over the last whole cycle), the slope of the
+per-cycle peaks (MiB per minute), and the scrapers' worst latency and failures per phase.
 """
 
 from __future__ import annotations
@@ -82,14 +83,20 @@ def attack(sim: Simulator, phase: int, address: tuple[str, int]) -> threading.Ev
     return stop
 
 
-def scraper(url: str, stop: threading.Event, latencies: list[float], failures: list[str]) -> None:
+PHASES = ("gzip_bombs", "big_headers", "trickle_skew_nextlink", "slow_readers", "quiet")
+
+
+def scraper(
+    url: str, stop: threading.Event, phase: list[int], worst: dict[str, float], failures: list
+) -> None:
     while not stop.is_set():
         started = time.monotonic()
+        name = PHASES[phase[0] % 5]
         try:
             requests.get(url, timeout=30).raise_for_status()
-            latencies.append(time.monotonic() - started)
+            worst[name] = max(worst.get(name, 0.0), time.monotonic() - started)
         except requests.RequestException as exc:
-            failures.append(type(exc).__name__)
+            failures.append((name, type(exc).__name__))
         time.sleep(0.5)
 
 
@@ -117,8 +124,9 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/metrics"
         address = ("127.0.0.1", port)
         done = threading.Event()
-        latencies: list[float] = []
-        failures: list[str] = []
+        current = [0]
+        worst: dict[str, float] = {}
+        failures: list[tuple[str, str]] = []
         try:
             for _ in range(100):
                 try:
@@ -128,7 +136,7 @@ def main() -> None:
                     pass
                 time.sleep(0.2)
             scrapers = [
-                threading.Thread(target=scraper, args=(url, done, latencies, failures))
+                threading.Thread(target=scraper, args=(url, done, current, worst, failures))
                 for _ in range(8)
             ]
             for thread in scrapers:
@@ -141,6 +149,7 @@ def main() -> None:
                 if now - began > (phase + 1) * PHASE:
                     stop.set()
                     phase += 1
+                    current[0] = phase
                     stop = attack(sim, phase, address)
                 samples.append((now - began, rss_mib(proc.pid)))
                 time.sleep(1.0)
@@ -155,20 +164,26 @@ def main() -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        half = samples[len(samples) // 2 :]
-        times, values = [t for t, _ in half], [v for _, v in half]
-        slope = statistics.linear_regression(times, values).slope * 60
+        cycle = PHASE * len(PHASES)
+        cycles: dict[int, list[float]] = {}
+        for at, rss in samples:
+            cycles.setdefault(int(at // cycle), []).append(rss)
+        whole = [cycles[i] for i in sorted(cycles) if len(cycles[i]) >= cycle * 0.9]
+        peaks = [max(c) for c in whole]
+        slope = (peaks[-1] - peaks[0]) / ((len(peaks) - 1) * cycle / 60) if len(peaks) > 1 else 0
         print(
             json.dumps(
                 {
                     "minutes": args.minutes,
                     "rss_start_mib": round(samples[0][1], 1),
                     "rss_max_mib": round(max(v for _, v in samples), 1),
-                    "rss_plateau_mib": round(statistics.median(values[-len(values) // 3 :]), 1),
-                    "rss_slope_mib_per_min": round(slope, 2),
-                    "scrapes": len(latencies),
-                    "scrape_max_s": round(max(latencies, default=0), 3),
+                    "rss_peak_per_cycle_mib": [round(p, 1) for p in peaks],
+                    "rss_after_quiet_per_cycle_mib": [round(c[-1], 1) for c in whole],
+                    "rss_plateau_mib": round(statistics.median(whole[-1] if whole else [0]), 1),
+                    "rss_peak_slope_mib_per_min": round(slope, 2),
+                    "scrape_worst_s_per_phase": {k: round(v, 3) for k, v in worst.items()},
                     "scrape_failures": len(failures),
+                    "scrape_failures_by_phase": sorted({p for p, _ in failures}),
                 }
             )
         )

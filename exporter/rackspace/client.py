@@ -169,7 +169,7 @@ class ApiClient:
                 finally:
                     response.close()
             except requests.RequestException as exc:
-                if any(a.expired for a in attempts):
+                if attempts and attempts[-1].expired:
                     raise UpstreamError(TIMEOUT, f"{where}: not answered in time") from exc
                 raise _request_error(exc, where) from exc
         response._content = body  # so that .content works as for a preloaded response

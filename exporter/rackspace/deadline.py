@@ -51,10 +51,14 @@ class Attempt:
         self.done = False
 
     def cut(self) -> None:
-        """Shut the socket down: a blocked read returns at once."""
-        self.expired = True
+        """Shut the socket down: a blocked read returns at once.
+
+        Without a socket (connecting, or between retries) there is nothing to cut: the
+        connect timeout bounds that, and the attempt is not marked expired.
+        """
         sock = getattr(self.connection, "sock", None)
-        if isinstance(sock, socket.socket):
+        if isinstance(sock, socket.socket) and not self.done:
+            self.expired = True
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
