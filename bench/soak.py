@@ -168,7 +168,7 @@ def main() -> None:
         cycles: dict[int, list[float]] = {}
         for at, rss in samples:
             cycles.setdefault(int(at // cycle), []).append(rss)
-        whole = [cycles[i] for i in sorted(cycles) if len(cycles[i]) >= cycle * 0.9]
+        whole = [cycles[i] for i in sorted(cycles) if len(cycles[i]) >= cycle * 0.5]
         peaks = [max(c) for c in whole]
         slope = (peaks[-1] - peaks[0]) / ((len(peaks) - 1) * cycle / 60) if len(peaks) > 1 else 0
         print(
