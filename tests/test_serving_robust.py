@@ -203,8 +203,11 @@ def test_sigterm_during_a_trickling_poll_exits_within_5_seconds(sim, tmp_path: P
         time.sleep(0.5)  # the body is trickling in
         started = time.monotonic()
         proc.terminate()
-        assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - started < 5
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - started
+        print(f"\nSIGTERM during a trickling poll: exit {code} after {took:.2f}s")
+        assert code == 0
+        assert took < 5
     finally:
         if proc.poll() is None:
             proc.kill()

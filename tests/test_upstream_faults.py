@@ -26,6 +26,7 @@ def test_a_trickling_body_fails_the_poll_with_timeout(sim, make_exporter) -> Non
     started = time.monotonic()
     exporter.poll()
     took = time.monotonic() - started
+    print(f"\ntrickling body: the poll ended after {took:.2f}s (poll.timeout 1s)")
     assert took < 2 * 1.0 + 1.0  # the deadline, plus authentication
     parsed = exporter.scrape()
     assert value(parsed, "rackconnect_up", account="acme", region="ORD") == 0
