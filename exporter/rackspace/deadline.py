@@ -78,12 +78,14 @@ class Watchdog:
         """A new attempt that must end within ``timeout`` seconds."""
         attempt = Attempt(self._clock() + timeout, owner)
         with self._cond:
+            earliest = not self._heap or attempt.deadline < self._heap[0][0]
             heapq.heappush(self._heap, (attempt.deadline, next(self._seq), attempt))
             self._live.add(attempt)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="deadline", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if earliest:  # else the thread wakes in time anyway: no needless wake-up
+                self._cond.notify()
         return attempt
 
     def disarm(self, attempt: Attempt) -> None:
