@@ -65,11 +65,14 @@ def test_a_date_a_day_ahead_does_not_hide_later_changes(sim, make_exporter) -> N
 def test_region_sync_never_starts_after_the_local_clock() -> None:
     sync = RegionSync(full_every=10, overlap=10)
     sync.succeeded(Listing(date=1000.0 + 86400), full=True, now=1000)
-    assert sync.changes_since(now=1001) == 990  # a day ahead: not trusted at all
+    assert sync.changes_since(now=1001) == 990  # a day ahead: the local clock
     sync.succeeded(Listing(date=1030.0), full=False, now=1020)
     assert sync.changes_since(now=1021) == 1010  # ahead within the skew: the local clock
     sync.succeeded(Listing(date=1025.0), full=False, now=1040)
     assert sync.changes_since(now=1041) == 1015  # behind: the upstream's own date
+    sync.succeeded(Listing(date=None), full=True, now=5000)
+    sync.succeeded(Listing(date=5000.0 - 3600), full=True, now=5000)
+    assert sync.changes_since(now=5001) == 5000 - 3600 - 10  # far behind: still safe
     assert OVERLAP > 0
 
 

@@ -5,9 +5,9 @@ those deleted since then (status DELETED). Each region remembers when its last s
 listing started, on the upstream's own clock (the ``Date`` header of the first page), and
 asks for changes from a little before that (``OVERLAP``), so a skew between the machine
 that stamps ``updated`` and the one that sends ``Date`` cannot lose a change. The start
-is never later than the local clock minus the overlap, and a ``Date`` more than
-``MAX_SKEW`` from the local clock is not trusted at all (logged once per region): one
-answer from a node dated in the future must not hide the changes that follow. Every
+is never later than the local clock minus the overlap, so one answer from a node dated
+in the future cannot hide the changes that follow; a ``Date`` more than ``MAX_SKEW``
+from the local clock is logged once per region. Every
 ``full_every`` polls the region is listed in full, which heals anything a delta missed.
 
 A lister is anything with ``list_region(region, changes_since) -> Listing``: Cloud Servers
@@ -25,7 +25,7 @@ from exporter.rackspace.cloudservers import Listing
 OVERLAP = 60.0  # seconds asked for again in each delta, against clock skew
 DEFAULT_FULL_EVERY = 10  # a full listing every this many polls of a region
 MAX_DELTA_AGE = 7 * 86400.0  # deletions are kept upstream for 30 days; stay well inside
-MAX_SKEW = 300.0  # a Date further than this from the local clock is not trusted
+MAX_SKEW = 300.0  # a Date further than this from the local clock is logged
 
 
 class Lister(Protocol):
@@ -66,14 +66,14 @@ class RegionSync:
         ``now`` is the local clock (epoch seconds) when the listing ended.
         """
         started = listing.date if listing.date is not None else now
-        if abs(started - now) > MAX_SKEW:
-            if not self._skew_logged:
-                self._skew_logged = True
-                logger.warning(
-                    "upstream Date far from the local clock, using the local clock",
-                    extra={"region": self.name, "skew_seconds": round(started - now)},
-                )
-            started = now
+        if abs(started - now) > MAX_SKEW and not self._skew_logged:
+            self._skew_logged = True
+            logger.warning(
+                "upstream Date far from the local clock",
+                extra={"region": self.name, "skew_seconds": round(started - now)},
+            )
+        # A Date ahead is never used (it would hide what changes next); one behind is
+        # the upstream's own clock, which stamps the changes: starting early is safe.
         since = min(started, now) - self.overlap
         if not full and self._since is not None:
             # Never move backwards (a Date header from a skewed node), never go stale.
