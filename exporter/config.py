@@ -64,6 +64,8 @@ class AccountConfig:
     metadata_labels: tuple[tuple[str, str], ...] = ()
     # rackconnect: [ORD] sets rackconnect and limits where RackConnect is expected.
     rackconnect_regions: tuple[str, ...] | None = None
+    # Whether identity_url was written out; a reload refuses to fall back to the default.
+    identity_url_given: bool = field(default=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,26 @@ def load_file(path: str) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(tuple(accounts))
+
+
+def check_reload(running: Mapping[str, AccountConfig], config: Config) -> None:
+    """Refuse a reload that would send a running account's credentials elsewhere by default.
+
+    A file cut short while being written can still be valid YAML; if it lost an account's
+    identity_url, the credentials would go to the default Rackspace Identity. To move an
+    account to the default, write ``identity_url`` out.
+    """
+    problems = [
+        f"accounts: {a.name}: identity_url missing, which would move it from "
+        f"{running[a.name].identity_url} to the default {DEFAULT_IDENTITY_URL}; "
+        "write identity_url out to do that"
+        for a in config.accounts
+        if a.name in running
+        and not a.identity_url_given
+        and running[a.name].identity_url != a.identity_url
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _account_from_mapping(
@@ -181,6 +203,7 @@ def _account_from_mapping(
         managed=managed,
         metadata_labels=metadata_labels,
         rackconnect_regions=rackconnect_regions,
+        identity_url_given="identity_url" in raw,
     )
 
 

@@ -44,10 +44,33 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> LineMapp
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def read_stable(path: str) -> bytes:
+    """The file's bytes, read twice and refused unless both reads and stats agree.
+
+    A file being written when it is read is refused whole rather than half taken: write
+    a new file and rename it over the old one, which replaces it at once.
+    """
+    file = Path(path)
+    before = file.stat()
+    first, second = file.read_bytes(), file.read_bytes()
+    after = file.stat()
+    same = (before.st_ino, before.st_size, before.st_mtime_ns) == (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+    )
+    if first != second or not same:
+        raise YamlFileError(
+            f"{path}: the file changed while it was read; write a new file and rename it "
+            "over this one"
+        )
+    return first
+
+
 def load_yaml(path: str) -> Any:
     """Read and parse ``path`` strictly; YamlFileError says what is wrong and where."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_stable(path).decode("utf-8")
     except OSError as exc:
         raise YamlFileError(f"{path}: cannot read the file: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

@@ -38,8 +38,8 @@ SLOW_MODULES = {
 SLOW_TESTS = {
     "test_agent.py::test_agent_command",
     "test_agent.py::test_never_more_than_30_requests_a_minute",
-    "test_agent_local.py::test_wait_local_exit_codes_from_the_command_line",
     "test_agent_local.py::test_agent_without_sighup_serves_metrics",
+    "test_agent_local.py::test_wait_local_exit_codes_from_the_command_line",
     "test_hostile_input.py::test_identity_documents_never_crash",
     "test_hostile_input.py::test_names_and_metadata_always_render_and_parse",
     "test_hostile_input.py::test_odd_servers_through_the_api",
@@ -54,6 +54,7 @@ SLOW_TESTS = {
     "test_ratelimit.py::test_a_rate_limited_region_waits_while_the_others_go_on",
     "test_ratelimit.py::test_a_slow_region_delays_neither_the_others_nor_scrapes",
     "test_secrets.py::test_credentials_and_tokens_appear_nowhere",
+    "test_serving_robust.py::test_a_scraper_is_served_within_10s_among_slow_clients",
     "test_simulator.py::test_scale_50000_servers_in_50_pages",
     "test_simulator.py::test_tenant_scoping_in_either_place",
     "test_status.py::test_status_from_the_command_line",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every check and test of rackconnect-exporter: ruff, then pytest.
+# Runs every check and test of rackconnect-exporter: ruff, mypy, then pytest.
 #
 # Root is needed only to install the Debian packages the tests use. Run with sudo, the
 # script installs them and then runs everything else (virtualenv in .venv, pip, ruff,
@@ -83,4 +83,5 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -252,6 +252,7 @@ def test_simulator_control_api_for_late_servers_and_transitions(cloud, clock) ->
 
 def test_ready_ends_with_how_long_each_automation_took(cloud, clock) -> None:
     """Created 600 s ago; DEPLOYED 10 s and Complete 16 s into the wait."""
+    clock.now = float(int(clock.now))  # the simulator keeps whole seconds
     sid = cloud.add_server(
         "acme", "ORD", "timed", rc_metadata("DEPLOYING", managed="Pending"), created=clock() - 600
     )
@@ -269,6 +270,7 @@ def test_ready_ends_with_how_long_each_automation_took(cloud, clock) -> None:
 
 
 def test_what_was_done_before_the_wait_is_not_timed(cloud, clock) -> None:
+    clock.now = float(int(clock.now))
     sid = cloud.add_server("acme", "ORD", "old", DONE, created=clock() - 3600)
     w, out = make_waiter(cloud, clock, sid)
     assert w.run() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -18,6 +20,24 @@ from exporter.web.server import ExporterHTTPServer
 def _existing(*names: str) -> tuple[int, ...]:
     """The signals of these names that this platform has (Windows has no SIGHUP)."""
     return tuple(getattr(signal, name) for name in names if hasattr(signal, name))
+
+
+STOP_GRACE = 4.5  # seconds from SIGTERM to exit, whatever is still running
+
+
+def exit_by(seconds: float) -> threading.Timer:
+    """Make sure the process ends within ``seconds``, even if a thread will not stop."""
+    timer = threading.Timer(seconds, _exit_now)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _exit_now() -> None:
+    logger.warning("shutdown took too long, exiting now")
+    for handler in logging.getLogger().handlers + logger.handlers:
+        handler.flush()
+    os._exit(EXIT_OK)
 
 
 # What signal.signal() returns and takes back: a function, SIG_DFL/SIG_IGN, or None.
@@ -92,7 +112,9 @@ def run_server(
     """Serve ``store`` until a signal (or ``stop``); EXIT_FAILURE if the address is taken.
 
     Once the server listens, ``start(httpd, stop)`` starts the command's own work and
-    returns how to stop it. SIGHUP re-reads the web configuration, then calls ``reload``.
+    returns how to stop it; after SIGTERM the process exits within STOP_GRACE seconds,
+    polls in flight cut off, not waited for. SIGHUP re-reads the web configuration, then
+    calls ``reload``.
     """
     try:
         httpd = ExporterHTTPServer(web.address, store, web.telemetry_path, web.security)
@@ -112,6 +134,8 @@ def run_server(
             stop_work = start(httpd, signals.stop)
             signals.wait(on_reload)
             logger.info("shutting down")
+            if stop is None:  # a real process: SIGTERM must end it in time
+                exit_by(STOP_GRACE)
         finally:
             httpd.shutdown()
             httpd.server_close()

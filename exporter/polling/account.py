@@ -90,7 +90,7 @@ class AccountPoller:
         name = self.account.name
         sync = self._syncs.get(region)
         if sync is None:
-            sync = self._syncs[region] = RegionSync(self.full_every)
+            sync = self._syncs[region] = RegionSync(self.full_every, name=region)
         since = sync.changes_since(self.wall())
         started = self.clock()
         try:

@@ -4,7 +4,10 @@ Cloud Servers answers ``changes-since`` with the servers changed since a time, i
 those deleted since then (status DELETED). Each region remembers when its last successful
 listing started, on the upstream's own clock (the ``Date`` header of the first page), and
 asks for changes from a little before that (``OVERLAP``), so a skew between the machine
-that stamps ``updated`` and the one that sends ``Date`` cannot lose a change. Every
+that stamps ``updated`` and the one that sends ``Date`` cannot lose a change. The start
+is never later than the local clock minus the overlap, so one answer from a node dated
+in the future cannot hide the changes that follow; a ``Date`` more than ``MAX_SKEW``
+from the local clock is logged once per region. Every
 ``full_every`` polls the region is listed in full, which heals anything a delta missed.
 
 A lister is anything with ``list_region(region, changes_since) -> Listing``: Cloud Servers
@@ -16,11 +19,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from exporter.logs import logger
 from exporter.rackspace.cloudservers import Listing
 
 OVERLAP = 60.0  # seconds asked for again in each delta, against clock skew
 DEFAULT_FULL_EVERY = 10  # a full listing every this many polls of a region
 MAX_DELTA_AGE = 7 * 86400.0  # deletions are kept upstream for 30 days; stay well inside
+MAX_SKEW = 300.0  # a Date further than this from the local clock is logged
 
 
 class Lister(Protocol):
@@ -34,11 +39,15 @@ class Lister(Protocol):
 class RegionSync:
     """Decides, per region, between a full listing and a delta, and from when."""
 
-    def __init__(self, full_every: int = DEFAULT_FULL_EVERY, overlap: float = OVERLAP) -> None:
+    def __init__(
+        self, full_every: int = DEFAULT_FULL_EVERY, overlap: float = OVERLAP, name: str = ""
+    ) -> None:
         if full_every < 1:
             raise ValueError("full_every must be at least 1")
         self.full_every = full_every
         self.overlap = overlap
+        self.name = name  # for the skew warning
+        self._skew_logged = False
         self._since: float | None = None
         self._synced_at = 0.0  # local clock of the last successful listing
         self._deltas = 0
@@ -52,9 +61,20 @@ class RegionSync:
         return self._since
 
     def succeeded(self, listing: Listing, full: bool, now: float) -> None:
-        """Record a successful listing; the next delta starts at its date minus the overlap."""
+        """Record a successful listing; the next delta starts at its date minus the overlap.
+
+        ``now`` is the local clock (epoch seconds) when the listing ended.
+        """
         started = listing.date if listing.date is not None else now
-        since = started - self.overlap
+        if abs(started - now) > MAX_SKEW and not self._skew_logged:
+            self._skew_logged = True
+            logger.warning(
+                "upstream Date far from the local clock",
+                extra={"region": self.name, "skew_seconds": round(started - now)},
+            )
+        # A Date ahead is never used (it would hide what changes next); one behind is
+        # the upstream's own clock, which stamps the changes: starting early is safe.
+        since = min(started, now) - self.overlap
         if not full and self._since is not None:
             # Never move backwards (a Date header from a skewed node), never go stale.
             since = max(since, self._since)

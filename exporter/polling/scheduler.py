@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,52 @@ class Scheduler:
                 self.run_due()
             except RuntimeError:  # the pool was shut down
                 return
+
+
+class DaemonPool:
+    """A fixed pool of daemon threads: a poll stuck upstream never delays the exit.
+
+    ``concurrent.futures`` threads are joined when the interpreter exits, so a poll in
+    flight would hold a stopping process for as long as upstream holds the poll.
+    """
+
+    def __init__(self, workers: int, name: str = "poll") -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple] | None] = (
+            queue.SimpleQueue()
+        )
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        """Run ``fn(*args)`` on the next free thread."""
+        if self._closed:
+            raise RuntimeError("the pool is shut down")
+        self._queue.put((fn, args))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Take no more tasks; the threads end after their current one."""
+        self._closed = True
+        if cancel_futures:
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, args = item
+            fn(*args)
 
 
 def _guarded(task: Task) -> None:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from exporter import logs
-from exporter.config import AccountConfig, Config, ConfigError
+from exporter.config import AccountConfig, Config, ConfigError, check_reload
 from exporter.errors import RATE_LIMITED, UpstreamError
 from exporter.logs import logger
 from exporter.polling.account import AccountPoller
 from exporter.polling.incremental import DEFAULT_FULL_EVERY
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
-from exporter.polling.scheduler import Clock, Pool, Scheduler
+from exporter.polling.scheduler import Clock, DaemonPool, Pool, Scheduler
 from exporter.polling.sharding import select
 from exporter.store import Store
 
@@ -84,7 +84,7 @@ class Supervisor:
         self.shard = shard
         self.clock = clock
         self.rng = rng or random.Random()
-        pool = pool or ThreadPoolExecutor(settings.workers, thread_name_prefix="poll")
+        pool = pool or DaemonPool(settings.workers)
         self.scheduler = Scheduler(pool, clock)
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -94,6 +94,11 @@ class Supervisor:
     def pollers(self) -> list[AccountPoller]:
         """The current account pollers, in the order their accounts were added."""
         return [run.poller for run in self._running.values()]
+
+    @property
+    def configs(self) -> dict[str, AccountConfig]:
+        """The configuration of each account being polled, by name."""
+        return {name: run.config for name, run in list(self._running.items())}
 
     def mine(self, accounts: Iterable[AccountConfig]) -> list[AccountConfig]:
         """The accounts this shard polls."""
@@ -156,7 +161,7 @@ class Supervisor:
                 list(pool.map(self._poll_account_now, runs))
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop polling every account; polls in flight are not waited for."""
+        """Stop polling every account; polls in flight are cut off, not waited for."""
         self.scheduler.stop(timeout)
         for name in list(self._running):
             self._stop(name)
@@ -257,6 +262,7 @@ def reload_config(load: Callable[[], Config], supervisor: Supervisor, store: Sto
     """Load the configuration again and apply it; on failure keep the running one."""
     try:
         config = load()
+        check_reload(supervisor.configs, config)
     except ConfigError as exc:
         store.config_reloaded(False, time.time())
         logger.error(

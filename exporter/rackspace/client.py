@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import time
@@ -25,6 +26,14 @@ from exporter.errors import (
     UpstreamError,
 )
 from exporter.model import parse_timestamp
+from exporter.rackspace.deadline import (
+    LARGE_BODY,
+    POOL_CLASSES,
+    WATCHDOG,
+    Attempt,
+    deadlines,
+    decode_slot,
+)
 
 USER_AGENT = f"rackconnect-exporter/{__version__}"
 
@@ -33,7 +42,8 @@ RATE_LIMIT_STATUSES = frozenset({413, 429})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # Refuse a response body above this size (a full page of 1,000 servers is a few MiB).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 64 * 1024
+DECODE_WAIT = 10.0  # seconds a large body waits for a decode slot before giving up
 
 OnResponse = Callable[[str, str, int], None]
 """Called as ``on_response(api, region, status_code)`` for every HTTP answer, retries included."""
@@ -96,10 +106,8 @@ class ApiClient:
         timeout: float,
         on_response: OnResponse | None = None,
         throttle: Callable[[], object] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = timeout
-        self._clock = clock  # measures how long a body takes to arrive
         self._on_response = on_response or (lambda api, region, code: None)
         self._throttle = throttle
         retry = _CappedRetry(
@@ -115,11 +123,13 @@ class ApiClient:
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Cut off the requests in flight and release pooled connections."""
+        WATCHDOG.abort(self)
         self.session.close()
 
     def request(
@@ -135,29 +145,33 @@ class ApiClient:
     ) -> requests.Response:
         """Send one request (with retries); return the final response whatever its status.
 
-        The body is read here, at most MAX_RESPONSE_BYTES of it (after decompression) and
-        within ``timeout`` seconds of the headers: a longer or slower one is refused.
+        Each attempt (connect, headers and body together) must end within ``timeout``
+        seconds, or it is cut off; the body is read here, at most MAX_RESPONSE_BYTES of it
+        (after decompression): a longer one is refused.
         """
         if self._throttle is not None and method == "GET":
             self._throttle()
         where = f"{method} {strip_query(url)}"
-        try:
-            response = self.session.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                params=params,
-                json=json_body,
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+        with deadlines(self.timeout, self) as attempts:
             try:
-                body = self._read_body(response, where)
-            finally:
-                response.close()
-        except requests.RequestException as exc:
-            raise _request_error(exc, where) from exc
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    params=params,
+                    json=json_body,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    body = self._read_body(response, where, attempts[-1] if attempts else None)
+                finally:
+                    response.close()
+            except requests.RequestException as exc:
+                if attempts and attempts[-1].expired:
+                    raise UpstreamError(TIMEOUT, f"{where}: not answered in time") from exc
+                raise _request_error(exc, where) from exc
         response._content = body  # so that .content works as for a preloaded response
         retries = getattr(response.raw, "retries", None)
         for attempt in getattr(retries, "history", ()) or ():
@@ -166,22 +180,30 @@ class ApiClient:
         self._on_response(api, region, response.status_code)
         return response
 
-    def _read_body(self, response: requests.Response, where: str) -> bytes:
+    def _read_body(self, response: requests.Response, where: str, attempt: Attempt | None) -> bytes:
         limit = MAX_RESPONSE_BYTES
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
-        deadline = self._clock() + self.timeout
+        # The watchdog's clock (monotonic): it cuts the attempt off at this deadline.
+        deadline = attempt.deadline if attempt is not None else time.monotonic() + self.timeout
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(CHUNK_BYTES):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamError(BAD_RESPONSE, f"{where}: response larger than {limit} bytes")
-            if self._clock() > deadline:
+        with contextlib.ExitStack() as stack:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                # A large body is read and decoded within the process-wide budget.
+                large = size <= LARGE_BODY < size + len(chunk)
+                if large and not stack.enter_context(decode_slot(deadline - time.monotonic())):
+                    raise UpstreamError(TIMEOUT, f"{where}: no memory budget in time")
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamError(
+                        BAD_RESPONSE, f"{where}: response larger than {limit} bytes"
+                    )
+                chunks.append(chunk)
+            if attempt is not None and attempt.expired:
                 raise UpstreamError(TIMEOUT, f"{where}: body not received within the timeout")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def loads(data: bytes) -> Any:
@@ -215,9 +237,18 @@ def _request_error(exc: requests.RequestException, where: str) -> UpstreamError:
 
 
 def decode_json(response: requests.Response, method: str, url: str) -> Any:
-    """Decode a JSON body, raising a bad_response UpstreamError when it is not JSON."""
+    """Decode a JSON body, raising a bad_response UpstreamError when it is not JSON.
+
+    A large body is decoded within the process-wide budget (DECODE_SLOTS).
+    """
+    content = response.content
     try:
-        return loads(response.content)
+        if len(content) <= LARGE_BODY:
+            return loads(content)
+        with decode_slot(DECODE_WAIT) as acquired:
+            if not acquired:
+                raise UpstreamError(TIMEOUT, f"{method} {strip_query(url)}: no memory budget")
+            return loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UpstreamError(
             BAD_RESPONSE,

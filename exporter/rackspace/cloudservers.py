@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests import Response  # Listing.requests hides the module in its class body
@@ -165,6 +165,8 @@ class CloudServers:
             url = next_link(doc)
             if url is not None:
                 url = same_origin(url, base)
+                if changes_since is not None:
+                    url = with_changes_since(url, first["changes-since"])
                 if url in seen:
                     raise UpstreamError(BAD_RESPONSE, f"GET {region} servers: next link repeats")
                 seen.add(url)
@@ -246,6 +248,19 @@ def same_origin(href: str, base: str) -> str:
     if (link.scheme, link.netloc) == (origin.scheme, origin.netloc):
         return href
     return urlunsplit((origin.scheme, origin.netloc, link.path, link.query, ""))
+
+
+def with_changes_since(url: str, since: str) -> str:
+    """The next link with the listing's ``changes-since``, which some upstreams drop.
+
+    Without it the next page would be a full page read as a delta, hiding deletions.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "changes-since" for key, _ in query):
+        return url
+    query.append(("changes-since", since))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def next_link(doc: object) -> str | None:

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from exporter.simulator import control, identity, rackconnect, servers
+from exporter.simulator import control, identity, rackconnect, servers, versions
 from exporter.simulator.faults import Fault, FaultSet
 from exporter.simulator.fleet import Fleet
 from exporter.simulator.scenario import FIRST_GEN_REGION, Scenario, SimAccount
@@ -20,6 +20,7 @@ from exporter.simulator.web import (
     Request,
     SimHTTPServer,
     fault_reply,
+    gzip_bomb,
     over_limit_reply,
     request_id,
     text_reply,
@@ -31,6 +32,11 @@ _SERVERS_V2 = re.compile(r"^/([a-z]{3})/servers/v2/([^/]+)/(.+)$")
 _SERVERS_V1 = re.compile(r"^/first/servers/v1\.0/([^/]+)/(.+)$")
 _RACKCONNECT = re.compile(r"^/rackconnect/([^/]+)/v1/(.+?)/?$")
 _SERVER_VARIANTS = ("servers_object", "metadata_list", "id_int", "name_null", "created_garbage")
+# Fault kinds answered normally, then altered.
+_ANSWERED = frozenset(
+    {"wrong_types", "loop_next", "truncated", "missing_key", "trickle", "skew_date"}
+    | {"next_without_since"}
+)
 _MALFORMED = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
 
@@ -392,6 +398,8 @@ class Simulator:
 
     def handle(self, req: Request) -> Reply:
         """Answer one request (called from the HTTP handler threads)."""
+        if (versions_reply := versions.reply_for(req, req.base)) is not None:
+            return versions_reply
         api, account, region, args = self._classify(req)
         if api == "control":
             reply = control.handle(self, req, args[0])
@@ -455,10 +463,13 @@ class Simulator:
         if delay:
             time.sleep(delay)
         kind = fault.kind if fault else None
-        if fault is None or kind in ("wrong_types", "loop_next", "truncated", "missing_key"):
+        if fault is None or kind in _ANSWERED:
             reply = self._answer(req, api, args, account=account, region=region, fault=fault)
-            if kind == "truncated":
-                reply.action = "truncate"
+            if kind in ("truncated", "trickle"):
+                reply.action = "truncate" if kind == "truncated" else "trickle"
+                reply.rate = fault.rate if fault else 0.0
+            elif kind == "skew_date" and fault:
+                reply.date = self.clock() + fault.seconds
             return reply
         if kind == "status":
             return fault_reply(api, fault.status or 500)
@@ -466,6 +477,8 @@ class Simulator:
             return Reply(0, action="reset")
         if kind == "malformed_json":
             return Reply(200, _MALFORMED)
+        if kind == "gzip_bomb":
+            return Reply(200, gzip_bomb(), [("Content-Encoding", "gzip")])
         if kind == "rate_limit":
             now = self.clock()
             return over_limit_reply(
@@ -542,6 +555,6 @@ class Simulator:
         if api == "servers":
             assert region is not None
             return servers.servers_v2(
-                self, req, acct, region, rest, variant=variant, loop_next=kind == "loop_next"
+                self, req, acct, region, rest, variant=variant, fault_kind=kind
             )
         return servers.servers_v1(self, req, acct, rest, variant)

@@ -16,6 +16,10 @@ KINDS = (
     "loop_next",
     "rate_limit",
     "unauthorized",
+    "trickle",
+    "skew_date",
+    "next_without_since",
+    "gzip_bomb",
 )
 APIS = ("identity", "identity_v1", "servers", "servers_v1", "rackconnect")
 WRONG_TYPE_VARIANTS = (
@@ -43,7 +47,10 @@ class Fault:
     servers, catalog_object for identity); ``rate_limit`` answers ``status`` (413 by
     default, or 429) with ``Retry-After`` per ``retry_after_format`` ("http-date" or
     "seconds"), ``retry_after`` seconds ahead, and the body key ``body_key`` ("retryAfter"
-    or "retryAt").
+    or "retryAt"); ``trickle`` sends the body at ``rate`` bytes a second; ``skew_date``
+    dates the answer (its ``Date`` header) ``seconds`` ahead of the simulator's clock;
+    ``next_without_since`` drops ``changes-since`` from the next links of a listing;
+    ``gzip_bomb`` answers 200 with a gzip body of a few KiB that inflates to 48 MiB.
     """
 
     kind: str
@@ -59,6 +66,7 @@ class Fault:
     retry_after: float = 2.0
     retry_after_format: str = "http-date"
     body_key: str = "retryAfter"
+    rate: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -77,6 +85,8 @@ class Fault:
             raise ValueError(f"status must be an HTTP status code, not {self.status!r}")
         if not isinstance(self.seconds, int | float) or self.seconds < 0:
             raise ValueError("seconds must be a non-negative number")
+        if not isinstance(self.rate, int | float) or self.rate <= 0:
+            raise ValueError("rate must be a positive number of bytes a second")
         if not isinstance(self.retry_after, int | float) or self.retry_after < 0:
             raise ValueError("retry_after must be a non-negative number")
         if self.variant is not None and self.variant not in WRONG_TYPE_VARIANTS:

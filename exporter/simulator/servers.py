@@ -56,7 +56,7 @@ def servers_v2(
     rest: str,
     *,
     variant: str | None,
-    loop_next: bool,
+    fault_kind: str | None = None,
 ) -> Reply:
     """Route a v2 request below ``/v2/{tenant}/``."""
     if req.method not in ("GET", "HEAD"):
@@ -70,7 +70,7 @@ def servers_v2(
                 region,
                 detail=rest == "servers/detail",
                 variant=variant,
-                loop_next=loop_next,
+                fault_kind=fault_kind,
             )
         except BadRequestError as exc:
             return fault_reply("servers", 400, str(exc))
@@ -108,7 +108,7 @@ def _list_v2(
     *,
     detail: bool,
     variant: str | None,
-    loop_next: bool,
+    fault_kind: str | None,
 ) -> Reply:
     limit = parse_limit(req.param("limit"))
     marker = req.param("marker") or None
@@ -141,10 +141,14 @@ def _list_v2(
             docs.append(s.v2(req.base) if detail else _brief(s, req.base))
     body: dict = {"servers": docs}
     full = bool(docs) and len(docs) == cap
-    if loop_next and docs:
+    if fault_kind == "loop_next" and docs:
         body["servers_links"] = [_next_link(req, account, region, detail, marker or docs[0]["id"])]
     elif full and (limit is not None or sim.next_link_without_limit):
-        body["servers_links"] = [_next_link(req, account, region, detail, docs[-1]["id"])]
+        link = _next_link(req, account, region, detail, docs[-1]["id"])
+        if fault_kind == "next_without_since":
+            # Some implementations of the API drop the query from their next links.
+            link["href"] = re.sub(r"changes-since=[^&]*&?", "", link["href"])
+        body["servers_links"] = [link]
     if variant is not None:
         if variant == "servers_object":
             body["servers"] = {d["id"]: d for d in docs}

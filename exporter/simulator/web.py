@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import io
 import json
 import math
 import socket
 import struct
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -101,13 +104,16 @@ class Request:
 
 @dataclass
 class Reply:
-    """What to send back. ``action`` "reset" drops the connection; "truncate" cuts the body."""
+    """What to send back. ``action`` "reset" drops the connection; "truncate" cuts the body;
+    "trickle" sends it at ``rate`` bytes a second. ``date`` overrides the Date header."""
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str | None = "application/json"
     action: str = "normal"
+    rate: float = 0.0
+    date: float | None = None
 
 
 def json_reply(status: int, data: object, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -231,6 +237,7 @@ class Handler(BaseHTTPRequestHandler):
         if reply.action == "reset":
             self._reset()
             return
+        self._date = reply.date
         self.send_response(reply.status)
         if reply.content_type and (reply.body or reply.status not in (204, 304)):
             self.send_header("Content-Type", reply.content_type)
@@ -247,8 +254,25 @@ class Handler(BaseHTTPRequestHandler):
         if reply.status != 304:
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        if body:
+        if body and reply.action == "trickle":
+            self._trickle(body, reply.rate)
+        elif body:
             self.wfile.write(body)
+
+    _date: float | None = None
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the reply's own date when it has one (a skewed clock)."""
+        return super().date_time_string(self._date if timestamp is None else timestamp)
+
+    def _trickle(self, body: bytes, rate: float) -> None:
+        # Whole bytes at ``rate`` a second, until sent or the client hangs up.
+        step = max(1, int(rate / 10))
+        self.wfile.flush()
+        for i in range(0, len(body), step):
+            self.wfile.write(body[i : i + step])
+            self.wfile.flush()
+            time.sleep(step / rate)
 
     def _reset(self) -> None:
         # SO_LINGER with a zero timeout makes close() send a TCP RST instead of a FIN.
@@ -260,6 +284,12 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
         # The handler flushes wfile after every request: give it somewhere harmless to go.
         self.wfile = io.BytesIO()
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """A listing that is small on the wire and 48 MiB once inflated."""
+    return gzip.compress(b'{"servers": [' + b" " * (48 << 20) + b"]}", compresslevel=9)
 
 
 def request_id() -> str:

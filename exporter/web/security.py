@@ -289,9 +289,12 @@ class BasicAuth:
         if known is not None:
             return known
         with self._bcrypt_lock:
-            # An unknown user costs a comparison too, so timing does not tell users apart.
-            reference = hashed or _dummy_hash(max(_rounds(h) for h in users.values()))
-            ok = bcrypt.checkpw(password.encode(), reference) and hashed is not None
+            # Every check costs at least the highest configured cost, so timing tells
+            # neither unknown users nor users with a cheaper hash apart.
+            top = max(_rounds(h) for h in users.values())
+            ok = hashed is not None and bcrypt.checkpw(password.encode(), hashed)
+            if hashed is None or _rounds(hashed) < top:
+                bcrypt.checkpw(password.encode(), _dummy_hash(top))
         with self._cache_lock:
             self._cache[key] = ok
         return ok

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from exporter import __version__
@@ -27,8 +28,19 @@ from exporter.web.landing import render_landing
 from exporter.web.security import WebSecurity
 
 REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next request
-WRITE_TIMEOUT = 30.0  # seconds a client may take to receive an answer
-MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
+WRITE_TIMEOUT = 10.0  # seconds a client may take to receive a whole answer
+# Connections served at once (a thread each); as many more wait in the listen queue. Well
+# above what slow clients usually hold, so a scraper rarely waits for a slot at all.
+MAX_CONNECTIONS = 512
+MAX_HEADER_BYTES = 32 * 1024  # a request line and headers larger than this are refused (431)
+SEND_SLICE = 16 * 1024
+PLAIN = {
+    "Content-Type": "text/plain; charset=utf-8"
+}  # bytes per write when sendmsg cannot be used (TLS)
+
+
+class _HeadersTooLargeError(Exception):
+    """The request line and headers exceed MAX_HEADER_BYTES."""
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -45,17 +57,24 @@ class _DeadlineReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        remaining = self._handler.deadline - time.monotonic()
+    def readinto(self, buffer: Any) -> int:
+        handler = self._handler
+        remaining = handler.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("request deadline passed")
+        if handler.received >= MAX_HEADER_BYTES:
+            raise _HeadersTooLargeError
         self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        view = memoryview(buffer)[: MAX_HEADER_BYTES - handler.received]
+        count = self._sock.recv_into(view)
+        handler.received += count
+        return count
 
 
 def _handshake(sock: ssl.SSLSocket, deadline: float) -> None:
     """A TLS handshake that must end by ``deadline``, however slowly the client sends."""
     sock.setblocking(False)
+    wanted: tuple[list[ssl.SSLSocket], list[ssl.SSLSocket]]
     try:
         while True:
             try:
@@ -120,12 +139,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.close()  # the plain reader; the socket stays open
         self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
 
+    received = 0  # bytes of the current request read so far
+    write_deadline = 0.0
+
     def handle_one_request(self) -> None:
         self.deadline = time.monotonic() + REQUEST_TIMEOUT
-        super().handle_one_request()
+        self.received = 0
+        try:
+            super().handle_one_request()
+        except _HeadersTooLargeError:
+            self.requestline = ""
+            if not hasattr(self, "command"):
+                self.command = ""
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib answers a request line it cannot parse as HTTP/0.9 would: no status
+        # line, no headers. Answer as HTTP/1.1, with the configured headers, and close.
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        super().send_error(code, message, explain)
 
     def end_headers(self) -> None:
-        self.connection.settimeout(WRITE_TIMEOUT)  # for the whole answer (sendall)
+        # Every answer, the stdlib's error pages included, carries the configured headers.
+        for key, value in self.server.extra_headers.items():
+            self.send_header(key, value)
+        # One deadline for the whole answer, headers and body (sendall counts it in total).
+        self.write_deadline = time.monotonic() + WRITE_TIMEOUT
+        self.connection.settimeout(WRITE_TIMEOUT)
         super().end_headers()
 
     def do_GET(self) -> None:
@@ -135,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(send_body=False)
 
     def _answer(self, send_body: bool) -> None:
+        if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # an unread body must not pass for the next request
         path = urlsplit(self.path).path
         server = self.server
         if not server.security.authorized(self.headers.get("Authorization")):
@@ -142,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 HTTPStatus.UNAUTHORIZED,
                 b"Unauthorized\n",
-                {"Content-Type": "text/plain; charset=utf-8", "WWW-Authenticate": "Basic"},
+                {**PLAIN, "WWW-Authenticate": "Basic"},
                 send_body,
             )
             return
@@ -166,39 +210,22 @@ class _Handler(BaseHTTPRequestHandler):
                 send_body,
             )
         elif path == "/-/healthy":
-            self._send(
-                HTTPStatus.OK, b"OK\n", {"Content-Type": "text/plain; charset=utf-8"}, send_body
-            )
+            self._send(HTTPStatus.OK, b"OK\n", PLAIN, send_body)
         elif path == "/-/ready":
             if snapshot.ready:
-                self._send(
-                    HTTPStatus.OK,
-                    b"Ready\n",
-                    {"Content-Type": "text/plain; charset=utf-8"},
-                    send_body,
-                )
+                self._send(HTTPStatus.OK, b"Ready\n", PLAIN, send_body)
             else:
                 waiting = ", ".join(a.name for a in snapshot.accounts if not a.polled)
-                body = f"Not ready: waiting for the first poll of {waiting}\n".encode()
-                self._send(
-                    HTTPStatus.SERVICE_UNAVAILABLE,
-                    body,
-                    {"Content-Type": "text/plain; charset=utf-8"},
-                    send_body,
-                )
+                text = f"Not ready: waiting for the first poll of {waiting}\n".encode()
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, text, PLAIN, send_body)
         else:
-            self._send(
-                HTTPStatus.NOT_FOUND,
-                b"Not found\n",
-                {"Content-Type": "text/plain; charset=utf-8"},
-                send_body,
-            )
+            self._send(HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN, send_body)
 
     def _not_allowed(self) -> None:
         self._send(
             HTTPStatus.METHOD_NOT_ALLOWED,
             b"Method not allowed\n",
-            {"Content-Type": "text/plain; charset=utf-8", "Allow": "GET, HEAD"},
+            {**PLAIN, "Allow": "GET, HEAD"},
             True,
         )
         self.close_connection = True  # a request body, if any, was not read
@@ -214,12 +241,14 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         chunks = [body] if isinstance(body, bytes) else body
         self.send_response(status)
-        for key, value in {**headers, **self.server.extra_headers}.items():
-            self.send_header(key, value)
+        extra = self.server.extra_headers
+        for key, value in headers.items():
+            if key not in extra:  # end_headers sends the configured ones
+                self.send_header(key, value)
         self.send_header("Content-Length", str(sum(map(len, chunks))))
         self.end_headers()
         if send_body:
-            send_parts(self.connection, chunks, self.wfile.write)
+            send_parts(self.connection, chunks, self.wfile.write, self.write_deadline)
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug(
@@ -244,6 +273,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         process: ProcessFamilies | None = None,
     ):
         self.address_family = _family(address[0])
+        self.request_queue_size = max_connections  # the listen backlog
         self._slots = threading.BoundedSemaphore(max_connections)
         self._closing = threading.Event()
         super().__init__(address, _Handler)
@@ -259,7 +289,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         """Headers added to every answer (``http_server_config.headers``)."""
         return self.security.headers
 
-    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+    def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection in a thread once one of the ``max_connections`` slots frees."""
         while not self._slots.acquire(timeout=0.5):
             if self._closing.is_set():
@@ -271,7 +301,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
             self._slots.release()
             raise
 
-    def process_request_thread(self, request, client_address) -> None:  # type: ignore[override]
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -311,6 +341,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The base URL, for printing and for tests."""
         host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         if host in ("", "0.0.0.0", "::"):
             host = "localhost"
         elif ":" in str(host):
@@ -331,19 +362,33 @@ class ExporterHTTPServer(ThreadingHTTPServer):
 def send_parts(
     sock: socket.socket,
     parts: list[bytes] | list[bytes | memoryview],
-    write: Callable[[bytes | memoryview], object],
+    write: Callable[[memoryview], object],
+    deadline: float | None = None,
 ) -> None:
     """Send byte strings in order, several per system call where the socket allows it.
 
     The snapshot's parts are shared and never joined; ``sendmsg`` hands many of them to
     the kernel at once, which keeps a large body to a few calls (and GIL hand-overs).
+    With a ``deadline`` (monotonic), the whole send must end by then (TimeoutError).
     """
+
+    def wait_left() -> None:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("answer not received by the client in time")
+            sock.settimeout(remaining)
+
     if len(parts) == 1 or isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "sendmsg"):
         for part in parts:
-            write(part)
+            view = memoryview(part)
+            for start in range(0, len(view), SEND_SLICE):
+                wait_left()
+                write(view[start : start + SEND_SLICE])
         return
     views = [memoryview(p) for p in parts if p]
     while views:
+        wait_left()
         sent = sock.sendmsg(views[:_IOV_MAX])
         while views and sent >= len(views[0]):
             sent -= len(views[0])
