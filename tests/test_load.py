@@ -144,7 +144,7 @@ def test_fifty_scrapers_for_thirty_seconds() -> None:
     assert max_threads <= web.MAX_CONNECTIONS + 40
     assert final["VmHWM"] < 512 * 1024
     assert len(closed) == 10  # every slow-drip client was cut off
-    # 70 clients for 64 slots: a drip may first wait in the queue for an idle one to go
+    # a drip is cut off at its request deadline; one more deadline of slack for a busy machine
     assert max(closed) < 2 * web.REQUEST_TIMEOUT + 5
     assert "rackconnect_up" in metrics
 
