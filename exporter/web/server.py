@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import io
 import logging
-import select
 import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,69 +24,14 @@ from exporter.logs import format_exception, logger
 from exporter.store import Store
 from exporter.web.landing import render_landing
 from exporter.web.security import WebSecurity
+from exporter.web.sockets import DeadlineReader, HeadersTooLargeError, handshake, send_parts
 
 REQUEST_TIMEOUT = 10.0  # seconds from the end of one answer to a complete next request
 WRITE_TIMEOUT = 10.0  # seconds a client may take to receive a whole answer
 # Connections served at once (a thread each); as many more wait in the listen queue. Well
 # above what slow clients usually hold, so a scraper rarely waits for a slot at all.
 MAX_CONNECTIONS = 512
-MAX_HEADER_BYTES = 32 * 1024  # a request line and headers larger than this are refused (431)
-SEND_SLICE = 16 * 1024
-PLAIN = {
-    "Content-Type": "text/plain; charset=utf-8"
-}  # bytes per write when sendmsg cannot be used (TLS)
-
-
-class _HeadersTooLargeError(Exception):
-    """The request line and headers exceed MAX_HEADER_BYTES."""
-
-
-class _DeadlineReader(io.RawIOBase):
-    """Reads a socket, failing with TimeoutError once the handler's deadline has passed.
-
-    A per-read timeout alone lets a client that sends one byte at a time hold a
-    connection (and its thread) for ever; a deadline for the whole request does not.
-    """
-
-    def __init__(self, sock: socket.socket, handler: _Handler) -> None:
-        self._sock = sock
-        self._handler = handler
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        handler = self._handler
-        remaining = handler.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("request deadline passed")
-        if handler.received >= MAX_HEADER_BYTES:
-            raise _HeadersTooLargeError
-        self._sock.settimeout(remaining)
-        view = memoryview(buffer)[: MAX_HEADER_BYTES - handler.received]
-        count = self._sock.recv_into(view)
-        handler.received += count
-        return count
-
-
-def _handshake(sock: ssl.SSLSocket, deadline: float) -> None:
-    """A TLS handshake that must end by ``deadline``, however slowly the client sends."""
-    sock.setblocking(False)
-    wanted: tuple[list[ssl.SSLSocket], list[ssl.SSLSocket]]
-    try:
-        while True:
-            try:
-                sock.do_handshake()
-                return
-            except ssl.SSLWantReadError:
-                wanted = ([sock], [])
-            except ssl.SSLWantWriteError:
-                wanted = ([], [sock])
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not any(select.select(*wanted, [], remaining)[:2]):
-                raise TimeoutError("TLS handshake deadline passed")
-    finally:
-        sock.setblocking(True)
+PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -135,9 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if isinstance(self.connection, ssl.SSLSocket):
             # The handshake runs here, in the connection's thread, within the deadline.
-            _handshake(self.connection, time.monotonic() + REQUEST_TIMEOUT)
+            handshake(self.connection, time.monotonic() + REQUEST_TIMEOUT)
         self.rfile.close()  # the plain reader; the socket stays open
-        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, self))
 
     received = 0  # bytes of the current request read so far
     write_deadline = 0.0
@@ -147,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.received = 0
         try:
             super().handle_one_request()
-        except _HeadersTooLargeError:
+        except HeadersTooLargeError:
             self.requestline = ""
             if not hasattr(self, "command"):
                 self.command = ""
@@ -357,47 +300,6 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         thread.start()
         return thread
-
-
-def send_parts(
-    sock: socket.socket,
-    parts: list[bytes] | list[bytes | memoryview],
-    write: Callable[[memoryview], object],
-    deadline: float | None = None,
-) -> None:
-    """Send byte strings in order, several per system call where the socket allows it.
-
-    The snapshot's parts are shared and never joined; ``sendmsg`` hands many of them to
-    the kernel at once, which keeps a large body to a few calls (and GIL hand-overs).
-    With a ``deadline`` (monotonic), the whole send must end by then (TimeoutError).
-    """
-
-    def wait_left() -> None:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("answer not received by the client in time")
-            sock.settimeout(remaining)
-
-    if len(parts) == 1 or isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "sendmsg"):
-        for part in parts:
-            view = memoryview(part)
-            for start in range(0, len(view), SEND_SLICE):
-                wait_left()
-                write(view[start : start + SEND_SLICE])
-        return
-    views = [memoryview(p) for p in parts if p]
-    while views:
-        wait_left()
-        sent = sock.sendmsg(views[:_IOV_MAX])
-        while views and sent >= len(views[0]):
-            sent -= len(views[0])
-            views.pop(0)
-        if sent:
-            views[0] = views[0][sent:]
-
-
-_IOV_MAX = 1024
 
 
 def _family(host: str) -> int:
