@@ -84,7 +84,7 @@ def chromium(*args: str, profile: Path) -> str:
 
 
 def fleet_from_metrics(demo: Demo) -> dict[str, dict[str, str]]:
-    """Per server id: account, region, name, RackConnect and Managed status, ready."""
+    """Per server id: account, region, name, Nova, RackConnect and Managed status, ready."""
     servers: dict[str, dict[str, str]] = {}
     for family in text_string_to_metric_families(demo.metrics()):
         for sample in family.samples:
@@ -92,7 +92,8 @@ def fleet_from_metrics(demo: Demo) -> dict[str, dict[str, str]]:
             if server_id is None:
                 continue
             server = servers.setdefault(
-                server_id, {"rackconnect": NO_KEY, "managed": NO_KEY, "ready": "?"}
+                server_id,
+                {"status": NO_KEY, "rackconnect": NO_KEY, "managed": NO_KEY, "ready": "?"},
             )
             if sample.name == "rackconnect_server_info":
                 server |= {k: sample.labels[k] for k in ("account", "region", "name")}
@@ -100,6 +101,8 @@ def fleet_from_metrics(demo: Demo) -> dict[str, dict[str, str]]:
                 server["rackconnect"] = sample.labels["status"]
             elif sample.name == "rackconnect_managed_operations_status" and sample.value == 1:
                 server["managed"] = sample.labels["status"]
+            elif sample.name == "rackconnect_server_status" and sample.value == 1:
+                server["status"] = sample.labels["status"]
             elif sample.name == "rackconnect_server_ready":
                 server["ready"] = str(int(sample.value))
     return servers
@@ -182,18 +185,24 @@ def test_not_ready_table_lists_exactly_the_servers_not_ready(
         "Region",
         "Name",
         "Server ID",
+        "Status",
         "RackConnect",
         "Managed Operations",
+        "Reason",
         "Age",
     ]
     shown = {row[3]: row for row in rows}
     assert set(shown) == set(not_ready)
     for server_id, server in not_ready.items():
-        account, region, name, _, rackconnect, managed, age = shown[server_id]
+        account, region, name, _, status, rackconnect, managed, _reason, age = shown[server_id]
         assert (account, region, name) == (server["account"], server["region"], server["name"])
-        assert (rackconnect, managed) == (server["rackconnect"], server["managed"])
+        assert (status, rackconnect, managed) == (
+            server["status"],
+            server["rackconnect"],
+            server["managed"],
+        )
         if region == "GLOBAL":
             assert age == ""  # first-generation servers have no creation time
         else:
             assert re.fullmatch(r"(\d+[dhms])+", age), age
-    assert shown[forced][4] == "FAILED"
+    assert shown[forced][5] == "FAILED"
