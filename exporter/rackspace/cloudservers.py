@@ -21,7 +21,7 @@ from requests import Response  # Listing.requests hides the module in its class 
 
 from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, NEXT, Server
-from exporter.rackspace.client import ApiClient, check_status, decode_json, strip_query
+from exporter.rackspace.client import ApiClient, check_status, decode_json, loads, strip_query
 from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
 
 GLOBAL = "GLOBAL"  # the region of first-generation servers
@@ -206,6 +206,24 @@ def check_size(listing: Listing, region: str) -> None:
             f"GET {region} servers: more than {MAX_SERVERS} servers, the most one "
             "account and region may have; the listing is not used",
         )
+
+
+def add_page_bytes(
+    data: bytes,
+    url: str,
+    into: Listing,
+    generation: str = NEXT,
+    metadata_labels: tuple[tuple[str, str], ...] = (),
+) -> str | None:
+    """Decode one listing page into ``into``; return its ``rel=next`` href, if any."""
+    try:
+        doc = loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamError(
+            BAD_RESPONSE, f"GET {strip_query(url)}: body is not valid JSON"
+        ) from exc
+    split_listing(doc, url, into, generation, metadata_labels)
+    return next_link(doc)
 
 
 def split_listing(
