@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import msgspec
 import requests
 from requests import Response  # Listing.requests hides the module in its class body
 
@@ -23,6 +24,7 @@ from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, NEXT, Server
 from exporter.rackspace.client import ApiClient, check_status, decode_json, loads, strip_query
 from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
+from exporter.rackspace.pages import decode_page
 
 GLOBAL = "GLOBAL"  # the region of first-generation servers
 PAGE_SIZE = 1000  # the most either version returns in one page
@@ -156,13 +158,8 @@ class CloudServers:
         while url is not None:
             if len(seen) >= MAX_PAGES:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
-            sent = self._clock()
-            response = self.get(region, url, params)
-            listing.add_page(response, sent)
-            doc = self._read(response, url)
-            split_listing(doc, url, listing, NEXT, self.metadata_labels)
+            url = self._page(region, url, params, listing, NEXT)
             check_size(listing, region)
-            url = next_link(doc)
             if url is not None:
                 url = same_origin(url, base)
                 if url in seen:
@@ -170,6 +167,30 @@ class CloudServers:
                 seen.add(url)
             params = None  # the next link carries limit, marker and changes-since itself
         return listing
+
+    def _page(
+        self,
+        region: str,
+        url: str,
+        params: dict[str, Any] | None,
+        listing: Listing,
+        generation: str,
+    ) -> str | None:
+        """Fetch and add one page; its body is gone when the next one is fetched."""
+        sent = self._clock()
+        response = self.get(region, url, params)
+        listing.add_page(response, sent)
+        if (
+            response.status_code == 304
+            and generation == FIRST
+            and "changes-since" in (params or {})
+        ):
+            listing.not_modified = True
+            return None
+        check_status(response, "GET", url, self._clock)
+        data, response._content = response.content, b""
+        del response
+        return add_page_bytes(data, url, listing, generation, self.metadata_labels)
 
     def _list_first_gen(self, changes_since: float | None) -> Listing:
         # v1.0 takes changes-since in epoch seconds and answers 304 when nothing changed.
@@ -180,15 +201,10 @@ class CloudServers:
             params: dict[str, Any] = {"limit": self.page_size, "offset": offset}
             if changes_since is not None:
                 params["changes-since"] = str(int(changes_since))
-            sent = self._clock()
-            response = self.get(GLOBAL, url, params)
-            listing.add_page(response, sent)
-            if response.status_code == 304 and changes_since is not None:
-                listing.not_modified = True
-                return listing
-            doc = self._read(response, url)
             before = len(listing.servers) + len(listing.deleted)
-            split_listing(doc, url, listing, FIRST, self.metadata_labels)
+            self._page(GLOBAL, url, params, listing, FIRST)
+            if listing.not_modified:
+                return listing
             check_size(listing, GLOBAL)
             page = len(listing.servers) + len(listing.deleted) - before
             # A short page is the last one; an offset past the end answers an empty list.
@@ -217,13 +233,18 @@ def add_page_bytes(
 ) -> str | None:
     """Decode one listing page into ``into``; return its ``rel=next`` href, if any."""
     try:
-        doc = loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UpstreamError(
-            BAD_RESPONSE, f"GET {strip_query(url)}: body is not valid JSON"
-        ) from exc
-    split_listing(doc, url, into, generation, metadata_labels)
-    return next_link(doc)
+        items, links = decode_page(data, metadata_labels)
+    except msgspec.DecodeError:
+        try:
+            doc = loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UpstreamError(
+                BAD_RESPONSE, f"GET {strip_query(url)}: body is not valid JSON"
+            ) from exc
+        split_listing(doc, url, into, generation, metadata_labels)
+        return next_link(doc)
+    add_items(items, url, into, generation, metadata_labels)
+    return next_link({"servers_links": links})
 
 
 def split_listing(
@@ -233,10 +254,21 @@ def split_listing(
     generation: str = NEXT,
     metadata_labels: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """Add a page's servers to ``into``: live ones as records, DELETED ones as ids."""
+    """Add a decoded page's servers to ``into``: live ones as records, DELETED ones as ids."""
     items = doc.get("servers") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: no servers list")
+    add_items(items, url, into, generation, metadata_labels)
+
+
+def add_items(
+    items: Iterable[object],
+    url: str,
+    into: Listing,
+    generation: str = NEXT,
+    metadata_labels: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Add server documents to ``into``: live ones as records, DELETED ones as ids."""
     servers, deleted = into.servers, into.deleted
     for item in items:
         if not isinstance(item, dict):
