@@ -293,6 +293,7 @@ class Store:
             servers = build(old)
             rackconnect = view.expects_rackconnect(region)
             fragments = state.renderer.render(servers, rackconnect, view.managed)
+            servers = state.renderer.records
             # The history changes only on transitions: compared with the last good records.
             history = state.history.record(changes(old, servers, self._clock()))
             lines = history.render(view.name, region, rackconnect, view.managed)

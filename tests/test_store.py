@@ -67,3 +67,16 @@ def test_changes_close_together_share_one_snapshot() -> None:
         time.sleep(0.05)
     assert ids(store, "ORD") == ["1"]
     assert ids(store, "DFW") == ["2"]
+
+
+def test_an_unchanged_listing_keeps_the_records_already_held() -> None:
+    """Equal records from a new poll are not kept beside the old ones: one set, not two."""
+    store = Store(60)
+    w = writer(store)
+    w.succeeded("ORD", [server(str(i)) for i in range(5)], 0.1)
+    held = store.current.accounts[0].regions[0].servers
+    w.succeeded("ORD", [server(str(i)) for i in range(4)] + [server("4", "FAILED")], 0.1)
+    now = store.current.accounts[0].regions[0].servers
+    assert all(a is b for a, b in zip(now[:4], held[:4], strict=True))
+    assert now[4] is not held[4]
+    assert now[4].automation_status == "FAILED"

@@ -150,6 +150,7 @@ class RegionRenderer:
         self._spans = array("Q")
         self._last: tuple[bytes, ...] | None = None
         self.rendered = 0  # servers rendered by the last call, for tests and logs
+        self.records: tuple[Server, ...] = ()  # the last call's servers, cached ones reused
 
     def render(self, servers: Iterable[Server], rackconnect: bool, managed: bool):
         """Per-family fragments for the region; re-renders only servers that changed.
@@ -172,6 +173,10 @@ class RegionRenderer:
             else:
                 hits.append(None)
         self.rendered = hits.count(None)
+        # Unchanged servers keep the records already cached, so that the region's view and
+        # this cache share one set instead of holding equal copies.
+        servers = [s if h is None else h[0] for s, h in zip(servers, hits, strict=True)]
+        self.records = tuple(servers)
         if (
             self._last is not None
             and not self.rendered
