@@ -32,7 +32,7 @@ class Replay(ThreadingHTTPServer):
 
     def fetch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Recorded:
         where = urlsplit(self.upstream)
-        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+        conn = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=120)
         try:
             conn.request(method, path, body=body or None, headers=headers)
             response = conn.getresponse()

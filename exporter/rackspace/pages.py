@@ -55,12 +55,11 @@ def page_type(keys: tuple[str, ...]) -> tuple[msgspec.json.Decoder[Any], tuple[s
         gc=False,
         array_like=False,
     )
-    item = msgspec.defstruct("Item", [("metadata", metadata | None, None)], bases=(Item,), gc=False)
-    page = msgspec.defstruct(
-        "Page",
-        [("servers", list[item]), ("servers_links", Any, None)],
-        gc=False,  # type: ignore[valid-type]
+    item: Any = msgspec.defstruct(
+        "Item", [("metadata", metadata | None, None)], bases=(Item,), gc=False
     )
+    servers: Any = list[item]
+    page = msgspec.defstruct("Page", [("servers", servers), ("servers_links", Any, None)], gc=False)
     return msgspec.json.Decoder(page), keys
 
 
