@@ -188,30 +188,30 @@ class RegionRenderer:
         views = [memoryview(b) for b in last]
         spans = self._spans
         width = 2 * _FAMILIES
-        pieces: list[tuple[bytes | memoryview, ...]] = []
-        for server, hit in zip(servers, hits, strict=True):
-            if hit is None:
-                pieces.append(
-                    render_server(server, self.account, self.region, rackconnect, managed)
-                )
-            else:
-                row = hit[3] * width
-                pieces.append(
-                    tuple(
-                        views[i][spans[row + i] : spans[row + i] + spans[row + _FAMILIES + i]]
-                        for i in range(_FAMILIES)
-                    )
-                )
-        joined = tuple(b"".join(p[i] for p in pieces) for i in range(_FAMILIES))
+        # Each server's lines go straight into the family's buffer: no list of pieces.
+        buffers = [bytearray() for _ in range(_FAMILIES)]
         cache: dict[str, tuple[Server, bool, bool, int]] = {}
         new_spans = array("Q")
-        offsets = [0] * _FAMILIES
-        for row, (server, piece) in enumerate(zip(servers, pieces, strict=True)):
-            lengths = [len(f) for f in piece]
-            new_spans.extend(offsets)
-            new_spans.extend(lengths)
-            offsets = [o + n for o, n in zip(offsets, lengths, strict=True)]
+        for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
+            piece: tuple[bytes | memoryview, ...]
+            if hit is None:
+                piece = render_server(server, self.account, self.region, rackconnect, managed)
+            else:
+                at = hit[3] * width
+                piece = tuple(
+                    views[i][spans[at + i] : spans[at + i] + spans[at + _FAMILIES + i]]
+                    for i in range(_FAMILIES)
+                )
+            new_spans.extend([len(b) for b in buffers])
+            new_spans.extend([len(f) for f in piece])
+            for i in range(_FAMILIES):
+                buffers[i] += piece[i]
             cache[server.id] = (server, rackconnect, managed, row)
+        joined_list = []
+        for i in range(_FAMILIES):
+            joined_list.append(bytes(buffers[i]))
+            buffers[i] = bytearray()  # one family's copy at a time
+        joined = tuple(joined_list)
         self._cache, self._spans, self._last = cache, new_spans, joined
         return joined
 
