@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -24,7 +24,7 @@ from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, NEXT, Server
 from exporter.rackspace.client import ApiClient, check_status, decode_json, loads, strip_query
 from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
-from exporter.rackspace.pages import decode_page
+from exporter.rackspace.pages import as_doc, decode_page
 
 GLOBAL = "GLOBAL"  # the region of first-generation servers
 PAGE_SIZE = 1000  # the most either version returns in one page
@@ -47,6 +47,7 @@ class Listing:
     date: float | None = None
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
+    records: dict[Any, Server] = field(default_factory=dict, repr=False)  # item -> record
 
     def add_page(self, response: Response, sent: float) -> None:
         """Count one more page; the first one dates the listing."""
@@ -91,6 +92,8 @@ class CloudServers:
         self._tokens = tokens
         self.page_size = page_size
         self._clock = clock
+        # Per region: the items of the last listing and their records.
+        self._memo: dict[str, dict[Any, Server]] = {}
 
     def base_url(self, region: str) -> str:
         """The API's URL for ``region`` from the service catalog (v1.0's for GLOBAL)."""
@@ -143,8 +146,15 @@ class CloudServers:
         DELETED; their ids land in ``Listing.deleted``.
         """
         if region == GLOBAL:
-            return self._list_first_gen(changes_since)
-        return self._list_next_gen(region, changes_since)
+            listing = self._list_first_gen(changes_since)
+        else:
+            listing = self._list_next_gen(region, changes_since)
+        if changes_since is None:
+            self._memo[region] = listing.records  # exactly the servers listed now
+        else:
+            self._memo.setdefault(region, {}).update(listing.records)
+        listing.records = {}
+        return listing
 
     def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
         base = self.base_url(region)
@@ -190,7 +200,8 @@ class CloudServers:
         check_status(response, "GET", url, self._clock)
         data, response._content = response.content, b""
         del response
-        return add_page_bytes(data, url, listing, generation, self.metadata_labels)
+        memo = self._memo.get(region)
+        return add_page_bytes(data, url, listing, generation, self.metadata_labels, memo=memo)
 
     def _list_first_gen(self, changes_since: float | None) -> Listing:
         # v1.0 takes changes-since in epoch seconds and answers 304 when nothing changed.
@@ -230,8 +241,14 @@ def add_page_bytes(
     into: Listing,
     generation: str = NEXT,
     metadata_labels: tuple[tuple[str, str], ...] = (),
+    *,
+    memo: Mapping[Any, Server] | None = None,
 ) -> str | None:
-    """Decode one listing page into ``into``; return its ``rel=next`` href, if any."""
+    """Decode one listing page into ``into``; return its ``rel=next`` href, if any.
+
+    ``memo`` maps the items of an earlier listing to their records: an unchanged server
+    keeps its record instead of being built again.
+    """
     try:
         items, links = decode_page(data, metadata_labels)
     except msgspec.DecodeError:
@@ -243,7 +260,18 @@ def add_page_bytes(
             ) from exc
         split_listing(doc, url, into, generation, metadata_labels)
         return next_link(doc)
-    add_items(items, url, into, generation, metadata_labels)
+    known = memo or {}
+    for item in items:
+        server = known.get(item)
+        if server is None:
+            before = len(into.servers)
+            add_items((as_doc(item, metadata_labels),), url, into, generation, metadata_labels)
+            if len(into.servers) == before:
+                continue  # deleted
+            server = into.servers[-1]
+        else:
+            into.servers.append(server)
+        into.records[item] = server
     return next_link({"servers_links": links})
 
 

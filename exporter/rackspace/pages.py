@@ -8,7 +8,6 @@ is decoded again generically and read as before, so odd documents give the same 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -25,8 +24,11 @@ UNSET = msgspec.UNSET
 _META_VALUE = str | None | msgspec.UnsetType
 
 
-class Item(msgspec.Struct, gc=False):
-    """One server of a listing page; ``metadata`` is a struct made by ``page_type``."""
+class Item(msgspec.Struct, gc=False, frozen=True):
+    """One server of a listing page; ``metadata`` is a struct made by ``page_type``.
+
+    Items are hashable: an item equal to one of the last listing gives the same record.
+    """
 
     id: str | int
     name: str | None = None
@@ -53,42 +55,42 @@ def page_type(keys: tuple[str, ...]) -> tuple[msgspec.json.Decoder[Any], tuple[s
         fields,
         rename={f"k{i}": key for i, key in enumerate(keys)},
         gc=False,
-        array_like=False,
+        frozen=True,
     )
     item: Any = msgspec.defstruct(
-        "Item", [("metadata", metadata | None, None)], bases=(Item,), gc=False
+        "Item", [("metadata", metadata | None, None)], bases=(Item,), gc=False, frozen=True
     )
     servers: Any = list[item]
     page = msgspec.defstruct("Page", [("servers", servers), ("servers_links", Any, None)], gc=False)
     return msgspec.json.Decoder(page), keys
 
 
-def decode_page(data: bytes, labels: tuple[tuple[str, str], ...]) -> tuple[Iterator[dict], Any]:
-    """The page's servers, each as a small dict of what is read, and its ``servers_links``.
+def decode_page(data: bytes, labels: tuple[tuple[str, str], ...]) -> tuple[list[Item], Any]:
+    """The page's servers as items, and its ``servers_links``.
 
     Raises msgspec.DecodeError (ValidationError included) when the page does not fit the
     types: the caller then reads it generically.
     """
-    decoder, keys = page_type(metadata_keys(labels))
+    decoder, _ = page_type(metadata_keys(labels))
     page = decoder.decode(data)
-    return _docs(page.servers, keys), page.servers_links
+    return page.servers, page.servers_links
 
 
-def _docs(items: list[Any], keys: tuple[str, ...]) -> Iterator[dict]:
-    astuple = msgspec.structs.astuple
-    for item in items:
-        doc: dict[str, Any] = {
-            "id": item.id,
-            "name": item.name,
-            "status": item.status,
-            "created": item.created,
-            "updated": item.updated,
+def as_doc(item: Item, labels: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The item as the small server document ``Server.from_api`` reads."""
+    doc: dict[str, Any] = {
+        "id": item.id,
+        "name": item.name,
+        "status": item.status,
+        "created": item.created,
+        "updated": item.updated,
+    }
+    meta = item.metadata
+    if meta is not None:
+        _, keys = page_type(metadata_keys(labels))
+        doc["metadata"] = {
+            key: value
+            for key, value in zip(keys, msgspec.structs.astuple(meta), strict=True)
+            if value is not UNSET
         }
-        meta = item.metadata
-        if meta is not None:
-            doc["metadata"] = {
-                key: value
-                for key, value in zip(keys, astuple(meta), strict=True)
-                if value is not UNSET
-            }
-        yield doc
+    return doc
