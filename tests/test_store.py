@@ -80,3 +80,18 @@ def test_an_unchanged_listing_keeps_the_records_already_held() -> None:
     assert all(a is b for a, b in zip(now[:4], held[:4], strict=True))
     assert now[4] is not held[4]
     assert now[4].automation_status == "FAILED"
+
+
+def test_a_change_recompresses_only_the_families_whose_lines_changed() -> None:
+    store = Store(60)
+    w = writer(store)
+    w.succeeded("ORD", [server(str(i)) for i in range(50)], 0.1)
+    before = store.current.accounts[0].regions[0].parts
+    w.succeeded("ORD", [server(str(i)) for i in range(49)] + [server("49", "FAILED")], 0.1)
+    after = store.current.accounts[0].regions[0].parts
+    info, automation = 0, 2  # rackconnect_server_info, rackconnect_automation_status
+    assert after[info] is before[info]
+    assert after[automation] is not before[automation]
+    assert b'server_id="49",status="FAILED"} 1' in after[automation].data
+    parsed = samples(store.current.body())
+    assert len(series(parsed, "rackconnect_server_info")) == 50

@@ -188,28 +188,51 @@ class RegionRenderer:
         views = [memoryview(b) for b in last]
         spans = self._spans
         width = 2 * _FAMILIES
+
+        def cached(row: int) -> tuple[memoryview, ...]:
+            at = row * width
+            return tuple(
+                views[i][spans[at + i] : spans[at + i] + spans[at + _FAMILIES + i]]
+                for i in range(_FAMILIES)
+            )
+
+        # Same servers in the same order: a family whose lines did not change is kept as
+        # it is (so is its compressed part), instead of being joined again.
+        keep = [False] * _FAMILIES
+        fresh: dict[int, tuple[bytes, ...]] = {}
+        if self._last is not None and [s.id for s in servers] == list(old):
+            keep = [True] * _FAMILIES
+            for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
+                if hit is None:
+                    piece = fresh[row] = render_server(
+                        server, self.account, self.region, rackconnect, managed
+                    )
+                    before = cached(old[server.id][3])
+                    keep = [k and piece[i] == before[i] for i, k in enumerate(keep)]
         # Each server's lines go straight into the family's buffer: no list of pieces.
         buffers = [bytearray() for _ in range(_FAMILIES)]
         cache: dict[str, tuple[Server, bool, bool, int]] = {}
         new_spans = array("Q")
+        offsets = [0] * _FAMILIES
         for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
-            piece: tuple[bytes | memoryview, ...]
-            if hit is None:
-                piece = render_server(server, self.account, self.region, rackconnect, managed)
+            lines: tuple[bytes | memoryview, ...]
+            if hit is not None:
+                lines = cached(hit[3])
             else:
-                at = hit[3] * width
-                piece = tuple(
-                    views[i][spans[at + i] : spans[at + i] + spans[at + _FAMILIES + i]]
-                    for i in range(_FAMILIES)
+                lines = fresh.get(row) or render_server(
+                    server, self.account, self.region, rackconnect, managed
                 )
-            new_spans.extend([len(b) for b in buffers])
-            new_spans.extend([len(f) for f in piece])
+            lengths = [len(f) for f in lines]
+            new_spans.extend(offsets)
+            new_spans.extend(lengths)
             for i in range(_FAMILIES):
-                buffers[i] += piece[i]
+                if not keep[i]:
+                    buffers[i] += lines[i]
+                offsets[i] += lengths[i]
             cache[server.id] = (server, rackconnect, managed, row)
         joined_list = []
         for i in range(_FAMILIES):
-            joined_list.append(bytes(buffers[i]))
+            joined_list.append(last[i] if keep[i] else bytes(buffers[i]))
             buffers[i] = bytearray()  # one family's copy at a time
         joined = tuple(joined_list)
         self._cache, self._spans, self._last = cache, new_spans, joined
