@@ -47,7 +47,7 @@ class Listing:
     date: float | None = None
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
-    records: dict[Any, Server] = field(default_factory=dict, repr=False)  # item -> record
+    records: dict[Any, tuple[Any, Server]] = field(default_factory=dict, repr=False)
 
     def add_page(self, response: Response, sent: float) -> None:
         """Count one more page; the first one dates the listing."""
@@ -93,7 +93,7 @@ class CloudServers:
         self.page_size = page_size
         self._clock = clock
         # Per region: the items of the last listing and their records.
-        self._memo: dict[str, dict[Any, Server]] = {}
+        self._memo: dict[str, dict[Any, tuple[Any, Server]]] = {}
 
     def base_url(self, region: str) -> str:
         """The API's URL for ``region`` from the service catalog (v1.0's for GLOBAL)."""
@@ -242,12 +242,12 @@ def add_page_bytes(
     generation: str = NEXT,
     metadata_labels: tuple[tuple[str, str], ...] = (),
     *,
-    memo: Mapping[Any, Server] | None = None,
+    memo: Mapping[Any, tuple[Any, Server]] | None = None,
 ) -> str | None:
     """Decode one listing page into ``into``; return its ``rel=next`` href, if any.
 
-    ``memo`` maps the items of an earlier listing to their records: an unchanged server
-    keeps its record instead of being built again.
+    ``memo`` maps the items of an earlier listing to (the item, its record): an unchanged
+    server keeps its record instead of being built again.
     """
     try:
         items, links = decode_page(data, metadata_labels)
@@ -262,16 +262,16 @@ def add_page_bytes(
         return next_link(doc)
     known = memo or {}
     for item in items:
-        server = known.get(item)
-        if server is None:
+        hit = known.get(item)
+        if hit is None:
             before = len(into.servers)
             add_items((as_doc(item, metadata_labels),), url, into, generation, metadata_labels)
             if len(into.servers) == before:
                 continue  # deleted
-            server = into.servers[-1]
+            into.records[item] = (item, into.servers[-1])
         else:
-            into.servers.append(server)
-        into.records[item] = server
+            into.servers.append(hit[1])
+            into.records[hit[0]] = hit  # the item already held, not its equal copy
     return next_link({"servers_links": links})
 
 
