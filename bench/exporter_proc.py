@@ -1,13 +1,18 @@
 """The exporter under test, in its own process, with polls triggered on command.
 
-Usage: ``python -m bench.exporter_proc IDENTITY_URL USERNAME API_KEY``. It wires the same
-parts as ``rackconnect-exporter serve`` (Store, Supervisor, ExporterHTTPServer) but
-polls only when told to on stdin, so that each poll can be timed alone:
+Usage: ``python -m bench.exporter_proc IDENTITY_URL USERNAME API_KEY [SIMULATOR [REPLAY]]``.
+It wires the same parts as ``rackconnect-exporter serve`` (Store, Supervisor,
+ExporterHTTPServer) but polls only when told to on stdin, so that each poll can be timed
+alone. The request budget (``--poll.requests-per-minute``) is set out of the way, so no
+poll waits for its token bucket; each answer reports how long polls waited anyway.
 
 - ``poll`` / ``poll full``: one poll of every region (``full`` forgets the changes-since
   baseline first); answers wall time, CPU time and request count as JSON.
-- ``start full N`` then ``wait``: N full polls in a row, in the background, while the
-  client scrapes; ``wait`` answers the first one's figures.
+- ``start`` / ``start change`` then ``stop``: full polls in a row, in the background,
+  while the client scrapes, every ``INTERVAL`` seconds at most; with ``change`` the
+  simulated fleet takes one step before each poll (and the replay forgets what it
+  recorded), so each poll renders and compresses changed regions again. ``stop`` waits
+  for the running poll and answers every poll's figures.
 - ``memory``: peak and current RSS of this process (``VmHWM``/``VmRSS``).
 """
 
@@ -17,6 +22,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 
 from exporter.commands.serve import tune_runtime
 from exporter.config import AccountConfig
@@ -36,14 +42,34 @@ def memory() -> dict[str, int]:
     return {"rss_peak": out.get("VmHWM", 0), "rss": out.get("VmRSS", 0)}
 
 
+INTERVAL = 2.0  # seconds from the start of one background poll to the next
+
+
+def post(url: str, body: bytes) -> None:
+    """POST to a control endpoint of the simulator or the replay."""
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+
+
 def main() -> None:
     url, username, api_key = sys.argv[1:4]
+    simulator, replay = [*sys.argv[4:6], "", ""][:2]
     tune_runtime()
     account = AccountConfig(name=username, username=username, api_key=api_key, identity_url=url)
     store = Store(60.0)
-    supervisor = Supervisor(store, PollSettings(interval=60.0, timeout=60.0))
+    settings = PollSettings(interval=60.0, timeout=60.0, requests_per_minute=1e9)
+    supervisor = Supervisor(store, settings)
     supervisor.apply([account])
     (poller,) = supervisor.pollers
+    throttled = [0.0]  # seconds polls slept waiting for the token bucket, in total
+    sleep = poller.bucket._sleep
+
+    def counted_sleep(seconds: float) -> None:
+        throttled[0] += seconds
+        sleep(seconds)
+
+    poller.bucket._sleep = counted_sleep
     httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
     httpd.start()
     print(json.dumps({"url": httpd.url, **memory()}), flush=True)
@@ -57,17 +83,31 @@ def main() -> None:
             for sync in poller._syncs.values():
                 sync.reset()
         before = requests_made()
+        waited = throttled[0]
         wall, cpu = time.perf_counter(), time.process_time()
         supervisor.poll_now()
         return {
             "wall": time.perf_counter() - wall,
             "cpu": time.process_time() - cpu,
             "requests": requests_made() - before,
+            "throttled": throttled[0] - waited,
             "up": all(r.up for a in store.current.accounts for r in a.regions),
         }
 
     background: list[dict] = []
     thread: threading.Thread | None = None
+    stopping = threading.Event()
+
+    def polls(change: bool) -> None:
+        while not stopping.is_set():
+            began = time.monotonic()
+            if change and simulator:
+                post(simulator + "/_control/step", b'{"count": 1}')
+                if replay:
+                    post(replay + "/_replay/forget", b"")
+            background.append(timed_poll(True))
+            stopping.wait(max(0.0, INTERVAL - (time.monotonic() - began)))
+
     for line in sys.stdin:
         words = line.split()
         if not words:
@@ -76,19 +116,15 @@ def main() -> None:
             answer = timed_poll("full" in words)
         elif words[0] == "start":
             background.clear()
-            count = int(words[2]) if len(words) > 2 else 1
-
-            def polls(count: int = count) -> None:
-                for _ in range(count):
-                    background.append(timed_poll(True))
-
-            thread = threading.Thread(target=polls)
+            stopping.clear()
+            thread = threading.Thread(target=polls, args=("change" in words,))
             thread.start()
             answer = {"started": True}
-        elif words[0] == "wait":
+        elif words[0] == "stop":
             assert thread is not None
+            stopping.set()
             thread.join()
-            answer = background[0]
+            answer = {"polls": background}
         elif words[0] == "memory":
             answer = memory()
         else:

@@ -26,6 +26,16 @@ Clock = Callable[[], float]
 _PER_SERVER = len(PER_SERVER_FAMILIES)
 
 
+def _reuse(
+    fragments: tuple[bytes, ...], old: tuple[bytes, ...], parts: tuple[Part, ...]
+) -> tuple[Part, ...]:
+    """A part per fragment: the old one where the fragment is the very same bytes."""
+    return tuple(
+        parts[i] if i < len(old) and i < len(parts) and f is old[i] else Part(f)
+        for i, f in enumerate(fragments)
+    )
+
+
 class Snapshot:
     """A complete state of every account, with its exposition built once."""
 
@@ -293,17 +303,14 @@ class Store:
             servers = build(old)
             rackconnect = view.expects_rackconnect(region)
             fragments = state.renderer.render(servers, rackconnect, view.managed)
+            servers = state.renderer.records
             # The history changes only on transitions: compared with the last good records.
             history = state.history.record(changes(old, servers, self._clock()))
             lines = history.render(view.name, region, rackconnect, view.managed)
             # Compress here, in the poller's thread, so that scrapes never do.
             parts = state.view.parts
             if fragments is not state.fragments or lines is not state.history_fragments:
-                parts = (
-                    parts[:_PER_SERVER]
-                    if fragments is state.fragments
-                    else tuple(Part(f) for f in fragments)
-                ) + (
+                parts = _reuse(fragments, state.fragments, parts[:_PER_SERVER]) + (
                     parts[_PER_SERVER:]
                     if lines is state.history_fragments
                     else tuple(Part(f) for f in lines)

@@ -25,9 +25,13 @@ def test_the_benchmark_runs_and_prints_the_table() -> None:
         "scrape gzip: median / p99",
         "static floor, text: median (ours / floor)",
         "render-on-scrape, openmetrics: median (it / ours)",
-        "scrape text during full polls",
+        "scrape text during steady full polls",
+        "scrape gzip during changing full polls",
+        "warm full poll, unchanged fleet: CPU min / median / max",
         "full poll: requests (per region) | 3 (1) |",
         "incremental poll, nothing changed: requests (per region) | 3 (1) |",
         "exporter peak RSS",
     ):
         assert row in out, row
+    assert "token-bucket wait | 0; " not in out  # each window overlapped polls
+    assert "nan" not in out

@@ -38,3 +38,12 @@ def test_an_empty_body_is_valid_gzip() -> None:
     body = Body([])
     assert body.joined(False) == b""
     assert gzip.decompress(body.joined(True)) == b""
+
+
+def test_the_gzip_form_shares_the_parts_deflate_streams() -> None:
+    """Neither format joins the regions' compressed bytes into a copy of its own."""
+    region = Part(b'rackconnect_server_ready{id="1"} 1\n' * 1000)
+    text, openmetrics = Body([b"# a\n", region]), Body([b"# b\n", region, b"# EOF\n"])
+    assert any(p is region.deflated for p in text.parts(compressed=True))
+    assert any(p is region.deflated for p in openmetrics.parts(compressed=True))
+    assert gzip.decompress(b"".join(text.parts(compressed=True))) == text.joined(False)

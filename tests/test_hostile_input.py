@@ -7,6 +7,7 @@ Oversized answers and listings are refused with a clear reason.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -22,7 +23,7 @@ from exporter.model import MAX_REASON_LENGTH, AccountView, RegionView, Server
 from exporter.polling.supervisor import PollSettings, Supervisor
 from exporter.rackspace import client as upstream
 from exporter.rackspace import cloudservers as servers_module
-from exporter.rackspace.cloudservers import Listing, next_link, split_listing
+from exporter.rackspace.cloudservers import Listing, add_page_bytes, next_link, split_listing
 from exporter.rackspace.identity import parse_access
 from exporter.simulator import Scenario, Simulator
 from exporter.store import Store
@@ -77,6 +78,8 @@ server_doc = st.fixed_dictionaries(
         "name": st.one_of(text, json_value),
         "metadata": st.one_of(metadata, json_value),
         "created": st.one_of(text, json_value, st.just("2013-07-23T15:44:56Z")),
+        "updated": st.one_of(text, json_value, st.just("2024-02-03T04:05:06Z")),
+        "status": st.one_of(st.sampled_from(["ACTIVE", "DELETED", "deleted"]), json_value),
     },
 )
 
@@ -146,6 +149,36 @@ def test_whole_listing_documents_never_crash(doc) -> None:
         assert error.reason == BAD_RESPONSE
     else:
         check_round_trip(listing.servers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    doc=st.one_of(
+        json_value,
+        st.fixed_dictionaries(
+            {"servers": st.lists(server_doc, max_size=6)},
+            optional={"servers_links": json_value},
+        ),
+    ),
+    labels=st.sampled_from([(), (("env", "environment"),), (("why", KEYS[2]),)]),
+)
+def test_page_bytes_give_what_the_decoded_document_gives(doc, labels) -> None:
+    """The typed decoder of listing pages agrees with reading the generic document."""
+    url = "https://ord.example/v2/1/servers/detail"
+    data = json.dumps(doc).encode()
+    generic, typed = Listing(), Listing()
+    _, expected = outcome(split_listing, json.loads(data), url, generic, "next", labels)
+    link, error = outcome(add_page_bytes, data, url, typed, "next", labels)
+    assert (error is None) == (expected is None)
+    if error is None:
+        assert (typed.servers, typed.deleted) == (generic.servers, generic.deleted)
+        assert link == next_link(json.loads(data))
+        # Read again with the first reading's records to reuse: the same result.
+        again = Listing()
+        add_page_bytes(data, url, again, "next", labels, memo=typed.records)
+        assert (again.servers, again.deleted) == (generic.servers, generic.deleted)
+    else:
+        assert (error.reason, str(error)) == (expected.reason, str(expected))
 
 
 def outcome(function, *args: object) -> tuple:

@@ -172,3 +172,21 @@ def test_first_gen_deltas_use_epoch_seconds_and_304(sim, make_exporter) -> None:
     exporter.poll()
     after = series(exporter.scrape(), "rackconnect_server_info", region="GLOBAL")
     assert {s["server_id"] for s in after} == {s["server_id"] for s in before} - {victim}
+
+
+def test_a_full_listing_keeps_the_records_of_servers_that_did_not_change(
+    sim, make_exporter
+) -> None:
+    """An unchanged server document gives the very record of the last listing, not a copy."""
+    exporter = make_exporter(account_config(sim, "globex"))
+    cloud = exporter.supervisor.pollers[0].servers
+    region = "DFW"
+    before = {s.id: s for s in cloud.list_region(region).servers}
+    changed = next(s["id"] for s in live_servers(sim, "globex") if s["region"] == region)
+    sim.set_metadata(changed, {"rackconnect_automation_status": "FAILED"})
+    after = {s.id: s for s in cloud.list_region(region).servers}
+    assert after.keys() == before.keys()
+    assert len(after) > 1
+    assert after[changed] is not before[changed]
+    assert after[changed].automation_status == "FAILED"
+    assert all(after[i] is before[i] for i in after if i != changed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 
-from exporter.model import Server
+from exporter.model import RegionView, Server
 from exporter.store import AccountWriter, Store
 from tests.expo_helpers import samples, series
 
@@ -67,3 +67,33 @@ def test_changes_close_together_share_one_snapshot() -> None:
         time.sleep(0.05)
     assert ids(store, "ORD") == ["1"]
     assert ids(store, "DFW") == ["2"]
+
+
+def last_one_fails(count: int) -> tuple[Store, RegionView, RegionView]:
+    """A region of ``count`` servers, then the same listing with the last one FAILED."""
+    store = Store(60)
+    w = writer(store)
+    w.succeeded("ORD", [server(str(i)) for i in range(count)], 0.1)
+    before = store.current.accounts[0].regions[0]
+    last = server(str(count - 1), "FAILED")
+    w.succeeded("ORD", [server(str(i)) for i in range(count - 1)] + [last], 0.1)
+    return store, before, store.current.accounts[0].regions[0]
+
+
+def test_an_unchanged_listing_keeps_the_records_already_held() -> None:
+    """Equal records from a new poll are not kept beside the old ones: one set, not two."""
+    _, before, after = last_one_fails(5)
+    held, now = before.servers, after.servers
+    assert all(a is b for a, b in zip(now[:4], held[:4], strict=True))
+    assert now[4] is not held[4]
+    assert now[4].automation_status == "FAILED"
+
+
+def test_a_change_recompresses_only_the_families_whose_lines_changed() -> None:
+    store, before, after = last_one_fails(50)
+    info, automation = 0, 2  # rackconnect_server_info, rackconnect_automation_status
+    assert after.parts[info] is before.parts[info]
+    assert after.parts[automation] is not before.parts[automation]
+    assert b'server_id="49",status="FAILED"} 1' in after.parts[automation].data
+    parsed = samples(store.current.body())
+    assert len(series(parsed, "rackconnect_server_info")) == 50

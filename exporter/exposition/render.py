@@ -150,6 +150,7 @@ class RegionRenderer:
         self._spans = array("Q")
         self._last: tuple[bytes, ...] | None = None
         self.rendered = 0  # servers rendered by the last call, for tests and logs
+        self.records: tuple[Server, ...] = ()  # the last call's servers, cached ones reused
 
     def render(self, servers: Iterable[Server], rackconnect: bool, managed: bool):
         """Per-family fragments for the region; re-renders only servers that changed.
@@ -172,6 +173,10 @@ class RegionRenderer:
             else:
                 hits.append(None)
         self.rendered = hits.count(None)
+        # Unchanged servers keep the records already cached, so that the region's view and
+        # this cache share one set instead of holding equal copies.
+        servers = [s if h is None else h[0] for s, h in zip(servers, hits, strict=True)]
+        self.records = tuple(servers)
         if (
             self._last is not None
             and not self.rendered
@@ -183,30 +188,53 @@ class RegionRenderer:
         views = [memoryview(b) for b in last]
         spans = self._spans
         width = 2 * _FAMILIES
-        pieces: list[tuple[bytes | memoryview, ...]] = []
-        for server, hit in zip(servers, hits, strict=True):
-            if hit is None:
-                pieces.append(
-                    render_server(server, self.account, self.region, rackconnect, managed)
-                )
-            else:
-                row = hit[3] * width
-                pieces.append(
-                    tuple(
-                        views[i][spans[row + i] : spans[row + i] + spans[row + _FAMILIES + i]]
-                        for i in range(_FAMILIES)
+
+        def cached(row: int) -> tuple[memoryview, ...]:
+            at = row * width
+            return tuple(
+                views[i][spans[at + i] : spans[at + i] + spans[at + _FAMILIES + i]]
+                for i in range(_FAMILIES)
+            )
+
+        # Same servers in the same order: a family whose lines did not change is kept as
+        # it is (so is its compressed part), instead of being joined again.
+        keep = [False] * _FAMILIES
+        fresh: dict[int, tuple[bytes, ...]] = {}
+        if self._last is not None and [s.id for s in servers] == list(old):
+            keep = [True] * _FAMILIES
+            for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
+                if hit is None:
+                    piece = fresh[row] = render_server(
+                        server, self.account, self.region, rackconnect, managed
                     )
-                )
-        joined = tuple(b"".join(p[i] for p in pieces) for i in range(_FAMILIES))
+                    before = cached(old[server.id][3])
+                    keep = [k and piece[i] == before[i] for i, k in enumerate(keep)]
+        # Each server's lines go straight into the family's buffer: no list of pieces.
+        buffers = [bytearray() for _ in range(_FAMILIES)]
         cache: dict[str, tuple[Server, bool, bool, int]] = {}
         new_spans = array("Q")
         offsets = [0] * _FAMILIES
-        for row, (server, piece) in enumerate(zip(servers, pieces, strict=True)):
-            lengths = [len(f) for f in piece]
+        for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
+            lines: tuple[bytes | memoryview, ...]
+            if hit is not None:
+                lines = cached(hit[3])
+            else:
+                lines = fresh.get(row) or render_server(
+                    server, self.account, self.region, rackconnect, managed
+                )
+            lengths = [len(f) for f in lines]
             new_spans.extend(offsets)
             new_spans.extend(lengths)
-            offsets = [o + n for o, n in zip(offsets, lengths, strict=True)]
+            for i in range(_FAMILIES):
+                if not keep[i]:
+                    buffers[i] += lines[i]
+                offsets[i] += lengths[i]
             cache[server.id] = (server, rackconnect, managed, row)
+        joined_list = []
+        for i in range(_FAMILIES):
+            joined_list.append(last[i] if keep[i] else bytes(buffers[i]))
+            buffers[i] = bytearray()  # one family's copy at a time
+        joined = tuple(joined_list)
         self._cache, self._spans, self._last = cache, new_spans, joined
         return joined
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+import msgspec
 import requests
 from requests import Response  # Listing.requests hides the module in its class body
 
 from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, NEXT, Server
-from exporter.rackspace.client import ApiClient, check_status, decode_json, strip_query
+from exporter.rackspace.client import ApiClient, check_status, decode_json, loads, strip_query
 from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
+from exporter.rackspace.pages import as_doc, decode_page
 
 GLOBAL = "GLOBAL"  # the region of first-generation servers
 PAGE_SIZE = 1000  # the most either version returns in one page
@@ -45,6 +47,7 @@ class Listing:
     date: float | None = None
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
+    records: dict[Any, tuple[Any, Server]] = field(default_factory=dict, repr=False)
 
     def add_page(self, response: Response, sent: float) -> None:
         """Count one more page; the first one dates the listing."""
@@ -89,6 +92,8 @@ class CloudServers:
         self._tokens = tokens
         self.page_size = page_size
         self._clock = clock
+        # Per region: the items of the last listing and their records.
+        self._memo: dict[str, dict[Any, tuple[Any, Server]]] = {}
 
     def base_url(self, region: str) -> str:
         """The API's URL for ``region`` from the service catalog (v1.0's for GLOBAL)."""
@@ -141,8 +146,15 @@ class CloudServers:
         DELETED; their ids land in ``Listing.deleted``.
         """
         if region == GLOBAL:
-            return self._list_first_gen(changes_since)
-        return self._list_next_gen(region, changes_since)
+            listing = self._list_first_gen(changes_since)
+        else:
+            listing = self._list_next_gen(region, changes_since)
+        if changes_since is None:
+            self._memo[region] = listing.records  # exactly the servers listed now
+        else:
+            self._memo.setdefault(region, {}).update(listing.records)
+        listing.records = {}
+        return listing
 
     def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
         base = self.base_url(region)
@@ -156,13 +168,8 @@ class CloudServers:
         while url is not None:
             if len(seen) >= MAX_PAGES:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
-            sent = self._clock()
-            response = self.get(region, url, params)
-            listing.add_page(response, sent)
-            doc = self._read(response, url)
-            split_listing(doc, url, listing, NEXT, self.metadata_labels)
+            url = self._page(region, url, params, listing, NEXT)
             check_size(listing, region)
-            url = next_link(doc)
             if url is not None:
                 url = same_origin(url, base)
                 if changes_since is not None:
@@ -173,6 +180,31 @@ class CloudServers:
             params = None  # the next link carries limit, marker and changes-since itself
         return listing
 
+    def _page(
+        self,
+        region: str,
+        url: str,
+        params: dict[str, Any] | None,
+        listing: Listing,
+        generation: str,
+    ) -> str | None:
+        """Fetch and add one page; its body is gone when the next one is fetched."""
+        sent = self._clock()
+        response = self.get(region, url, params)
+        listing.add_page(response, sent)
+        if (
+            response.status_code == 304
+            and generation == FIRST
+            and "changes-since" in (params or {})
+        ):
+            listing.not_modified = True
+            return None
+        check_status(response, "GET", url, self._clock)
+        data, response._content = response.content, b""
+        del response
+        memo = self._memo.get(region)
+        return add_page_bytes(data, url, listing, generation, self.metadata_labels, memo=memo)
+
     def _list_first_gen(self, changes_since: float | None) -> Listing:
         # v1.0 takes changes-since in epoch seconds and answers 304 when nothing changed.
         url = self.base_url(GLOBAL) + "/servers/detail"
@@ -182,15 +214,10 @@ class CloudServers:
             params: dict[str, Any] = {"limit": self.page_size, "offset": offset}
             if changes_since is not None:
                 params["changes-since"] = str(int(changes_since))
-            sent = self._clock()
-            response = self.get(GLOBAL, url, params)
-            listing.add_page(response, sent)
-            if response.status_code == 304 and changes_since is not None:
-                listing.not_modified = True
-                return listing
-            doc = self._read(response, url)
             before = len(listing.servers) + len(listing.deleted)
-            split_listing(doc, url, listing, FIRST, self.metadata_labels)
+            self._page(GLOBAL, url, params, listing, FIRST)
+            if listing.not_modified:
+                return listing
             check_size(listing, GLOBAL)
             page = len(listing.servers) + len(listing.deleted) - before
             # A short page is the last one; an offset past the end answers an empty list.
@@ -210,6 +237,46 @@ def check_size(listing: Listing, region: str) -> None:
         )
 
 
+def add_page_bytes(
+    data: bytes,
+    url: str,
+    into: Listing,
+    generation: str = NEXT,
+    metadata_labels: tuple[tuple[str, str], ...] = (),
+    *,
+    memo: Mapping[Any, tuple[Any, Server]] | None = None,
+) -> str | None:
+    """Decode one listing page into ``into``; return its ``rel=next`` href, if any.
+
+    ``memo`` maps the items of an earlier listing to (the item, its record): an unchanged
+    server keeps its record instead of being built again.
+    """
+    try:
+        items, links = decode_page(data, metadata_labels)
+    except msgspec.DecodeError:
+        try:
+            doc = loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UpstreamError(
+                BAD_RESPONSE, f"GET {strip_query(url)}: body is not valid JSON"
+            ) from exc
+        split_listing(doc, url, into, generation, metadata_labels)
+        return next_link(doc)
+    known = memo or {}
+    for item in items:
+        hit = known.get(item)
+        if hit is None:
+            before = len(into.servers)
+            add_items((as_doc(item, metadata_labels),), url, into, generation, metadata_labels)
+            if len(into.servers) == before:
+                continue  # deleted
+            into.records[item] = (item, into.servers[-1])
+        else:
+            into.servers.append(hit[1])
+            into.records[hit[0]] = hit  # the item already held, not its equal copy
+    return next_link({"servers_links": links})
+
+
 def split_listing(
     doc: object,
     url: str,
@@ -217,10 +284,21 @@ def split_listing(
     generation: str = NEXT,
     metadata_labels: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """Add a page's servers to ``into``: live ones as records, DELETED ones as ids."""
+    """Add a decoded page's servers to ``into``: live ones as records, DELETED ones as ids."""
     items = doc.get("servers") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: no servers list")
+    add_items(items, url, into, generation, metadata_labels)
+
+
+def add_items(
+    items: Iterable[object],
+    url: str,
+    into: Listing,
+    generation: str = NEXT,
+    metadata_labels: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Add server documents to ``into``: live ones as records, DELETED ones as ids."""
     servers, deleted = into.servers, into.deleted
     for item in items:
         if not isinstance(item, dict):
