@@ -260,7 +260,7 @@ class RegionRenderer:
             if run[1] > run[0]:
                 pieces[i].append(views[i][run[0] : run[1]])
             joined_list.append(last[i] if keep[i] else b"".join(pieces[i]))
-            pieces[i] = []  # one family's pieces at a time
+            pieces[i], tails[i] = [], None  # one family's pieces at a time
         joined = tuple(joined_list)
         self._cache, self._spans, self._last = cache, new_spans, joined
         return joined
