@@ -175,6 +175,7 @@ class Store:
         self._clock = clock
         self._pending: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
@@ -298,7 +299,9 @@ class Store:
                 return
             state = self._region(account, region)
             view = account.view
-        with state.lock:
+        # One region renders at a time: regions polled in parallel would otherwise each hold
+        # their old and new lines at once, and the GIL runs one render at a time anyway.
+        with state.lock, self._render_lock:
             old = state.view.servers
             servers = build(old)
             rackconnect = view.expects_rackconnect(region)

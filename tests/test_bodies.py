@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import platform
 import zlib
 
 import pytest
 
+from exporter.commands.serve import fix_mmap_threshold
 from exporter.exposition.gzipparts import COALESCE, Body, Part
 
 
@@ -47,3 +49,9 @@ def test_the_gzip_form_shares_the_parts_deflate_streams() -> None:
     assert any(p is region.deflated for p in text.parts(compressed=True))
     assert any(p is region.deflated for p in openmetrics.parts(compressed=True))
     assert gzip.decompress(b"".join(text.parts(compressed=True))) == text.joined(False)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_large_buffers_keep_their_own_mappings() -> None:
+    # Without a fixed mmap threshold, replaced region buffers stay resident in the heap.
+    assert fix_mmap_threshold()

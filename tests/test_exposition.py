@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import re
 from pathlib import Path
 
@@ -230,3 +231,33 @@ def test_deleted_servers_leave_the_cache() -> None:
     renderer.render(FLEET, True, True)
     renderer.render(FLEET[:1], True, True)
     assert set(renderer._cache) == {FLEET[0].id}
+
+
+def test_cached_lines_survive_any_sequence_of_changes() -> None:
+    """Inserts, deletes, changes and reorders: always what a fresh renderer makes."""
+    rng = random.Random(14)
+    fleet = [
+        server(
+            f"22222222-0000-0000-0000-{n:012d}",
+            f"web-{n}",
+            rackconnect_automation_status="DEPLOYED",
+        )
+        for n in range(40)
+    ]
+    renderer = RegionRenderer("acme", "ORD")
+    for step in range(60):
+        action = rng.choice(("insert", "delete", "change", "reorder", "none"))
+        if action == "insert":
+            fleet.insert(rng.randrange(len(fleet) + 1), server(f"new-{step}", f"new-{step}"))
+        elif action == "delete" and fleet:
+            del fleet[rng.randrange(len(fleet))]
+        elif action == "change" and fleet:
+            at = rng.randrange(len(fleet))
+            status = rng.choice(("DEPLOYING", "FAILED", "DEPLOYED"))
+            fleet[at] = server(
+                fleet[at].id, f"changed-{step}", rackconnect_automation_status=status
+            )
+        elif action == "reorder":
+            rng.shuffle(fleet)
+        got = renderer.render(fleet, True, step % 7 != 0)
+        assert got == RegionRenderer("acme", "ORD").render(fleet, True, step % 7 != 0), step

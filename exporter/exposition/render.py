@@ -209,31 +209,58 @@ class RegionRenderer:
                     )
                     before = cached(old[server.id][3])
                     keep = [k and piece[i] == before[i] for i, k in enumerate(keep)]
-        # Each server's lines go straight into the family's buffer: no list of pieces.
-        buffers = [bytearray() for _ in range(_FAMILIES)]
+        # Each family is one exact-size join of its pieces: neighbouring cached rows are one
+        # slice of the old buffer (a run), neighbouring fresh rows one growing bytearray, so
+        # the pieces stay few and no small byte string outlives its row.
+        pieces: list[list[bytes | bytearray | memoryview]] = [[] for _ in range(_FAMILIES)]
+        runs = [[0, 0] for _ in range(_FAMILIES)]  # per family: the open run's start, end
+        tails: list[bytearray | None] = [None] * _FAMILIES  # per family: the open fresh rows
         cache: dict[str, tuple[Server, bool, bool, int]] = {}
         new_spans = array("Q")
         offsets = [0] * _FAMILIES
         for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
-            lines: tuple[bytes | memoryview, ...]
             if hit is not None:
-                lines = cached(hit[3])
+                at = hit[3] * width
+                lengths = spans[at + _FAMILIES : at + width].tolist()
+                for i in range(_FAMILIES):
+                    if keep[i]:
+                        continue
+                    tails[i] = None
+                    run, start = runs[i], spans[at + i]
+                    if run[1] != start:
+                        if run[1] > run[0]:
+                            pieces[i].append(views[i][run[0] : run[1]])
+                        run[0] = start
+                    run[1] = start + lengths[i]
             else:
                 lines = fresh.get(row) or render_server(
                     server, self.account, self.region, rackconnect, managed
                 )
-            lengths = [len(f) for f in lines]
+                lengths = [len(f) for f in lines]
+                for i in range(_FAMILIES):
+                    if keep[i] or not lengths[i]:
+                        continue
+                    run = runs[i]
+                    if run[1] > run[0]:
+                        pieces[i].append(views[i][run[0] : run[1]])
+                    run[0] = run[1] = 0
+                    tail = tails[i]
+                    if tail is None:
+                        tail = tails[i] = bytearray()
+                        pieces[i].append(tail)
+                    tail += lines[i]
             new_spans.extend(offsets)
             new_spans.extend(lengths)
             for i in range(_FAMILIES):
-                if not keep[i]:
-                    buffers[i] += lines[i]
                 offsets[i] += lengths[i]
             cache[server.id] = (server, rackconnect, managed, row)
         joined_list = []
         for i in range(_FAMILIES):
-            joined_list.append(last[i] if keep[i] else bytes(buffers[i]))
-            buffers[i] = bytearray()  # one family's copy at a time
+            run = runs[i]
+            if run[1] > run[0]:
+                pieces[i].append(views[i][run[0] : run[1]])
+            joined_list.append(last[i] if keep[i] else b"".join(pieces[i]))
+            pieces[i], tails[i] = [], None  # one family's pieces at a time
         joined = tuple(joined_list)
         self._cache, self._spans, self._last = cache, new_spans, joined
         return joined
