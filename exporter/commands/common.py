@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TypeVar
 
 from exporter import logs
 from exporter.commands.lifecycle import Web
@@ -26,6 +27,8 @@ from exporter.polling.sharding import parse_shard_index
 from exporter.polling.supervisor import DEFAULT_WORKERS, PollSettings
 from exporter.web.security import WebConfigError, WebSecurity
 
+T = TypeVar("T")
+
 # --- value parsers (argparse types: a bad value is a usage error naming the flag) ---------
 
 
@@ -40,14 +43,6 @@ def duration(text: str) -> float:
     return seconds
 
 
-def listen_address(text: str) -> tuple[str, int]:
-    """``host:port``, ``:port`` or ``[v6]:port`` as (host, port)."""
-    try:
-        return parse_listen_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def positive_int(text: str) -> int:
     """A whole number of at least 1."""
     try:
@@ -59,20 +54,22 @@ def positive_int(text: str) -> int:
     return number
 
 
-def metadata_label(text: str) -> tuple[str, str]:
-    """``LABEL=KEY``: a valid label name the exporter does not use itself, and a key."""
-    try:
-        return parse_metadata_label(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+def _flag_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argparse type: its ValueError becomes the flag's usage error."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    convert.__doc__ = parse.__doc__
+    return convert
 
 
-def shard_index(text: str) -> int:
-    """A shard number, or a StatefulSet pod name ending in one."""
-    try:
-        return parse_shard_index(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+listen_address = _flag_type(parse_listen_address)  # host:port, :port or [v6]:port
+metadata_label = _flag_type(parse_metadata_label)  # LABEL=KEY
+shard_index = _flag_type(parse_shard_index)  # a number, or a pod name ending in one
 
 
 # --- flag groups -----------------------------------------------------------------------------
