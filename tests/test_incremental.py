@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from exporter.polling.incremental import OVERLAP, RegionSync
+from exporter.rackspace import cloudservers
 from exporter.rackspace.cloudservers import Listing
 from exporter.simulator import Fault
 from tests.conftest import account_config
@@ -44,14 +45,15 @@ def test_after_a_full_listing_only_changes_are_asked_for(sim, make_exporter) -> 
 def test_changes_since_starts_at_the_upstream_date_minus_the_overlap(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "initech"))
     dates: list[float] = []
-    real = exporter.supervisor.pollers[0].servers.get
+    real = exporter.supervisor.pollers[0].servers.fetch
 
     def spy(*args, **kwargs):
-        response = real(*args, **kwargs)
-        dates.append(email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp())
-        return response
+        answer = real(*args, **kwargs)
+        date = answer.response.headers["Date"]
+        dates.append(email.utils.parsedate_to_datetime(date).timestamp())
+        return answer
 
-    exporter.supervisor.pollers[0].servers.get = spy
+    exporter.supervisor.pollers[0].servers.fetch = spy
     exporter.poll()
     exporter.poll()
     (since,) = listings(sim, "HKG")[1]["changes-since"]
@@ -190,3 +192,48 @@ def test_a_full_listing_keeps_the_records_of_servers_that_did_not_change(
     assert after[changed] is not before[changed]
     assert after[changed].automation_status == "FAILED"
     assert all(after[i] is before[i] for i in after if i != changed)
+
+
+def test_a_full_listing_decodes_only_the_pages_whose_body_changed(
+    sim, make_exporter, monkeypatch
+) -> None:
+    """A page whose body is byte for byte the last one's adds the same records, undecoded."""
+    exporter = make_exporter(account_config(sim, "globex"))
+    cloud = exporter.supervisor.pollers[0].servers
+    cloud.page_size = 2
+    region = "DFW"
+    decoded: list[bytes] = []
+    real = cloudservers.decode_page
+
+    def spy(data: bytes, labels: tuple[tuple[str, str], ...]):
+        decoded.append(data)
+        return real(data, labels)
+
+    monkeypatch.setattr(cloudservers, "decode_page", spy)
+    first = cloud.list_region(region)
+    assert len(decoded) == first.requests >= 3
+    decoded.clear()
+    again = cloud.list_region(region)
+    assert decoded == []
+    assert again.requests == first.requests
+    assert len(again.servers) == len(first.servers)
+    assert all(a is b for a, b in zip(again.servers, first.servers, strict=True))
+
+    ids = [s.id for s in first.servers]
+    sim.set_metadata(ids[-1], {"rackconnect_automation_status": "FAILED"})
+    changed = cloud.list_region(region)
+    assert len(decoded) == 1  # the last page only
+    assert [s.id for s in changed.servers] == ids
+    assert changed.servers[-1].automation_status == "FAILED"
+    assert all(a is b for a, b in zip(changed.servers[:-1], first.servers[:-1], strict=True))
+
+    # A deletion shifts every later page: they are decoded again, and read as a fresh
+    # client reads them.
+    sim.delete_server(ids[0])
+    decoded.clear()
+    shifted = cloud.list_region(region)
+    assert len(decoded) == shifted.requests
+    fresh = make_exporter(account_config(sim, "globex")).supervisor.pollers[0].servers
+    fresh.page_size = 2
+    assert shifted.servers == fresh.list_region(region).servers
+    assert [s.id for s in shifted.servers] == ids[1:]

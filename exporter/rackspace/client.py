@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -40,6 +42,7 @@ USER_AGENT = f"rackconnect-exporter/{__version__}"
 # Upstream rate limiting answers 413 (Repose's default) or 429.
 RATE_LIMIT_STATUSES = frozenset({413, 429})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+OK_STATUSES = frozenset({200, 203})  # 203: a proxy's answer, Nova's document all the same
 # Refuse a response body above this size (a full page of 1,000 servers is a few MiB).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -47,6 +50,33 @@ DECODE_WAIT = 10.0  # seconds a large body waits for a decode slot before giving
 
 OnResponse = Callable[[str, str, int], None]
 """Called as ``on_response(api, region, status_code)`` for every HTTP answer, retries included."""
+
+
+@dataclass
+class Answer:
+    """A response and its body as read: the chunks, not yet joined, and their SHA-256.
+
+    A caller that has seen this very body before (same digest) can skip joining and
+    decoding it; ``loaded()`` gives the usual response with its ``content``.
+    """
+
+    response: requests.Response
+    chunks: list[bytes]
+    digest: bytes
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    def join(self) -> bytes:
+        """The body in one piece; the chunks are let go."""
+        body, self.chunks = b"".join(self.chunks), []
+        return body
+
+    def loaded(self) -> requests.Response:
+        """The response with the body joined into ``content``."""
+        self.response._content = self.join()
+        return self.response
 
 
 class _CappedRetry(Retry):
@@ -143,7 +173,29 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json_body: object = None,
     ) -> requests.Response:
-        """Send one request (with retries); return the final response whatever its status.
+        """Send one request (with retries); return the final response whatever its status."""
+        return self.fetch(
+            method,
+            url,
+            api=api,
+            region=region,
+            headers=headers,
+            params=params,
+            json_body=json_body,
+        ).loaded()
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        api: str,
+        region: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json_body: object = None,
+    ) -> Answer:
+        """``request``, with the body left in the chunks it was read in, and their digest.
 
         Each attempt (connect, headers and body together) must end within ``timeout``
         seconds, or it is cut off; the body is read here, at most MAX_RESPONSE_BYTES of it
@@ -165,22 +217,25 @@ class ApiClient:
                     stream=True,
                 )
                 try:
-                    body = self._read_body(response, where, attempts[-1] if attempts else None)
+                    chunks, digest = self._read_body(
+                        response, where, attempts[-1] if attempts else None
+                    )
                 finally:
                     response.close()
             except requests.RequestException as exc:
                 if attempts and attempts[-1].expired:
                     raise UpstreamError(TIMEOUT, f"{where}: not answered in time") from exc
                 raise _request_error(exc, where) from exc
-        response._content = body  # so that .content works as for a preloaded response
         retries = getattr(response.raw, "retries", None)
         for attempt in getattr(retries, "history", ()) or ():
             if attempt.status is not None:
                 self._on_response(api, region, attempt.status)
         self._on_response(api, region, response.status_code)
-        return response
+        return Answer(response, chunks, digest)
 
-    def _read_body(self, response: requests.Response, where: str, attempt: Attempt | None) -> bytes:
+    def _read_body(
+        self, response: requests.Response, where: str, attempt: Attempt | None
+    ) -> tuple[list[bytes], bytes]:
         limit = MAX_RESPONSE_BYTES
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -188,6 +243,7 @@ class ApiClient:
         # The watchdog's clock (monotonic): it cuts the attempt off at this deadline.
         deadline = attempt.deadline if attempt is not None else time.monotonic() + self.timeout
         chunks: list[bytes] = []
+        digest = hashlib.sha256()
         size = 0
         with contextlib.ExitStack() as stack:
             for chunk in response.iter_content(CHUNK_BYTES):
@@ -201,9 +257,10 @@ class ApiClient:
                         BAD_RESPONSE, f"{where}: response larger than {limit} bytes"
                     )
                 chunks.append(chunk)
+                digest.update(chunk)
             if attempt is not None and attempt.expired:
                 raise UpstreamError(TIMEOUT, f"{where}: body not received within the timeout")
-            return b"".join(chunks)
+            return chunks, digest.digest()
 
 
 def loads(data: bytes) -> Any:
@@ -265,7 +322,7 @@ def check_status(
 ) -> None:
     """Raise the right UpstreamError for a non-success answer (``clock`` dates Retry-After)."""
     code = response.status_code
-    if code in (200, 203):
+    if code in OK_STATUSES:
         return
     body: object
     try:

@@ -13,6 +13,7 @@ import email.utils
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -22,7 +23,15 @@ from requests import Response  # Listing.requests hides the module in its class 
 
 from exporter.errors import AUTH, BAD_RESPONSE, UpstreamError
 from exporter.model import FIRST, NEXT, Server
-from exporter.rackspace.client import ApiClient, check_status, decode_json, loads, strip_query
+from exporter.rackspace.client import (
+    OK_STATUSES,
+    Answer,
+    ApiClient,
+    check_status,
+    decode_json,
+    loads,
+    strip_query,
+)
 from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
 from exporter.rackspace.pages import as_doc, decode_page
 
@@ -34,6 +43,22 @@ MAX_SERVERS = 100_000
 DELETED = "DELETED"
 
 
+@dataclass(frozen=True)
+class Page:
+    """What one page of a full listing added, reused while its body stays the same."""
+
+    digest: bytes  # SHA-256 of the body
+    servers: tuple[Server, ...]
+    deleted: tuple[str, ...]
+    records: tuple[tuple[Any, tuple[Any, Server]], ...]  # entries of Listing.records
+    next: str | None
+
+    def add_to(self, listing: Listing) -> None:
+        listing.servers.extend(self.servers)
+        listing.deleted.extend(self.deleted)
+        listing.records.update(self.records)
+
+
 @dataclass
 class Listing:
     """One listing of a region: in full, or only what changed since a time.
@@ -42,12 +67,14 @@ class Listing:
     answered, or the local clock when it sent none: the next ``changes-since`` starts there.
     """
 
+    full: bool = True
     servers: list[Server] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     date: float | None = None
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
     records: dict[Any, tuple[Any, Server]] = field(default_factory=dict, repr=False)
+    pages: dict[str, Page] = field(default_factory=dict, repr=False)  # a full listing's
 
     def add_page(self, response: Response, sent: float) -> None:
         """Count one more page; the first one dates the listing."""
@@ -92,8 +119,10 @@ class CloudServers:
         self._tokens = tokens
         self.page_size = page_size
         self._clock = clock
-        # Per region: the items of the last listing and their records.
+        # Per region: the items of the last listing and their records, and the pages of
+        # the last full listing (by URL), so that an unchanged page is not decoded again.
         self._memo: dict[str, dict[Any, tuple[Any, Server]]] = {}
+        self._pages: dict[str, dict[str, Page]] = {}
 
     def base_url(self, region: str) -> str:
         """The API's URL for ``region`` from the service catalog (v1.0's for GLOBAL)."""
@@ -112,9 +141,13 @@ class CloudServers:
 
     def get(self, region: str, url: str, params: dict[str, Any] | None) -> requests.Response:
         """The answer to a GET with the account's token, whatever its status."""
+        return self.fetch(region, url, params).loaded()
 
-        def send(token: str) -> requests.Response:
-            return self._client.request(
+    def fetch(self, region: str, url: str, params: dict[str, Any] | None) -> Answer:
+        """``get``, with the body not yet joined, and its digest."""
+
+        def send(token: str) -> Answer:
+            return self._client.fetch(
                 "GET",
                 url,
                 api="servers",
@@ -151,9 +184,10 @@ class CloudServers:
             listing = self._list_next_gen(region, changes_since)
         if changes_since is None:
             self._memo[region] = listing.records  # exactly the servers listed now
+            self._pages[region] = listing.pages
         else:
             self._memo.setdefault(region, {}).update(listing.records)
-        listing.records = {}
+        listing.records, listing.pages = {}, {}
         return listing
 
     def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
@@ -164,7 +198,7 @@ class CloudServers:
             first["changes-since"] = iso_utc(changes_since)
         params: dict[str, Any] | None = first
         seen: set[str] = set()
-        listing = Listing()
+        listing = Listing(full=changes_since is None)
         while url is not None:
             if len(seen) >= MAX_PAGES:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
@@ -188,27 +222,44 @@ class CloudServers:
         listing: Listing,
         generation: str,
     ) -> str | None:
-        """Fetch and add one page; its body is gone when the next one is fetched."""
+        """Fetch and add one page; its body is gone when the next one is fetched.
+
+        A page of a full listing whose body is the same as last time adds what it added
+        then, without being joined or decoded.
+        """
         sent = self._clock()
-        response = self.get(region, url, params)
-        listing.add_page(response, sent)
-        if (
-            response.status_code == 304
-            and generation == FIRST
-            and "changes-since" in (params or {})
-        ):
+        answer = self.fetch(region, url, params)
+        listing.add_page(answer.response, sent)
+        if answer.status_code == 304 and generation == FIRST and "changes-since" in (params or {}):
             listing.not_modified = True
             return None
-        check_status(response, "GET", url, self._clock)
-        data, response._content = response.content, b""
-        del response
+        if answer.status_code not in OK_STATUSES:
+            check_status(answer.loaded(), "GET", url, self._clock)
+        key = url + "?" + urlencode(params) if params else url
+        page = self._pages.get(region, {}).get(key) if listing.full else None
+        if page is not None and page.digest == answer.digest:
+            page.add_to(listing)
+            listing.pages[key] = page
+            return page.next
+        servers, deleted, records = len(listing.servers), len(listing.deleted), len(listing.records)
         memo = self._memo.get(region)
-        return add_page_bytes(data, url, listing, generation, self.metadata_labels, memo=memo)
+        href = add_page_bytes(
+            answer.join(), url, listing, generation, self.metadata_labels, memo=memo
+        )
+        if listing.full:
+            listing.pages[key] = Page(
+                answer.digest,
+                tuple(listing.servers[servers:]),
+                tuple(listing.deleted[deleted:]),
+                tuple(islice(listing.records.items(), records, None)),
+                href,
+            )
+        return href
 
     def _list_first_gen(self, changes_since: float | None) -> Listing:
         # v1.0 takes changes-since in epoch seconds and answers 304 when nothing changed.
         url = self.base_url(GLOBAL) + "/servers/detail"
-        listing = Listing()
+        listing = Listing(full=changes_since is None)
         offset = 0
         for _ in range(MAX_PAGES):
             params: dict[str, Any] = {"limit": self.page_size, "offset": offset}

@@ -13,9 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-import requests
 from cachetools import TLRUCache
 
 from exporter.config import AccountConfig, is_identity_v1
@@ -72,6 +71,14 @@ class Authenticator(Protocol):
         ...
 
 
+class _HasStatus(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+
+Answered = TypeVar("Answered", bound=_HasStatus)  # a response, or an Answer
+
+
 class TokenCache:
     """Keeps one account's token until shortly before it expires; one fetch at a time.
 
@@ -106,7 +113,7 @@ class TokenCache:
             if self._cache.get("access") is access:
                 del self._cache["access"]
 
-    def send(self, request: Callable[[str], requests.Response]) -> requests.Response:
+    def send(self, request: Callable[[str], Answered]) -> Answered:
         """``request(token)``; on 401 (token expired or revoked) authenticate again, once."""
         access = self.access()
         response = request(access.token)
