@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -50,13 +49,11 @@ class Page:
     digest: bytes  # SHA-256 of the body
     servers: tuple[Server, ...]
     deleted: tuple[str, ...]
-    records: tuple[tuple[Any, tuple[Any, Server]], ...]  # entries of Listing.records
     next: str | None
 
     def add_to(self, listing: Listing) -> None:
         listing.servers.extend(self.servers)
         listing.deleted.extend(self.deleted)
-        listing.records.update(self.records)
 
 
 @dataclass
@@ -73,7 +70,6 @@ class Listing:
     date: float | None = None
     requests: int = 0
     not_modified: bool = False  # first-gen answers 304 when nothing changed
-    records: dict[Any, tuple[Any, Server]] = field(default_factory=dict, repr=False)
     pages: dict[str, Page] = field(default_factory=dict, repr=False)  # a full listing's
 
     def add_page(self, response: Response, sent: float) -> None:
@@ -119,9 +115,10 @@ class CloudServers:
         self._tokens = tokens
         self.page_size = page_size
         self._clock = clock
-        # Per region: the items of the last listing and their records, and the pages of
-        # the last full listing (by URL), so that an unchanged page is not decoded again.
-        self._memo: dict[str, dict[Any, tuple[Any, Server]]] = {}
+        # Per region: the records listed last, by id, so that an unchanged server keeps
+        # its record instead of an equal copy; and the pages of the last full listing, by
+        # URL, so that an unchanged page is not even decoded again.
+        self._records: dict[str, dict[str, Server]] = {}
         self._pages: dict[str, dict[str, Page]] = {}
 
     def base_url(self, region: str) -> str:
@@ -183,11 +180,14 @@ class CloudServers:
         else:
             listing = self._list_next_gen(region, changes_since)
         if changes_since is None:
-            self._memo[region] = listing.records  # exactly the servers listed now
+            self._records[region] = {s.id: s for s in listing.servers}
             self._pages[region] = listing.pages
         else:
-            self._memo.setdefault(region, {}).update(listing.records)
-        listing.records, listing.pages = {}, {}
+            known = self._records.setdefault(region, {})
+            known.update((s.id, s) for s in listing.servers)
+            for server_id in listing.deleted:
+                known.pop(server_id, None)
+        listing.pages = {}
         return listing
 
     def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
@@ -241,17 +241,18 @@ class CloudServers:
             page.add_to(listing)
             listing.pages[key] = page
             return page.next
-        servers, deleted, records = len(listing.servers), len(listing.deleted), len(listing.records)
-        memo = self._memo.get(region)
-        href = add_page_bytes(
-            answer.join(), url, listing, generation, self.metadata_labels, memo=memo
-        )
+        servers, deleted = len(listing.servers), len(listing.deleted)
+        href = add_page_bytes(answer.join(), url, listing, generation, self.metadata_labels)
+        known = self._records.get(region, {})
+        for i in range(servers, len(listing.servers)):
+            old = known.get(listing.servers[i].id)
+            if old is not None and old == listing.servers[i]:
+                listing.servers[i] = old
         if listing.full:
             listing.pages[key] = Page(
                 answer.digest,
                 tuple(listing.servers[servers:]),
                 tuple(listing.deleted[deleted:]),
-                tuple(islice(listing.records.items(), records, None)),
                 href,
             )
         return href
@@ -294,14 +295,8 @@ def add_page_bytes(
     into: Listing,
     generation: str = NEXT,
     metadata_labels: tuple[tuple[str, str], ...] = (),
-    *,
-    memo: Mapping[Any, tuple[Any, Server]] | None = None,
 ) -> str | None:
-    """Decode one listing page into ``into``; return its ``rel=next`` href, if any.
-
-    ``memo`` maps the items of an earlier listing to (the item, its record): an unchanged
-    server keeps its record instead of being built again.
-    """
+    """Decode one listing page into ``into``; return its ``rel=next`` href, if any."""
     try:
         items, links = decode_page(data, metadata_labels)
     except msgspec.DecodeError:
@@ -313,18 +308,9 @@ def add_page_bytes(
             ) from exc
         split_listing(doc, url, into, generation, metadata_labels)
         return next_link(doc)
-    known = memo or {}
-    for item in items:
-        hit = known.get(item)
-        if hit is None:
-            before = len(into.servers)
-            add_items((as_doc(item, metadata_labels),), url, into, generation, metadata_labels)
-            if len(into.servers) == before:
-                continue  # deleted
-            into.records[item] = (item, into.servers[-1])
-        else:
-            into.servers.append(hit[1])
-            into.records[hit[0]] = hit  # the item already held, not its equal copy
+    add_items(
+        (as_doc(item, metadata_labels) for item in items), url, into, generation, metadata_labels
+    )
     return next_link({"servers_links": links})
 
 

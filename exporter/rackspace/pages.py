@@ -25,10 +25,7 @@ _META_VALUE = str | None | msgspec.UnsetType
 
 
 class Item(msgspec.Struct, gc=False, frozen=True):
-    """One server of a listing page; ``metadata`` is a struct made by ``page_type``.
-
-    Items are hashable: an item equal to one of the last listing gives the same record.
-    """
+    """One server of a listing page; ``metadata`` is a struct made by ``page_type``."""
 
     id: str | int
     name: str | None = None
