@@ -61,6 +61,17 @@ _MANAGED_BY_FOLD = {_fold(s): s for s in MANAGED_STATUSES if s != UNKNOWN}
 _SEEN_AUTOMATION: dict[str, str] = {}
 _SEEN_MANAGED: dict[str, str] = {}
 _SEEN_LIMIT = 1024
+# The few values every record repeats (Nova statuses, feature sets), held once.
+_SHARED: dict[object, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) >= _SEEN_LIMIT:
+            return value
+        found = _SHARED.setdefault(value, value)
+    return found
 
 
 def _normalise(value: object, by_fold: dict[str, str], seen: dict[str, str]) -> str:
@@ -113,7 +124,7 @@ def _nova_status(value: object) -> str | None:
     # Nova does not regulate its status values: any short word is kept, upper case.
     if not isinstance(value, str) or not value.strip():
         return None
-    return value.strip().upper()[:MAX_STATUS_LENGTH]
+    return _shared(value.strip().upper()[:MAX_STATUS_LENGTH])
 
 
 def _metadata_labels(
@@ -181,7 +192,7 @@ class Server:
             generation=generation,
             created=parse_timestamp(doc.get("created")) if generation == NEXT else None,
             automation_status=None if status is None else normalise_automation_status(status),
-            features=tuple(features),
+            features=_shared(tuple(features)),
             managed_status=None if managed is None else normalise_managed_status(managed),
             unprocessable_reason=(str(reason)[:MAX_REASON_LENGTH] if reason is not None else None),
             status=_nova_status(doc.get("status")),

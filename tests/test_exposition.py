@@ -230,7 +230,8 @@ def test_deleted_servers_leave_the_cache() -> None:
     renderer = RegionRenderer("acme", "ORD")
     renderer.render(FLEET, True, True)
     renderer.render(FLEET[:1], True, True)
-    assert set(renderer._cache) == {FLEET[0].id}
+    assert set(renderer._rows) == {FLEET[0].id}
+    assert renderer.records == (FLEET[0],)
 
 
 def test_cached_lines_survive_any_sequence_of_changes() -> None:

@@ -145,8 +145,8 @@ class RegionRenderer:
     def __init__(self, account: str, region: str) -> None:
         self.account = account
         self.region = region
-        # server id -> (record, rackconnect, managed, row in _spans)
-        self._cache: dict[str, tuple[Server, bool, bool, int]] = {}
+        self._rows: dict[str, int] = {}  # server id -> its row in records and _spans
+        self._flags: tuple[bool, bool] | None = None  # the account's, when last rendered
         self._spans = array("Q")
         self._last: tuple[bytes, ...] | None = None
         self.rendered = 0  # servers rendered by the last call, for tests and logs
@@ -158,25 +158,23 @@ class RegionRenderer:
         When nothing changed (same servers, same order) it returns the very tuple it
         returned last time, so callers can skip work by identity.
         """
-        old = self._cache
+        old, held = self._rows, self.records
+        if self._flags != (rackconnect, managed):
+            old = {}  # every line of the region changes
         servers = list(servers)
-        hits: list[tuple[Server, bool, bool, int] | None] = []
+        hits: list[int | None] = []  # per server: its row last time, if unchanged
         for server in servers:
-            hit = old.get(server.id)
-            if (
-                hit is not None
-                and (hit[0] is server or hit[0] == server)
-                and hit[1] == rackconnect
-                and hit[2] == managed
-            ):
-                hits.append(hit)
+            row = old.get(server.id)
+            if row is not None and (held[row] is server or held[row] == server):
+                hits.append(row)
             else:
                 hits.append(None)
         self.rendered = hits.count(None)
-        # Unchanged servers keep the records already cached, so that the region's view and
+        # Unchanged servers keep the records already held, so that the region's view and
         # this cache share one set instead of holding equal copies.
-        servers = [s if h is None else h[0] for s, h in zip(servers, hits, strict=True)]
+        servers = [s if h is None else held[h] for s, h in zip(servers, hits, strict=True)]
         self.records = tuple(servers)
+        self._flags = (rackconnect, managed)
         if (
             self._last is not None
             and not self.rendered
@@ -207,7 +205,7 @@ class RegionRenderer:
                     piece = fresh[row] = render_server(
                         server, self.account, self.region, rackconnect, managed
                     )
-                    before = cached(old[server.id][3])
+                    before = cached(old[server.id])
                     keep = [k and piece[i] == before[i] for i, k in enumerate(keep)]
         # Each family is one exact-size join of its pieces: neighbouring cached rows are one
         # slice of the old buffer (a run), neighbouring fresh rows one growing bytearray, so
@@ -215,12 +213,12 @@ class RegionRenderer:
         pieces: list[list[bytes | bytearray | memoryview]] = [[] for _ in range(_FAMILIES)]
         runs = [[0, 0] for _ in range(_FAMILIES)]  # per family: the open run's start, end
         tails: list[bytearray | None] = [None] * _FAMILIES  # per family: the open fresh rows
-        cache: dict[str, tuple[Server, bool, bool, int]] = {}
+        rows: dict[str, int] = {}
         new_spans = array("Q")
         offsets = [0] * _FAMILIES
         for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
             if hit is not None:
-                at = hit[3] * width
+                at = hit * width
                 lengths = spans[at + _FAMILIES : at + width].tolist()
                 for i in range(_FAMILIES):
                     if keep[i]:
@@ -253,7 +251,7 @@ class RegionRenderer:
             new_spans.extend(lengths)
             for i in range(_FAMILIES):
                 offsets[i] += lengths[i]
-            cache[server.id] = (server, rackconnect, managed, row)
+            rows[server.id] = row
         joined_list = []
         for i in range(_FAMILIES):
             run = runs[i]
@@ -262,7 +260,7 @@ class RegionRenderer:
             joined_list.append(last[i] if keep[i] else b"".join(pieces[i]))
             pieces[i], tails[i] = [], None  # one family's pieces at a time
         joined = tuple(joined_list)
-        self._cache, self._spans, self._last = cache, new_spans, joined
+        self._rows, self._spans, self._last = rows, new_spans, joined
         return joined
 
 
