@@ -7,6 +7,7 @@ little costs little (the kube-state-metrics approach).
 
 from __future__ import annotations
 
+import operator
 import platform
 from array import array
 from collections.abc import Iterable, Mapping
@@ -162,6 +163,9 @@ class RegionRenderer:
         if self._flags != (rackconnect, managed):
             old = {}  # every line of the region changes
         servers = list(servers)
+        if old and len(servers) == len(held) and all(map(operator.is_, servers, held)):
+            self.rendered = 0  # the very records of last time (an unchanged listing)
+            return self._last
         hits: list[int | None] = []  # per server: its row last time, if unchanged
         for server in servers:
             row = old.get(server.id)
