@@ -10,7 +10,13 @@ import zlib
 import pytest
 
 from exporter.commands.serve import fix_mmap_threshold
-from exporter.exposition.gzipparts import COALESCE, Body, Part
+from exporter.exposition.gzipparts import (
+    COALESCE,
+    Body,
+    Part,
+    _python_crc32_combine,
+    crc32_combine,
+)
 
 
 @pytest.mark.parametrize("length", [0, 1, 7, 1000, 123_457, 5_000_000])
@@ -19,6 +25,18 @@ def test_the_combined_crc32_matches_zlib(length: int) -> None:
     body = Body([Part(head), Part(tail)])
     trailer = body.joined(compressed=True)[-8:]
     assert int.from_bytes(trailer[:4], "little") == zlib.crc32(head + tail)
+
+
+@pytest.mark.parametrize("combine", [crc32_combine, _python_crc32_combine])
+@pytest.mark.parametrize("length", [0, 1, 7, 1000, 123_457, 5_000_000])
+def test_both_crc32_combines_agree_with_zlib(combine, length: int) -> None:
+    """zlib's (loaded where it can be) and the Python fallback give the same CRC."""
+    head, tail = os.urandom(333), os.urandom(length)
+    assert combine(zlib.crc32(head), zlib.crc32(tail), length) == zlib.crc32(head + tail)
+
+
+def test_zlib_s_combine_is_used_where_the_library_is_found() -> None:
+    assert crc32_combine is not _python_crc32_combine
 
 
 def test_gzip_form_decompresses_to_the_plain_form() -> None:

@@ -14,10 +14,11 @@ at a sixth of the speed, so level 1 it is.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 LEVEL = 1
 COALESCE = 64 * 1024  # neighbouring small byte strings are joined, to keep writes few
@@ -34,13 +35,12 @@ def _deflate(data: bytes, level: int = LEVEL) -> bytes:
 class Part:
     """Bytes with their CRC-32 and their deflate stream, computed once."""
 
-    __slots__ = ("crc", "data", "deflated", "shift")
+    __slots__ = ("crc", "data", "deflated")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.crc = zlib.crc32(data)
         self.deflated = _deflate(data) if data else b""
-        self.shift = _x8nmodp(len(data))  # what appending this part does to a CRC
 
     def __len__(self) -> int:
         return len(self.data)
@@ -83,6 +83,30 @@ def _x8nmodp(length: int) -> int:
     return p
 
 
+def _python_crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of A + B from A's, B's and B's length, in Python."""
+    return _multmodp(_x8nmodp(length2), crc1) ^ crc2
+
+
+def _zlib_crc32_combine() -> Callable[[int, int, int], int] | None:
+    """zlib's own ``crc32_combine``, about ten times faster; None where it cannot be loaded.
+
+    Python's zlib module does not expose it, so it is taken from the shared library.
+    """
+    for name in ("libz.so.1", "libz.dylib"):
+        try:
+            function = ctypes.CDLL(name).crc32_combine
+        except (OSError, AttributeError):
+            continue
+        function.restype = ctypes.c_ulong
+        function.argtypes = [ctypes.c_ulong, ctypes.c_ulong, ctypes.c_int64]
+        return function
+    return None
+
+
+crc32_combine = _zlib_crc32_combine() or _python_crc32_combine
+
+
 class Body:
     """One exposition: its plain and its gzip form, each a list of byte strings."""
 
@@ -107,10 +131,9 @@ class Body:
             merged.append(Part(b"".join(pending)))
         crc = 0
         for part in merged:
-            crc = _multmodp(part.shift, crc) ^ part.crc if crc else part.crc
+            crc = crc32_combine(crc, part.crc, len(part.data))
         self.crc = crc
         self.length = sum(len(p.data) for p in merged)
-        self._shift = _x8nmodp(self.length)  # for prepended(), computed once
         self._prepended: tuple[Part, list[bytes | memoryview]] | None = None
         self.plain = [p.data for p in merged]
         # The parts' own deflate streams, never joined: the regions' large ones are shared
@@ -139,7 +162,7 @@ class Body:
         last = self._prepended
         if last is not None and last[0] is first:
             return last[1]
-        crc = _multmodp(self._shift, first.crc) ^ self.crc if first.crc else self.crc
+        crc = crc32_combine(first.crc, self.crc, self.length)
         size = (len(first) + self.length) & 0xFFFFFFFF
         parts: list[bytes | memoryview] = [
             _GZIP_HEADER + first.deflated,
