@@ -189,9 +189,20 @@ class _Handler(BaseHTTPRequestHandler):
             if key not in extra:  # end_headers sends the configured ones
                 self.send_header(key, value)
         self.send_header("Content-Length", str(sum(map(len, chunks))))
+        self._hold_headers = send_body
         self.end_headers()
         if send_body:
-            send_parts(self.connection, chunks, self.wfile.write, self.write_deadline)
+            # The headers go out with the body, in the same system call.
+            head, self._headers_buffer = b"".join(self._headers_buffer), []
+            send_parts(self.connection, [head, *chunks], self.wfile.write, self.write_deadline)
+
+    _hold_headers = False  # True while the headers wait for the body
+    _headers_buffer: list[bytes]  # the stdlib's, unannotated
+
+    def flush_headers(self) -> None:
+        if not self._hold_headers:
+            super().flush_headers()
+        self._hold_headers = False
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug(
