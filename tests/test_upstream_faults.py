@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -140,3 +141,28 @@ def test_the_catalog_version_urls_answer_version_documents(sim) -> None:
 def cred(sim, name: str) -> dict:
     account = next(a for a in sim.accounts if a.name == name)
     return {"username": account.username, "apiKey": account.api_key}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_proxy_environment_is_honoured(sim, make_exporter, monkeypatch) -> None:
+    """HTTP(S)_PROXY and NO_PROXY apply as requests applies them, read once per origin."""
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    through_proxy = make_exporter(account_config(sim, "acme", regions=("ORD",)))
+    direct = make_exporter(account_config(sim, "acme", regions=("ORD",)))
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    through_proxy.poll()
+    assert sim.request_log == []  # nothing reached the cloud: the dead proxy was used
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct.poll()
+    monkeypatch.delenv("HTTP_PROXY")  # read once: the first client keeps its proxy
+    through_proxy.poll()
+    assert value(direct.scrape(), "rackconnect_up", account="acme", region="ORD") == 1
+    parsed = through_proxy.scrape()
+    assert value(parsed, "rackconnect_poll_errors_total", reason="connection") == 2

@@ -6,10 +6,12 @@ import contextlib
 import email.utils
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
@@ -152,6 +154,13 @@ class ApiClient:
         )
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # requests reads the environment (proxies, CA bundle, ~/.netrc) on every request;
+        # here it is read once: the CA bundle now, each origin's proxies on first use.
+        self.session.trust_env = False
+        self.session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self._proxies: dict[str, dict[str, str]] = {}
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
         adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES
         self.session.mount("http://", adapter)
@@ -215,6 +224,7 @@ class ApiClient:
                     timeout=self.timeout,
                     allow_redirects=False,
                     stream=True,
+                    proxies=self._proxies_for(url),
                 )
                 try:
                     chunks, digest = self._read_body(
@@ -232,6 +242,15 @@ class ApiClient:
                 self._on_response(api, region, attempt.status)
         self._on_response(api, region, response.status_code)
         return Answer(response, chunks, digest)
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """The proxies HTTP(S)_PROXY and NO_PROXY give for the URL's origin."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        found = self._proxies.get(origin)
+        if found is None:
+            found = self._proxies[origin] = requests.utils.get_environ_proxies(origin)
+        return dict(found)
 
     def _read_body(
         self, response: requests.Response, where: str, attempt: Attempt | None
