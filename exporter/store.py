@@ -367,6 +367,14 @@ class Store:
             self._pending.daemon = True
             self._pending.start()
 
+    def flush(self) -> None:
+        """Publish now the changes waiting for the publish delay, if any."""
+        with self._lock:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+                self._publish()
+
     def _publish_pending(self) -> None:
         with self._lock:
             self._pending = None

@@ -69,6 +69,20 @@ def test_changes_close_together_share_one_snapshot() -> None:
     assert ids(store, "DFW") == ["2"]
 
 
+def test_flush_publishes_what_waits_for_the_delay() -> None:
+    store = Store(60, publish_delay=60)
+    w = writer(store)
+    store.flush()
+    first = store.current
+    w.succeeded("ORD", [server("1")], 0.1)
+    assert store.current is first
+    store.flush()
+    assert ids(store) == ["1"]
+    published = store.current
+    store.flush()  # nothing waits: nothing new
+    assert store.current is published
+
+
 def last_one_fails(count: int) -> tuple[Store, RegionView, RegionView]:
     """A region of ``count`` servers, then the same listing with the last one FAILED."""
     store = Store(60)
