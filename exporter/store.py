@@ -24,6 +24,8 @@ from exporter.model import AccountView, RegionView, Server
 
 Clock = Callable[[], float]
 _PER_SERVER = len(PER_SERVER_FAMILIES)
+# A write that replaces at least this many bytes of a region's lines publishes at once.
+PUBLISH_AT_ONCE_BYTES = 1024 * 1024
 
 
 def _reuse(
@@ -318,12 +320,17 @@ class Store:
                     if lines is state.history_fragments
                     else tuple(Part(f) for f in lines)
                 )
+            # Replaced lines stay alive until a snapshot without them is published: many
+            # of them go out at once instead of waiting for the publish delay.
+            replaced = sum(
+                len(o) for o, n in zip(state.view.parts, parts, strict=False) if o is not n
+            )
             with self._lock:
                 if self._owner(writer) is not account or account.regions.get(region) is not state:
                     return  # the owner changed or the region was removed while rendering
                 state.fragments, state.history, state.history_fragments = fragments, history, lines
                 state.view = RegionView(region, True, self._clock(), duration, None, servers, parts)
-                self._changed()
+                self._changed(at_once=replaced >= PUBLISH_AT_ONCE_BYTES)
 
     def _failed(self, writer: AccountWriter, region: str, reason: str, duration: float) -> None:
         with self._lock:
@@ -358,9 +365,12 @@ class Store:
             for key in [k for k in table if match(k)]:
                 del table[key]  # type: ignore[arg-type]
 
-    def _changed(self) -> None:
+    def _changed(self, at_once: bool = False) -> None:
         """Publish now, or soon when publishes are batched. Call with the lock held."""
-        if self._publish_delay <= 0:
+        if self._publish_delay <= 0 or at_once:
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
             self._publish()
         elif self._pending is None:
             self._pending = threading.Timer(self._publish_delay, self._publish_pending)
@@ -371,9 +381,7 @@ class Store:
         """Publish now the changes waiting for the publish delay, if any."""
         with self._lock:
             if self._pending is not None:
-                self._pending.cancel()
-                self._pending = None
-                self._publish()
+                self._changed(at_once=True)
 
     def _publish_pending(self) -> None:
         with self._lock:

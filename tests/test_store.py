@@ -83,6 +83,26 @@ def test_flush_publishes_what_waits_for_the_delay() -> None:
     assert store.current is published
 
 
+def test_a_write_replacing_many_lines_publishes_without_waiting() -> None:
+    """Replaced lines live as long as the snapshot showing them: large ones go at once."""
+    store = Store(60, publish_delay=60)
+    w = writer(store)
+    w.succeeded("DFW", [server("a")], 0.1)
+    store.flush()
+    before = store.current
+    w.succeeded("DFW", [server("a", "FAILED")], 0.1)
+    assert store.current is before  # a few lines: they wait for the delay
+    count = 3000  # the automation status family is over PUBLISH_AT_ONCE_BYTES
+    w.succeeded("ORD", [server(str(i)) for i in range(count)], 0.1)
+    store.flush()
+    before = store.current
+    w.succeeded("ORD", [server("0", "FAILED")] + [server(str(i)) for i in range(1, count)], 0.1)
+    assert store.current is not before
+    (account,) = store.current.accounts
+    (_, ord_) = account.regions
+    assert ord_.servers[0].automation_status == "FAILED"
+
+
 def last_one_fails(count: int) -> tuple[Store, RegionView, RegionView]:
     """A region of ``count`` servers, then the same listing with the last one FAILED."""
     store = Store(60)
