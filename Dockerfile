@@ -24,9 +24,12 @@ LABEL org.opencontainers.image.title="rackconnect-exporter" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/example/rackconnect-exporter" \
       org.opencontainers.image.documentation="https://github.com/example/rackconnect-exporter/blob/main/docs/deployment.md"
+# MALLOC_ARENA_MAX=2: glibc's per-thread heaps held 5 to 7 MiB more at 10,000 servers
+# (README, Scale).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 COPY --from=build /wheels /wheels
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
