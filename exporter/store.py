@@ -309,8 +309,12 @@ class Store:
             rackconnect = view.expects_rackconnect(region)
             fragments = state.renderer.render(servers, rackconnect, view.managed)
             servers = state.renderer.records
-            # The history changes only on transitions: compared with the last good records.
-            history = state.history.record(changes(old, servers, self._clock()))
+            # The history changes only on transitions: compared with the last good records
+            # (the renderer hands back the very same tuple when no record changed).
+            if servers is not old:
+                history = state.history.record(changes(old, servers, self._clock()))
+            else:
+                history = state.history
             lines = history.render(view.name, region, rackconnect, view.managed)
             # Compress here, in the poller's thread, so that scrapes never do.
             parts = state.view.parts

@@ -9,8 +9,8 @@ next listing is compared with the last good one and nothing is counted twice.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from operator import attrgetter, is_
+from collections.abc import Iterable
+from operator import attrgetter
 from typing import NamedTuple
 
 from prometheus_client.utils import floatToGoString
@@ -68,12 +68,10 @@ def _change(automation: str, prev: Server, server: Server, now: float) -> Change
     return Change(automation, before or ABSENT, after or ABSENT, duration)
 
 
-def changes(old: Sequence[Server], new: Sequence[Server], now: float) -> list[Change]:
+def changes(old: Iterable[Server], new: Iterable[Server], now: float) -> list[Change]:
     """The changes from a region's last good records to a poll's, at poll time ``now``."""
-    found: list[Change] = []
-    if len(old) == len(new) and all(map(is_, old, new)):
-        return found  # the very records of last time
     before = {s.id: s for s in old}
+    found: list[Change] = []
     if not before:
         return found
     for server in new:
