@@ -7,27 +7,42 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from exporter.commands.agent import Agent, default_completion_file
-from exporter.rackspace.inserver import (
-    RequestBudget,
+from exporter.agent.budget import RequestBudget
+from exporter.agent.inserver import (
     parse_features,
     parse_gateway,
     parse_status,
     parse_tasks,
     region_from_url,
 )
+from exporter.agent.managedops import default_completion_file
+from exporter.agent.runtime import Agent
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import promtool_check, samples, series, value
 from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
+
+# A trickle slower than the whole-request deadline, faster than any one read's timeout.
+POLL_TIMEOUT = 0.6
+TRICKLE = Fault("trickle", api="rackconnect", rate=4.0)  # a byte every quarter second
+
+
+def within(limit: float, call: Callable[[], object]) -> float:
+    """Run ``call`` and fail unless it returns within ``limit`` seconds; the time it took."""
+    started = time.monotonic()
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still running after {limit}s"
+    return time.monotonic() - started
 
 
 class FakeClock:
@@ -45,6 +60,7 @@ def make_agent(tmp_path: Path) -> Iterator:
 
     def make(sim, server_id: str, **options: object) -> tuple[Agent, str]:
         options.setdefault("completion_file", str(tmp_path / "rs_managed_complete"))
+        options.setdefault("timeout", 5.0)
         store = Store(60.0)
         agent = Agent(
             store,
@@ -52,7 +68,6 @@ def make_agent(tmp_path: Path) -> Iterator:
             region="ORD",
             server_id=server_id,
             server_name="web-01",
-            timeout=5.0,
             **options,  # type: ignore[arg-type]
         )
         httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
@@ -169,6 +184,17 @@ def test_completion_file_decides_managed(sim, make_agent, tmp_path) -> None:
     assert value(parsed, "rackconnect_managed_operations_status", status="Complete") == 1
     assert value(parsed, "rackconnect_managed_operations_status", status="Pending") == 0
     assert value(parsed, "rackconnect_server_ready", server_id=sid) == 1
+
+
+def test_a_trickling_in_server_api_fails_the_poll_with_timeout(sim, make_agent) -> None:
+    sid = deployed_server(sim)
+    agent, url = make_agent(sim, sid, timeout=POLL_TIMEOUT)
+    sim.add_fault(TRICKLE)
+    took = within(POLL_TIMEOUT + 1.0, agent.poll)
+    print(f"\ntrickling in-server API: the agent's poll ended after {took:.2f}s")
+    parsed = scrape(url)
+    assert value(parsed, "rackconnect_up", region="ORD") == 0
+    assert value(parsed, "rackconnect_poll_errors_total", region="ORD", reason="timeout") == 1
 
 
 def test_403_is_rate_limited_and_backs_off(sim, make_agent) -> None:

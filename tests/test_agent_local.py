@@ -4,6 +4,7 @@ across a cleared /tmp, the agent without SIGHUP, and ``wait --local``."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -16,14 +17,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.commands.agent import Agent
+from exporter.agent.managedops import ManagedOps
+from exporter.agent.runtime import Agent
+from exporter.agent.xenstore import xenstore_read
 from exporter.commands.wait import LocalWaiter
-from exporter.rackspace.inserver import xenstore_read
-from exporter.rackspace.managedops import ManagedOps
 from exporter.simulator.scenario import rc_metadata
 from exporter.store import Store
 from tests.expo_helpers import samples, value
 from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
+from tests.test_agent import POLL_TIMEOUT, TRICKLE, within
 
 
 def fake_xenstore(tmp_path: Path, values: dict[str, str]) -> Path:
@@ -166,6 +168,33 @@ def test_wait_local_returns_0_once_deployed_and_the_file_appears(sim, tmp_path, 
     text = out.getvalue()
     assert "rackconnect=DEPLOYED managed=Complete ready=yes" in text
     assert len(slept) == 4
+
+
+def test_wait_local_cuts_off_a_trickling_in_server_api(sim, tmp_path) -> None:
+    sid = sim.add_server("acme", "ORD", "slow-01", rc_metadata("DEPLOYING"))
+    sim.add_fault(TRICKLE)
+    out = io.StringIO()
+    waiter = LocalWaiter(
+        base_url=sim.rackconnect_url(sid),
+        region="ORD",
+        rackconnect=True,
+        managed=False,
+        managed_ops=ManagedOps(str(tmp_path / "absent"), None, lambda key: None),
+        output="json",
+        request_timeout=POLL_TIMEOUT,
+        timeout=0.1,  # the first poll is the last
+        out=out,
+        err=io.StringIO(),
+    )
+    codes: list[int] = []
+    took = within(POLL_TIMEOUT + 1.0, lambda: codes.append(waiter.run()))
+    print(f"\ntrickling in-server API: wait --local gave up after {took:.2f}s")
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    (retry,) = [e for e in events if e["event"] == "retry"]
+    timed_out = r"automation_status: (not answered in time|body not received within the timeout)"
+    assert re.search(timed_out, retry["message"])
+    assert codes == [2]
+    assert events[-1]["outcome"] == "timeout"
 
 
 def test_wait_local_exit_codes_from_the_command_line(sim, tmp_path) -> None:

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import msgspec
@@ -38,12 +38,12 @@ from exporter.rackspace.deadline import (
     deadlines,
     decode_slot,
 )
+from exporter.rackspace.retry import cloud_retry
 
 USER_AGENT = f"rackconnect-exporter/{__version__}"
 
 # Upstream rate limiting answers 413 (Repose's default) or 429.
 RATE_LIMIT_STATUSES = frozenset({413, 429})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
 OK_STATUSES = frozenset({200, 203})  # 203: a proxy's answer, Nova's document all the same
 # Refuse a response body above this size (a full page of 1,000 servers is a few MiB).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -79,18 +79,6 @@ class Answer:
         """The response with the body joined into ``content``."""
         self.response._content = self.join()
         return self.response
-
-
-class _CappedRetry(Retry):
-    """urllib3 Retry whose Retry-After sleep is capped, so one answer cannot stall a poll."""
-
-    MAX_SLEEP = 10.0
-    # 413 and 429 are not retried within the poll: the region's next poll waits instead.
-    RETRY_AFTER_STATUS_CODES = frozenset({503})
-
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, self.MAX_SLEEP)
 
 
 def parse_retry_after(
@@ -130,28 +118,35 @@ def fault_name(body: object) -> str:
     return "no fault body"
 
 
+class RequestOptions(TypedDict, total=False):
+    """What a request says besides its method and URL: ``api`` and ``region`` are counted."""
+
+    api: Required[str]
+    region: Required[str]
+    headers: Mapping[str, str] | None
+    params: Mapping[str, Any] | None
+    json_body: object
+
+
 class ApiClient:
-    """A ``requests`` session with retries for transient failures and one error family."""
+    """A ``requests`` session with retries for transient failures and one error family.
+
+    ``retry`` is the retry policy (default ``cloud_retry()``); whatever it is, every attempt
+    keeps the whole-request deadline.
+    """
 
     def __init__(
         self,
         timeout: float,
         on_response: OnResponse | None = None,
         throttle: Callable[[], object] | None = None,
+        retry: Retry | None = None,
     ) -> None:
         self.timeout = timeout
         self._on_response = on_response or (lambda api, region, code: None)
         self._throttle = throttle
-        retry = _CappedRetry(
-            total=2,
-            read=1,  # a read timeout costs a whole --poll.timeout: retry it only once
-            backoff_factor=0.5,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # the identity POST is safe to repeat
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-        )
+        if retry is None:
+            retry = cloud_retry()
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         # requests reads the environment (proxies, CA bundle, ~/.netrc) on every request;
@@ -172,38 +167,12 @@ class ApiClient:
         self.session.close()
 
     def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        api: str,
-        region: str,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-        json_body: object = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> requests.Response:
         """Send one request (with retries); return the final response whatever its status."""
-        return self.fetch(
-            method,
-            url,
-            api=api,
-            region=region,
-            headers=headers,
-            params=params,
-            json_body=json_body,
-        ).loaded()
+        return self.fetch(method, url, **options).loaded()
 
-    def fetch(
-        self,
-        method: str,
-        url: str,
-        *,
-        api: str,
-        region: str,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-        json_body: object = None,
-    ) -> Answer:
+    def fetch(self, method: str, url: str, **options: Unpack[RequestOptions]) -> Answer:
         """``request``, with the body left in the chunks it was read in, and their digest.
 
         Each attempt (connect, headers and body together) must end within ``timeout``
@@ -212,15 +181,16 @@ class ApiClient:
         """
         if self._throttle is not None and method == "GET":
             self._throttle()
+        api, region = options["api"], options["region"]
         where = f"{method} {strip_query(url)}"
         with deadlines(self.timeout, self) as attempts:
             try:
                 response = self.session.request(
                     method,
                     url,
-                    headers=dict(headers or {}),
-                    params=params,
-                    json=json_body,
+                    headers=dict(options.get("headers") or {}),
+                    params=options.get("params"),
+                    json=options.get("json_body"),
                     timeout=self.timeout,
                     allow_redirects=False,
                     stream=True,

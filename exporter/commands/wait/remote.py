@@ -18,15 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.commands.wait_report import Pacing
-from exporter.commands.wait_verdict import DONE, State, Timings, WaitError, judge
+from exporter.commands.wait.loop import BACKOFF, Read, Subject, Watcher
+from exporter.commands.wait.verdict import WaitError
 from exporter.config import AccountConfig, Config
 from exporter.errors import (
     AUTH,
     BAD_RESPONSE,
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_TIMEOUT,
     EXIT_USAGE,
     UpstreamError,
 )
@@ -46,7 +43,6 @@ from exporter.rackspace.identity import (
     make_identity,
 )
 
-BACKOFF = 1.5
 MAX_INTERVAL = 60.0
 NOT_FOUND_GRACE = 120.0
 
@@ -65,7 +61,7 @@ class Target:
     fetch: Fetch
 
 
-class Waiter(Pacing):
+class Waiter(Watcher):
     """Finds the server (for up to ``not_found_grace``), then polls it until a verdict."""
 
     def __init__(
@@ -85,6 +81,8 @@ class Waiter(Pacing):
         self.region = region.upper() if region else None
         self.account = account
         self.not_found_grace = not_found_grace
+        self.name = f"server {server_id}"
+        self.ident = {"server_id": server_id}
         self._clients: list[ApiClient] = []
 
     def run(self) -> int:
@@ -93,31 +91,20 @@ class Waiter(Pacing):
         try:
             target = self._locate(deadline)
             if target is None:
-                return self._timed_out(None)
-            return self._poll(target, deadline)
+                return self.timed_out(None, self.name)
+            return self.watch(self._subject(target), deadline)
         except WaitError as exc:
             if self.report.output == "json":
-                self._outcome("error", exc.code, str(exc))
+                self.outcome("error", exc.code, str(exc))
             print(f"wait: {exc}", file=self.report.err, flush=True)
             return exc.code
         finally:
             for client in self._clients:
                 client.close()
 
-    def _outcome(self, outcome: str, code: int, message: str, **fields: Any) -> int:
-        return self.outcome(outcome, code, message, **{"server_id": self.server_id, **fields})
-
     def _pause(self, seconds: float, deadline: float, what: str, **fields: Any) -> None:
         """Sleep ``seconds`` (not past the deadline), with progress lines on the way."""
         self.report.pause(self.sleep, min(seconds, deadline - self.clock()), what, **fields)
-
-    def _timed_out(self, state: State | None, where: str | None = None) -> int:
-        after = format_duration(self.timeout)
-        if state is None:
-            message = f"server {self.server_id}: timed out after {after} before it was found"
-            return self._outcome("timeout", EXIT_TIMEOUT, message)
-        message = f"{where}: timed out after {after}: {state.describe()}"
-        return self._outcome("timeout", EXIT_TIMEOUT, message, **state.fields())
 
     # --- finding the server ----------------------------------------------------------
 
@@ -241,78 +228,35 @@ class Waiter(Pacing):
             )
         return None
 
-    # --- polling it ------------------------------------------------------------------
+    # --- watching it ------------------------------------------------------------------
 
-    def _poll(self, target: Target, deadline: float) -> int:
-        last: State | None = None
-        delay = self.interval
+    def _subject(self, target: Target) -> Subject:
         where = f"{target.account}/{target.region} server {self.server_id}"
         fields = {"server_id": self.server_id, "account": target.account, "region": target.region}
         missing = False  # the last read was a 404, not yet confirmed
-        timings = Timings()
-        while True:
-            pause = delay
+
+        def read() -> Read:
+            nonlocal missing
             try:
                 doc = target.fetch()
             except UpstreamError as exc:
                 if exc.status == 404 and missing:
-                    message = f"{where}: failed: the server no longer exists"
-                    return self._outcome("failed", EXIT_FAILURE, message, **fields)
+                    return Read(gone="the server no longer exists")
                 if exc.status == 404:
                     # One 404 is not a deletion: read again before saying so.
                     missing = True
                     self.report.retry(f"{where}: not found; reading it again to confirm")
-                    pause = min(self.interval, delay)
-                elif exc.reason == AUTH:
+                    return Read(soon=True)
+                if exc.reason == AUTH:
                     raise WaitError(EXIT_USAGE, f"{where}: {exc}") from exc
-                else:
-                    self.report.retry(f"{where}: {exc}; retrying")
-                    if exc.retry_after is not None:
-                        pause = max(pause, exc.retry_after)
-            else:
-                missing = False
-                try:
-                    server = Server.from_api(doc, target.generation)
-                except ValueError as exc:
-                    raise WaitError(EXIT_USAGE, f"{where}: {BAD_RESPONSE}: {exc}") from exc
-                raw_status = doc.get("status")
-                status = raw_status if isinstance(raw_status, str) else ""
-                done, failure = judge(
-                    server, status, target.rackconnect, target.managed, self.wanted
-                )
-                state = State(
-                    status=status,
-                    rackconnect=server.automation_status,
-                    managed=server.managed_status,
-                    ready=server.ready(target.rackconnect, target.managed),
-                )
-                timings.observe(last, server, self.report.wall())
-                if state != last:
-                    name = f" ({server.name})" if server.name else ""
-                    self.report.event(
-                        "state", f"{where}{name}: {state.describe()}", **fields, **state.fields()
-                    )
-                    last = state
-                    delay = pause = self.interval  # something moved: look again soon
-                if failure is not None:
-                    message = f"{where}: failed: {failure}"
-                    extra = (
-                        {"reason": server.unprocessable_reason}
-                        if server.unprocessable_reason
-                        else {}
-                    )
-                    return self._outcome(
-                        "failed", EXIT_FAILURE, message, **fields, **state.fields(), **extra
-                    )
-                if done:
-                    took, durations = timings.summary(self.report.wall())
-                    message = f"{where}: {DONE[self.wanted]}{took}"
-                    return self._outcome(
-                        "ready", EXIT_OK, message, **fields, **state.fields(), **durations
-                    )
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                return self._timed_out(last, where)
-            extra = last.fields() if last else {}
-            self._pause(min(pause, remaining), deadline, where, **fields, **extra)
-            delay = min(delay * BACKOFF, self.max_interval)
+                self.report.retry(f"{where}: {exc}; retrying")
+                return Read(not_before=exc.retry_after or 0.0)
+            missing = False
+            try:
+                server = Server.from_api(doc, target.generation)
+            except ValueError as exc:
+                raise WaitError(EXIT_USAGE, f"{where}: {BAD_RESPONSE}: {exc}") from exc
+            status = doc.get("status")
+            return Read(server, status if isinstance(status, str) else "")
+
+        return Subject(where, fields, target.rackconnect, target.managed, read)

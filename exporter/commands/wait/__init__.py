@@ -1,8 +1,9 @@
 """The ``wait`` command: block until a server is ready, has failed, or time is up.
 
-``wait SERVER_ID`` reads the server through the Cloud Servers API (``wait_remote``);
+``wait SERVER_ID`` reads the server through the Cloud Servers API (``remote``);
 ``wait --local`` runs on the server itself and reads the in-server API and Managed
-Operations (``wait_local``). Both print through ``wait_report`` and exit alike.
+Operations (``local``). Both run the one watch loop of ``loop`` (read, judge with
+``verdict``, report with ``report``, back off) and exit alike.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import argparse
 import sys
 from typing import Any
 
+from exporter.agent.settings import add_local_flags, local_settings
 from exporter.commands import common
-from exporter.commands.agent import add_local_flags, local_settings
-from exporter.commands.wait_local import LocalWaiter
-from exporter.commands.wait_remote import MAX_INTERVAL, NOT_FOUND_GRACE, Waiter
-from exporter.commands.wait_report import OUTPUTS
-from exporter.commands.wait_verdict import TARGETS
+from exporter.commands.wait.local import LocalWaiter
+from exporter.commands.wait.remote import MAX_INTERVAL, NOT_FOUND_GRACE, Waiter
+from exporter.commands.wait.report import OUTPUTS
+from exporter.commands.wait.verdict import TARGETS
 from exporter.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from exporter.flags import format_duration
 

@@ -104,7 +104,12 @@ class Reporter:
 
 
 class Pacing:
-    """What every waiter shares: its goal, timing, output and (injectable) clock."""
+    """What every waiter shares: its goal, timing, output and (injectable) clock.
+
+    ``ident`` is what every outcome line says about the server (``server_id``, when known).
+    """
+
+    ident: dict[str, Any] = {}
 
     def __init__(
         self,
@@ -141,6 +146,6 @@ class Pacing:
             outcome=outcome,
             exit_code=code,
             duration=round(self.report.elapsed(), 3),
-            **fields,
+            **{**self.ident, **fields},
         )
         return code

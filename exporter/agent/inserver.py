@@ -5,30 +5,23 @@ calling server only and allows 30 requests a minute; over that it answers 403. O
 ``automation_status`` JSON key is known from real clients: every other shape is read in
 each variant seen (``tasks`` or ``cloud_server_tasks`` with ``name``/``status`` or
 ``task``/``task_status``; ``gateway_ip`` or ``ip``; features as a list or a flat object).
-XenStore, where there is one, tells the server its id and region.
 """
 
 from __future__ import annotations
 
-import collections
 import ipaddress
 import json
 import re
-import subprocess
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from exporter.agent.budget import RATE_LIMIT, RequestBudget
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.model import FEATURE_KEYS, normalise_automation_status
 from exporter.rackspace.client import ApiClient, check_status, strip_query
 
-RATE_LIMIT = 30  # requests per minute per server, upstream's limit
-WINDOW = 60.0
 REQUESTS_PER_POLL = 3  # details, features, gateway
 FEATURE_PREFIX = "rackconnect_automation_feature_"
 
@@ -36,53 +29,6 @@ FEATURE_PREFIX = "rackconnect_automation_feature_"
 def default_url(region: str) -> str:
     """The in-server API's base URL for a region."""
     return f"https://{region.lower()}.api.rackconnect.rackspace.com"
-
-
-class RequestBudget:
-    """At most ``limit`` requests in any ``window`` seconds; a 403 blocks a whole window."""
-
-    def __init__(
-        self,
-        limit: int = RATE_LIMIT,
-        window: float = WINDOW,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._sent: collections.deque[float] = collections.deque()
-        self._blocked_until = 0.0
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
-
-    def take(self) -> bool:
-        """Use one request now, or return False when none is left."""
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            if now < self._blocked_until or len(self._sent) >= self.limit:
-                return False
-            self._sent.append(now)
-            return True
-
-    def block(self) -> None:
-        """Upstream said 403: send nothing for a whole window."""
-        with self._lock:
-            self._blocked_until = self._clock() + self.window
-
-    def wait_for(self, count: int) -> float:
-        """Seconds until ``count`` requests may be sent."""
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            wait = max(0.0, self._blocked_until - now)
-            over = len(self._sent) + count - self.limit
-            if over > 0:
-                wait = max(wait, self._sent[over - 1] + self.window - now)
-            return wait
 
 
 @dataclass(frozen=True)
@@ -94,6 +40,11 @@ class Reading:
     features: tuple[tuple[str, bool], ...]
     gateway_ip: str | None
     server_id: str | None
+
+    @classmethod
+    def of_status(cls, status: str | None = None) -> Reading:
+        """A reading of the automation status alone (None: nothing read)."""
+        return cls(status, (), (), None, None)
 
 
 def _read(response: requests.Response) -> Any:
@@ -271,30 +222,6 @@ class InServerApi:
         )
 
 
-XENSTORE_COMMAND = "xenstore-read"
-
-
-def xenstore_read(key: str, command: str = XENSTORE_COMMAND) -> str | None:
-    """A XenStore value inside the VM (``xenstore-read``), or None where there is none.
-
-    Metadata values come JSON-quoted (``"DEPLOYED"``); the quotes are removed.
-    """
-    try:
-        result = subprocess.run(
-            [command, key], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    value = result.stdout.strip()
-    if value.startswith('"'):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            decoded = value.strip('"')
-        value = decoded if isinstance(decoded, str) else value.strip('"')
-    return value if result.returncode == 0 and value else None
-
-
 _REGION_IN_HOST = re.compile(r"^https?://([a-z]{3})\.api\.rackconnect\.", re.IGNORECASE)
 
 
@@ -302,11 +229,3 @@ def region_from_url(url: str) -> str | None:
     """``ORD`` from ``https://ord.api.rackconnect.rackspace.com``."""
     match = _REGION_IN_HOST.match(url)
     return match.group(1).upper() if match else None
-
-
-def xenstore_server_id() -> str | None:
-    """The instance UUID from XenStore's ``name`` (``instance-<uuid>``)."""
-    name = xenstore_read("name")
-    if name and name.startswith("instance-"):
-        return name.removeprefix("instance-")
-    return None

@@ -1,0 +1,108 @@
+"""The one watch loop of ``wait``: read -> judge -> report -> back off, until a verdict.
+
+The remote and the local waiter differ only in how they read the server (``Subject.read``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.commands.wait.report import Pacing
+from exporter.commands.wait.verdict import DONE, State, Timings, judge
+from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
+from exporter.flags import format_duration
+from exporter.model import Server
+
+BACKOFF = 1.5
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one read of the server gave the loop."""
+
+    server: Server | None = None  # None: nothing to judge this time (the reader said why)
+    status: str = ""  # the Nova status; there is none on the server itself
+    gone: str | None = None  # the server is gone: a terminal failure, for this reason
+    soon: bool = False  # read again after the first interval (to confirm a 404)
+    not_before: float = 0.0  # the next read waits at least this long (Retry-After, budget)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The server watched: how lines name it, what its readiness needs, how to read it."""
+
+    where: str
+    fields: dict[str, Any]
+    rackconnect: bool
+    managed: bool
+    read: Callable[[], Read]
+
+
+class Watcher(Pacing):
+    """A waiter: ``watch`` runs the loop; ``name`` says the server before it is found."""
+
+    name = "this server"
+
+    def timed_out(self, state: State | None, where: str) -> int:
+        """The timeout outcome, with the last state seen (None: the server was never found)."""
+        after = format_duration(self.timeout)
+        if state is None:
+            message = f"{self.name}: timed out after {after} before it was found"
+            return self.outcome("timeout", EXIT_TIMEOUT, message)
+        message = f"{where}: timed out after {after}: {state.describe()}"
+        return self.outcome("timeout", EXIT_TIMEOUT, message, **state.fields())
+
+    def watch(self, subject: Subject, deadline: float) -> int:
+        """Read ``subject`` until a verdict or ``deadline``; return the exit code."""
+        where, fields = subject.where, subject.fields
+        rackconnect, managed = subject.rackconnect, subject.managed
+        last: State | None = None
+        delay = self.interval
+        timings = Timings()
+        while True:
+            pause = delay
+            got = subject.read()
+            if got.gone is not None:
+                message = f"{where}: failed: {got.gone}"
+                return self.outcome("failed", EXIT_FAILURE, message, **fields)
+            if got.soon:
+                pause = min(self.interval, delay)
+            server = got.server
+            if server is not None:
+                done, failure = judge(server, got.status, rackconnect, managed, self.wanted)
+                state = State(
+                    status=got.status,
+                    rackconnect=server.automation_status,
+                    managed=server.managed_status,
+                    ready=server.ready(rackconnect, managed),
+                )
+                timings.observe(last, server, self.report.wall())
+                if state != last:
+                    name = f" ({server.name})" if server.name else ""
+                    self.report.event(
+                        "state", f"{where}{name}: {state.describe()}", **fields, **state.fields()
+                    )
+                    last = state
+                    delay = pause = self.interval  # something moved: look again soon
+                if failure is not None:
+                    reason = server.unprocessable_reason
+                    extra = {"reason": reason} if reason else {}
+                    message = f"{where}: failed: {failure}"
+                    return self.outcome(
+                        "failed", EXIT_FAILURE, message, **fields, **state.fields(), **extra
+                    )
+                if done:
+                    took, durations = timings.summary(self.report.wall())
+                    message = f"{where}: {DONE[self.wanted]}{took}"
+                    return self.outcome(
+                        "ready", EXIT_OK, message, **fields, **state.fields(), **durations
+                    )
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return self.timed_out(last, where)
+            pause = min(max(pause, got.not_before), remaining)
+            extra = last.fields() if last else {}
+            self.report.pause(self.sleep, pause, where, **fields, **extra)
+            delay = min(delay * BACKOFF, self.max_interval)
