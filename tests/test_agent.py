@@ -197,6 +197,16 @@ def test_a_trickling_in_server_api_fails_the_poll_with_timeout(sim, make_agent) 
     assert value(parsed, "rackconnect_poll_errors_total", region="ORD", reason="timeout") == 1
 
 
+def test_a_failed_request_is_not_retried_within_the_poll(sim, make_agent) -> None:
+    sid = deployed_server(sim)
+    agent, url = make_agent(sim, sid)
+    sim.add_fault(Fault("status", api="rackconnect", status=503))
+    agent.poll()
+    assert [e[2] for e in rc_requests(sim, sid)] == [503]  # each request counts: one attempt
+    parsed = scrape(url)
+    assert value(parsed, "rackconnect_poll_errors_total", region="ORD", reason="http_error") == 1
+
+
 def test_403_is_rate_limited_and_backs_off(sim, make_agent) -> None:
     sid = deployed_server(sim)
     clock = FakeClock()
