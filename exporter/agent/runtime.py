@@ -77,8 +77,6 @@ class Agent:
             budget=budget,
             on_response=self.writer.count_request,
         )
-        self.budget = self.source.budget
-        self.api = self.source.api
         self._last: Reading | None = None
         self.writer.known("", rackconnect, managed)
 
@@ -86,7 +84,7 @@ class Agent:
         """One reading, published to the store; never raises."""
         started = time.monotonic()
         try:
-            reading = self.api.read()
+            reading = self.source.api.read()
         except UpstreamError as exc:
             if exc.status == 404:  # no RackConnect here: Managed Operations still counts
                 self._publish(Reading.of_status(), time.monotonic() - started)
@@ -128,7 +126,7 @@ class Agent:
 
     def next_delay(self, interval: float) -> float:
         """The pause before the next poll: the interval, or longer to respect the budget."""
-        return max(interval, self.budget.wait_for(REQUESTS_PER_POLL))
+        return max(interval, self.source.budget.wait_for(REQUESTS_PER_POLL))
 
     def run(self, stop: threading.Event, interval: float) -> None:
         """Poll now, then every ``interval`` (or as the budget allows) until ``stop``."""
@@ -148,7 +146,11 @@ class Agent:
             thread.start()
             logger.info(
                 "rackconnect-exporter agent started",
-                extra={"version": __version__, "address": httpd.url, "api": self.api.base_url},
+                extra={
+                    "version": __version__,
+                    "address": httpd.url,
+                    "api": self.source.api.base_url,
+                },
             )
 
             def stop_agent() -> None:
