@@ -5,11 +5,12 @@ The remote and the local waiter differ only in how they read the server (``Subje
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
-from exporter.commands.wait.report import Pacing
+from exporter.commands.wait.report import Reporter
 from exporter.commands.wait.verdict import DONE, State, Timings, judge
 from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
 from exporter.flags import format_duration
@@ -40,10 +41,54 @@ class Subject:
     read: Callable[[], Read]
 
 
-class Watcher(Pacing):
-    """A waiter: ``watch`` runs the loop; ``name`` says the server before it is found."""
+class Watcher:
+    """What every waiter shares: its goal, timing, output, (injectable) clock, and the loop.
+
+    ``name`` says the server before it is found; ``ident`` is what every outcome line says
+    about it (``server_id``, when known).
+    """
 
     name = "this server"
+    ident: dict[str, Any] = {}
+
+    def __init__(
+        self,
+        *,
+        wanted: str = "ready",
+        interval: float = 5.0,
+        max_interval: float = 60.0,
+        timeout: float = 1800.0,
+        progress_interval: float = 30.0,
+        output: str = "text",
+        request_timeout: float = 30.0,
+        out: TextIO,
+        err: TextIO,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.wanted = wanted
+        self.interval = interval
+        self.max_interval = max(max_interval, interval)
+        self.timeout = timeout
+        self.request_timeout = request_timeout
+        self.sleep = sleep
+        self.clock = clock
+        self.report = Reporter(
+            out, err, output=output, progress_interval=progress_interval, clock=clock, wall=wall
+        )
+
+    def outcome(self, outcome: str, code: int, message: str, **fields: Any) -> int:
+        """The last line; returns ``code``."""
+        self.report.event(
+            "outcome",
+            message,
+            outcome=outcome,
+            exit_code=code,
+            duration=round(self.report.elapsed(), 3),
+            **{**self.ident, **fields},
+        )
+        return code
 
     def timed_out(self, state: State | None, where: str) -> int:
         """The timeout outcome, with the last state seen (None: the server was never found)."""
