@@ -20,9 +20,10 @@ from exporter.config import ConfigError, load, load_file
 from exporter.polling.supervisor import reload_config
 from exporter.simulator import Fault
 from exporter.store import Store
-from exporter.web import security as websecurity
+from exporter.web import basicauth
 from exporter.web import server as web
-from exporter.web.security import BasicAuth, WebSecurity
+from exporter.web.basicauth import BasicAuth
+from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
 from tests.conftest import account_config
 from tests.expo_helpers import value
@@ -136,7 +137,7 @@ def test_unknown_users_and_cheap_hashes_cost_the_highest_configured_cost(monkeyp
         costs.append(int(hashed.split(b"$")[2]))
         return real(password, hashed)
 
-    monkeypatch.setattr(websecurity.bcrypt, "checkpw", counting)
+    monkeypatch.setattr(basicauth.bcrypt, "checkpw", counting)
     users = {
         "cheap": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)),
         "dear": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=6)),

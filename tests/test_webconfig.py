@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from exporter.store import Store
 from exporter.web import security as webconfig
 from exporter.web import server as web
-from exporter.web.security import BasicAuth, WebConfigError, WebSecurity, load_web_config
+from exporter.web.basicauth import BasicAuth
+from exporter.web.security import WebConfigError, WebSecurity, load_web_config
 from exporter.web.server import ExporterHTTPServer
 from tests.proc_helpers import CLEAN_ENV, free_port
 from tests.tls_helpers import CA
