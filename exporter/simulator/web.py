@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from exporter.simulator.fleet import iso
+from exporter.simulator.records import iso
 
 if TYPE_CHECKING:
     from exporter.simulator.core import Simulator
