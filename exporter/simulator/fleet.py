@@ -32,6 +32,18 @@ _FIRST_GEN_IMAGES = ("112", "119", "187", "58")
 _FIRST_GEN_FLAVORS = ("1", "2", "3", "4")
 
 
+def _recent(server: Server, now: int) -> None:
+    """Date a server whose build or automation is still running a few minutes back.
+
+    Automation takes minutes, so such a server cannot have been created months ago; the
+    settled fleet keeps its old dates. The minutes come from the server's own random bytes,
+    so the seeded draws of everything else stay as they were.
+    """
+    minutes = 3 + server.raw[60] % 40
+    server.created = now - 60 * minutes
+    server.updated = now - 60 * (1 + server.raw[61] % (minutes - 1))
+
+
 class MarkerNotFoundError(LookupError):
     """The ``marker`` names no server of this account and region."""
 
@@ -65,7 +77,7 @@ class Fleet:
             for s in spec.servers:
                 created = now - int(86400 * (2 + 698 * self.rng.random()))
                 updated = min(now - 60, created + int(600 + 30 * 86400 * self.rng.random()))
-                self.create(
+                server = self.create(
                     account,
                     s.region,
                     s.name,
@@ -76,6 +88,8 @@ class Fleet:
                     created=created,
                     updated=updated,
                 )
+                if in_progress(server):
+                    _recent(server, now)
         self.targets = dict(self.live)
 
     @staticmethod
