@@ -11,6 +11,7 @@ from collections.abc import Callable
 from exporter.simulator import churn, rackconnect
 from exporter.simulator.faults import Fault, FaultSet
 from exporter.simulator.fleet import Fleet
+from exporter.simulator.rcv3 import POOL_NODE, PUBLIC_IP, SETTLE_SECONDS, RackConnectV3
 from exporter.simulator.scenario import Scenario, SimAccount
 from exporter.simulator.serving import REQUEST_LOG_LIMIT, Dispatcher, HttpService
 from exporter.simulator.web import Reply, Request
@@ -38,6 +39,7 @@ class Simulator:
         self.clock = clock
         self.scenario = scenario
         self.fleet = Fleet(scenario, self._now)
+        self.rcv3 = RackConnectV3(self.fleet, scenario.seed)
         self.step_interval = step_interval
         self.token_lifetime = token_lifetime
         self.rate_limit_per_minute = rate_limit_per_minute
@@ -242,6 +244,78 @@ class Simulator:
         """Copies of the servers, with ``generation`` and ``region``."""
         self.fleet.apply_due()
         return self.fleet.summaries(account, region, include_deleted)
+
+    # --- RackConnect v3.0 ------------------------------------------------------------------
+
+    def rackconnect_v3(self, account: str | None = None, region: str | None = None) -> dict:
+        """Copies of the v3.0 pools and resources (public IPs and pool nodes), as served now."""
+        with self.fleet.lock:
+            self.fleet.apply_due()
+            self.rcv3.settle_all()
+            return self.rcv3.summaries(account, region)
+
+    def add_public_ip(
+        self,
+        server_id: str,
+        *,
+        after: float = SETTLE_SECONDS,
+        outcome: str = "ACTIVE",
+        detail: str | None = None,
+    ) -> str:
+        """Give a server a public IP: ``ADDING`` now, ``outcome`` (``ACTIVE`` or
+        ``ADD_FAILED`` with ``detail``) ``after`` seconds later; returns its id."""
+        return self._add_v3(
+            server_id, PUBLIC_IP, pool_id=None, after=after, outcome=outcome, detail=detail
+        )
+
+    def add_pool_node(
+        self,
+        server_id: str,
+        pool_id: str,
+        *,
+        after: float = SETTLE_SECONDS,
+        outcome: str = "ACTIVE",
+        detail: str | None = None,
+    ) -> str:
+        """Add a server to a load balancer pool, timed like ``add_public_ip``; returns its id."""
+        return self._add_v3(
+            server_id, POOL_NODE, pool_id=pool_id, after=after, outcome=outcome, detail=detail
+        )
+
+    def _add_v3(
+        self,
+        server_id: str,
+        kind: str,
+        *,
+        pool_id: str | None,
+        after: float,
+        outcome: str,
+        detail: str | None,
+    ) -> str:
+        with self.fleet.lock:
+            self.fleet.apply_due()
+            server = self.fleet.by_id.get(server_id)
+            if server is None or server.deleted_at is not None:
+                raise KeyError(f"no server {server_id!r}")
+            self.rcv3.settle_all()
+            added = self.rcv3.add(
+                server, kind, pool_id, after=after, outcome=outcome, detail=detail
+            )
+            return added.id
+
+    def remove_v3(
+        self, resource_id: str, *, after: float = SETTLE_SECONDS, fail: bool = False
+    ) -> None:
+        """Remove a public IP or pool node: ``REMOVING``, then gone (or ``REMOVE_FAILED``)."""
+        with self.fleet.lock:
+            self.rcv3.settle_all()
+            self.rcv3.remove(resource_id, after=after, fail=fail)
+
+    def set_v3_status(self, resource_id: str, status: str, detail: str | None = None) -> None:
+        """Set a v3.0 resource's status now, served exactly as given (``" active "`` too)."""
+        with self.fleet.lock:
+            self.rcv3.settle_all()
+            self.rcv3.set_status(resource_id, status, detail)
 
     # --- faults and tokens ----------------------------------------------------------------
 

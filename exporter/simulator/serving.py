@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from exporter.simulator import control, identity, rackconnect, servers, versions
+from exporter.simulator import control, identity, rackconnect, rcv3_api, servers, versions
 from exporter.simulator.faults import Fault, FaultSet
 from exporter.simulator.scenario import FIRST_GEN_REGION
 from exporter.simulator.web import (
@@ -113,6 +113,14 @@ class Dispatcher:
             if server is None:
                 return "rackconnect", None, None, (None, m.group(2))
             return "rackconnect", server.account.name, server.region, (server, m.group(2))
+        if m := rcv3_api.PATH.match(path):
+            acct = self.sim.fleet.account_by_tenant(m.group(2))
+            return (
+                "rackconnect_v3",
+                acct.name if acct else None,
+                m.group(1).upper(),
+                (m.group(2), m.group(3)),
+            )
         return None, None, None, ()
 
     def _serve_api(
@@ -204,6 +212,11 @@ class Dispatcher:
         if account is None or self.sim.token_account(req.header("X-Auth-Token")) != account:
             return self._unauthorized(api)
         acct = self.sim.fleet.accounts[account]
+        if api == "rackconnect_v3":
+            assert region is not None
+            if region not in acct.rackconnect_v3:
+                return text_reply(404, "Not Found")
+            return rcv3_api.handle(self.sim, req, account, region, rest, mangle=variant is not None)
         if api == "servers" and region not in acct.regions:
             return fault_reply(api, 404, "The resource could not be found.")
         if api == "servers_v1" and not acct.first_gen:
