@@ -18,7 +18,7 @@ from exporter.simulator.web import Reply, Request
 
 
 class Simulator:
-    """Identity v2.0/v1.0, Cloud Servers v2/v1.0 and the RackConnect in-server API.
+    """Identity v2.0/v1.0, Cloud Servers v2/v1.0, RackConnect v2.0 (in-server) and v3.0.
 
     ``step_interval`` is the number of seconds between automatic fleet evolution steps in a
     background thread (None: only ``step()``). ``clock`` supplies the time for tokens,
