@@ -444,6 +444,27 @@ def test_demo_fleet_has_the_promised_mix(sim: Simulator) -> None:
     assert all(re.fullmatch(r"[a-z]+-[a-z]{3}-\d\d", s["name"]) for s in sim.servers("globex"))
 
 
+def test_demo_servers_still_in_automation_were_created_minutes_ago(clock: Clock) -> None:
+    sim = Simulator(Scenario.demo(seed=1), clock=clock)
+    running, settled = [], []
+    for s in sim.servers():
+        meta = s["metadata"]
+        rc = (meta.get("rackconnect_automation_status") or "").strip().upper()
+        mo = meta.get("rax_service_level_automation")
+        busy = s["status"] == "BUILD" or rc == "DEPLOYING" or mo in ("Pending", "In Progress")
+        (running if busy else settled).append(s)
+    assert len(running) >= 6  # BUILD, DEPLOYING in three regions, Pending, In Progress
+
+    def age(s: dict, key: str) -> float:
+        return clock.now - datetime.fromisoformat(s[key]).timestamp()
+
+    for s in running:
+        assert 60 <= age(s, "created") <= 86400, s
+        assert age(s, "created") >= age(s, "updated") >= 60, s
+    # The settled fleet keeps its months-old dates.
+    assert max(age(s, "created") for s in settled) > 30 * 86400
+
+
 # --- changes-since ---------------------------------------------------------------------
 
 

@@ -16,6 +16,12 @@ Routes::
     DELETE /_control/faults/{id}
     GET    /_control/endpoints
     PUT    /_control/endpoints/{region}      {"url": "http://127.0.0.1:9" or null}
+    GET    /_control/rackconnect_v3?account=&region=      -> {"pools": [...], "resources": [...]}
+    POST   /_control/rackconnect_v3/public_ips  {server_id, after?, outcome?, detail?} -> {"id"}
+    POST   /_control/rackconnect_v3/pool_nodes  {server_id, pool_id, after?, outcome?,
+                                                 detail?} -> {"id"}
+    POST   /_control/rackconnect_v3/{id}/status {"status": " active ", "detail"?}
+    DELETE /_control/rackconnect_v3/{id}        {after?, fail?}
     POST   /_control/revoke                  {"account"?}
     POST   /_control/step                    {"count"?} -> {"steps"}
     GET    /_control/settings
@@ -98,6 +104,8 @@ def _route(sim: Simulator, req: Request, parts: list[str]) -> Reply:
         return _servers(sim, req, parts[1:])
     if head == "faults":
         return _faults(sim, req, parts[1:])
+    if head == "rackconnect_v3":
+        return _rackconnect_v3(sim, req, parts[1:])
     if parts == ["endpoints"] and method == "GET":
         return json_reply(200, {"endpoints": sim.endpoints()})
     if len(parts) == 2 and head == "endpoints" and method == "PUT":
@@ -226,3 +234,39 @@ def _faults(sim: Simulator, req: Request, rest: list[str]) -> Reply:
             raise KeyError(f"no fault {rest[0]!r}") from None
         return json_reply(200, {"id": rest[0]})
     return _error(404, f"no control route {method} /_control/faults/{'/'.join(rest)}")
+
+
+def _rackconnect_v3(sim: Simulator, req: Request, rest: list[str]) -> Reply:
+    method = req.method
+    if not rest and method == "GET":
+        return json_reply(
+            200, sim.rackconnect_v3(req.param("account") or None, req.param("region") or None)
+        )
+    if rest in (["public_ips"], ["pool_nodes"]) and method == "POST":
+        data = _body(req)
+        nodes = rest == ["pool_nodes"]
+        _only(data, ("server_id", "after", "outcome", "detail") + (("pool_id",) if nodes else ()))
+        for key in ("server_id", "pool_id") if nodes else ("server_id",):
+            if not isinstance(data.get(key), str):
+                raise _BadInputError(f"'{key}' is required and must be a string")
+        timing = {k: data[k] for k in ("after", "outcome", "detail") if k in data}
+        if nodes:
+            rid = sim.add_pool_node(data["server_id"], data["pool_id"], **timing)
+        else:
+            rid = sim.add_public_ip(data["server_id"], **timing)
+        return json_reply(200, {"id": rid})
+    if len(rest) == 2 and rest[1] == "status" and method == "POST":
+        data = _body(req)
+        _only(data, ("status", "detail"))
+        if not isinstance(data.get("status"), str):
+            raise _BadInputError("'status' is required and must be a string")
+        sim.set_v3_status(rest[0], data["status"], data.get("detail"))
+        return json_reply(200, {"id": rest[0]})
+    if len(rest) == 1 and method == "DELETE":
+        data = _body(req)
+        _only(data, ("after", "fail"))
+        if not isinstance(data.get("fail", False), bool):
+            raise _BadInputError("'fail' must be true or false")
+        sim.remove_v3(rest[0], **{k: data[k] for k in ("after", "fail") if k in data})
+        return json_reply(200, {"id": rest[0]})
+    return _error(404, f"no control route {method} /_control/rackconnect_v3/{'/'.join(rest)}")

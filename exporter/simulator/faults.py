@@ -21,7 +21,7 @@ KINDS = (
     "next_without_since",
     "gzip_bomb",
 )
-APIS = ("identity", "identity_v1", "servers", "servers_v1", "rackconnect")
+APIS = ("identity", "identity_v1", "servers", "servers_v1", "rackconnect", "rackconnect_v3")
 WRONG_TYPE_VARIANTS = (
     "servers_object",
     "metadata_list",

@@ -1,28 +1,25 @@
-"""The simulated fleet: servers indexed for fast paging, and how they evolve step by step."""
+"""The simulated fleet's state: every server, indexed for fast paging, and its changes.
+
+How the fleet evolves on its own (builds finishing, automation running, churn) is in
+``churn``; this module only holds the servers and applies the changes asked of it.
+"""
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
-from exporter.simulator.scenario import (
-    FEATURE_PREFIX,
-    FEATURES,
-    FIRST_GEN_REGION,
-    MO_STATUS,
-    RC_REASON,
-    RC_STATUS,
-    Scenario,
-    SimAccount,
-    mismatch_reason,
-    rc_metadata,
+from exporter.simulator.records import (
+    Server,
+    check_metadata,
+    in_progress,
+    merged_metadata,
+    norm,
 )
+from exporter.simulator.scenario import FIRST_GEN_REGION, RC_STATUS, Scenario, SimAccount
 
 DELETED_RETENTION = 30 * 86400
-MAX_METADATA_ITEMS = 40
 
 _NEXT_GEN_IMAGES = (
     "f19067a2-0e5c-4d2b-8d1b-2a6b7e3f4c51",  # Ubuntu 14.04 LTS (PVHVM)
@@ -33,177 +30,18 @@ _NEXT_GEN_IMAGES = (
 _NEXT_GEN_FLAVORS = ("general1-1", "general1-2", "general1-4", "performance1-2", "io1-15", "2")
 _FIRST_GEN_IMAGES = ("112", "119", "187", "58")
 _FIRST_GEN_FLAVORS = ("1", "2", "3", "4")
-_PUBLIC_PREFIXES = ("104.130", "162.209", "166.78", "198.61", "23.253", "119.9")
-
-# Status -> (OS-EXT-STS:vm_state, task_state, power_state)
-_EXT_STATUS = {
-    "ACTIVE": ("active", None, 1),
-    "BUILD": ("building", "spawning", 0),
-    "ERROR": ("error", None, 0),
-    "SHUTOFF": ("stopped", None, 4),
-    "DELETED": ("deleted", None, 0),
-    "SUSPENDED": ("suspended", None, 4),
-    "RESCUE": ("rescued", None, 1),
-}
 
 
-def iso(ts: float) -> str:
-    """Cloud Servers timestamp format: ``YYYY-MM-DDThh:mm:ssZ``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+def _recent(server: Server, now: int) -> None:
+    """Date a server whose build or automation is still running a few minutes back.
 
-
-def norm(value: str | None) -> str | None:
-    """How automation compares status values: trimmed, upper case."""
-    return None if value is None else value.strip().upper()
-
-
-@dataclass(eq=False, slots=True)
-class Server:
-    """One server, in either generation."""
-
-    id: str
-    account: SimAccount
-    region: str
-    generation: str
-    name: str
-    status: str
-    progress: int
-    created: int
-    updated: int
-    metadata: dict[str, str]
-    raw: bytes
-    image: str
-    flavor: str
-    deleted_at: int | None = None
-    gateway_ip: str | None = None
-    age: int = 0
-    # Created or changed through the control API: churn never deletes it, so a state forced
-    # for a demo or a test stays until someone deletes the server on purpose.
-    kept: bool = False
-    hidden_until: float | None = None  # 404 to reads until then, like a just-created server
-
-    # Addresses and host ids derive from the server's random bytes when rendered.
-    @property
-    def host_id(self) -> str:
-        """A 56-hex-digit host id."""
-        return self.raw[16:44].hex()
-
-    @property
-    def public_v4(self) -> str:
-        """The public IPv4 address."""
-        raw = self.raw
-        prefix = _PUBLIC_PREFIXES[raw[44] % len(_PUBLIC_PREFIXES)]
-        return f"{prefix}.{raw[45]}.{2 + raw[46] % 253}"
-
-    @property
-    def public_v6(self) -> str:
-        """The public IPv6 address."""
-        raw = self.raw
-        return f"2001:4800:7810:512:be76:4eff:fe{raw[47]:02x}:{raw[48] << 8 | raw[49]:x}"
-
-    @property
-    def private_v4(self) -> str:
-        """The ServiceNet address."""
-        raw = self.raw
-        return f"10.{176 + raw[50] % 16}.{raw[51]}.{2 + raw[52] % 253}"
-
-    @property
-    def key_name(self) -> str | None:
-        """The SSH key pair name, if any."""
-        return f"{self.account.name}-deploy" if self.raw[55] % 3 == 0 else None
-
-    @property
-    def disk_config(self) -> str:
-        """``OS-DCF:diskConfig``."""
-        return "AUTO" if self.raw[56] % 2 else "MANUAL"
-
-    def summary(self) -> dict:
-        """A plain copy for ``Simulator.servers()``."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "account": self.account.name,
-            "tenant_id": self.account.tenant_id,
-            "region": self.region,
-            "generation": self.generation,
-            "status": self.status,
-            "progress": self.progress,
-            "created": iso(self.created),
-            "updated": iso(self.updated),
-            "metadata": dict(self.metadata),
-            "image": self.image,
-            "flavor": self.flavor,
-            "gateway_ip": self.gateway_ip,
-            "deleted": self.deleted_at is not None,
-        }
-
-    def v2(self, base: str) -> dict:
-        """The next-gen (Nova v2) server document."""
-        tenant = self.account.tenant_id
-        root = f"{base}/{self.region.lower()}/servers"
-        vm_state, task_state, power = _EXT_STATUS.get(self.status, ("active", None, 1))
-        addresses: dict = {}
-        v4 = v6 = ""
-        if self.status != "BUILD":
-            v4, v6 = self.public_v4, self.public_v6
-            addresses = {
-                "public": [{"version": 4, "addr": v4}, {"version": 6, "addr": v6}],
-                "private": [{"version": 4, "addr": self.private_v4}],
-            }
-        image: dict | str = ""
-        if self.image:
-            image = {
-                "id": self.image,
-                "links": [{"href": f"{root}/{tenant}/images/{self.image}", "rel": "bookmark"}],
-            }
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "progress": self.progress,
-            "tenant_id": tenant,
-            "user_id": self.account.user_id,
-            "created": iso(self.created),
-            "updated": iso(self.updated),
-            "hostId": self.host_id,
-            "accessIPv4": v4,
-            "accessIPv6": v6,
-            "addresses": addresses,
-            "image": image,
-            "flavor": {
-                "id": self.flavor,
-                "links": [{"href": f"{root}/{tenant}/flavors/{self.flavor}", "rel": "bookmark"}],
-            },
-            "links": [
-                {"href": f"{root}/v2/{tenant}/servers/{self.id}", "rel": "self"},
-                {"href": f"{root}/{tenant}/servers/{self.id}", "rel": "bookmark"},
-            ],
-            "key_name": self.key_name,
-            "metadata": dict(self.metadata),
-            "OS-DCF:diskConfig": self.disk_config,
-            "OS-EXT-STS:vm_state": vm_state,
-            "OS-EXT-STS:task_state": task_state,
-            "OS-EXT-STS:power_state": power,
-            "RAX-PUBLIC-IP-ZONE-ID:publicIPZoneId": self.raw[36:64].hex(),
-            "config_drive": "",
-        }
-
-    def v1(self) -> dict:
-        """The first-gen (v1.0) server document: integer ids, plain address lists."""
-        doc: dict = {
-            "id": int(self.id),
-            "name": self.name,
-            "imageId": int(self.image),
-            "flavorId": int(self.flavor),
-            "hostId": self.host_id[:32],
-            "status": self.status,
-        }
-        # v1.0 leaves progress out of some documents (the dev guide's own sample does).
-        if self.status != "ACTIVE" or int(self.id) % 2 == 0:
-            doc["progress"] = self.progress
-        doc["addresses"] = {"public": [self.public_v4], "private": [self.private_v4]}
-        doc["metadata"] = dict(self.metadata)
-        return doc
+    Automation takes minutes, so such a server cannot have been created months ago; the
+    settled fleet keeps its old dates. The minutes come from the server's own random bytes,
+    so the seeded draws of everything else stay as they were.
+    """
+    minutes = 3 + server.raw[60] % 40
+    server.created = now - 60 * minutes
+    server.updated = now - 60 * (1 + server.raw[61] % (minutes - 1))
 
 
 class MarkerNotFoundError(LookupError):
@@ -239,7 +77,7 @@ class Fleet:
             for s in spec.servers:
                 created = now - int(86400 * (2 + 698 * self.rng.random()))
                 updated = min(now - 60, created + int(600 + 30 * 86400 * self.rng.random()))
-                self._create(
+                server = self.create(
                     account,
                     s.region,
                     s.name,
@@ -250,6 +88,8 @@ class Fleet:
                     created=created,
                     updated=updated,
                 )
+                if in_progress(server):
+                    _recent(server, now)
         self.targets = dict(self.live)
 
     @staticmethod
@@ -266,7 +106,7 @@ class Fleet:
 
     # --- creation and mutation -------------------------------------------------------
 
-    def _create(
+    def create(
         self,
         account: SimAccount,
         region: str,
@@ -279,6 +119,7 @@ class Fleet:
         created: int | None = None,
         updated: int | None = None,
     ) -> Server:
+        """Make a server (an id, addresses, image and flavor from one random draw)."""
         rng = self.rng
         if generation not in ("next", "first"):
             raise ValueError(f"generation must be 'next' or 'first', not {generation!r}")
@@ -307,7 +148,7 @@ class Fleet:
             seq = self._name_seq.get(key, 100) + 1
             self._name_seq[key] = seq
             name = f"node-{region.lower()}-{seq:03d}"
-        meta = _check_metadata(metadata or {})
+        meta = check_metadata(metadata or {})
         now = int(self.clock())
         server = Server(
             id=sid,
@@ -351,7 +192,7 @@ class Fleet:
                 raise KeyError(f"unknown account {account!r}")
             if not isinstance(status, str) or not status:
                 raise ValueError("status must be a non-empty string")
-            server = self._create(
+            server = self.create(
                 acct,
                 region,
                 name,
@@ -367,9 +208,9 @@ class Fleet:
         """Merge (or replace) metadata; a None value deletes that key."""
         with self.lock:
             server = self._get_live(server_id)
-            server.metadata = _merged(server.metadata, metadata, replace)
+            server.metadata = merged_metadata(server.metadata, metadata, replace)
             server.kept = True
-            self._touch(server)
+            self.touch(server)
 
     def hide(self, server_id: str, seconds: float) -> None:
         """Answer 404 for the server (and leave it out of listings) for ``seconds``."""
@@ -392,7 +233,7 @@ class Fleet:
             raise ValueError("status must be a non-empty string")
         if status is None and metadata is None:
             raise ValueError("give a status, metadata or both")
-        _merged({}, metadata or {}, False)  # reject bad metadata now, not when it is due
+        merged_metadata({}, metadata or {}, False)  # reject bad metadata now, not when it is due
         with self.lock:
             self._get_live(server_id).kept = True
             self._due.append((self.clock() + after, server_id, status, metadata))
@@ -414,19 +255,20 @@ class Fleet:
                     server.status = status.strip().upper()
                     server.progress = 100 if server.status != "BUILD" else server.progress
                 if metadata is not None:
-                    server.metadata = _merged(server.metadata, metadata, False)
-                self._touch(server)
+                    server.metadata = merged_metadata(server.metadata, metadata, False)
+                self.touch(server)
 
     def delete(self, server_id: str) -> None:
         """Mark a server DELETED; it stays visible to changes-since for 30 days."""
         with self.lock:
             server = self._get_live(server_id)
-            self._delete(server)
+            self.remove(server)
 
-    def _delete(self, server: Server) -> None:
+    def remove(self, server: Server) -> None:
+        """Mark the server DELETED now."""
         server.status = "DELETED"
         server.deleted_at = int(self.clock())
-        self._touch(server)
+        self.touch(server)
         self.live[(server.account.name, server.region)] -= 1
 
     def _get_live(self, server_id: str) -> Server:
@@ -435,7 +277,8 @@ class Fleet:
             raise KeyError(f"no server {server_id!r}")
         return server
 
-    def _touch(self, server: Server) -> None:
+    def touch(self, server: Server) -> None:
+        """Record a change: bump ``updated`` and re-file the server as in progress or not."""
         # Keep `updated` strictly increasing so every change shows in changes-since.
         server.updated = max(int(self.clock()), server.updated + 1)
         server.age = 0
@@ -448,115 +291,10 @@ class Fleet:
             server.gateway_ip = f"10.{octet}.{server.raw[16] % 8}.1"
 
     def _track(self, server: Server) -> None:
-        if self._in_progress(server):
+        if in_progress(server):
             self.pipeline[server.id] = None
         else:
             self.pipeline.pop(server.id, None)
-
-    def _in_progress(self, s: Server) -> bool:
-        if s.deleted_at is not None:
-            return False
-        if s.status == "BUILD":
-            return True
-        if s.status != "ACTIVE":
-            return False
-        acct = s.account
-        rc = norm(s.metadata.get(RC_STATUS))
-        mo = s.metadata.get(MO_STATUS)
-        if acct.rackconnect and (rc is None or rc == "DEPLOYING"):
-            return True
-        if mo in ("Pending", "In Progress"):
-            return True
-        managed_here = acct.managed and s.generation == "next"
-        rc_done = not acct.rackconnect or rc in ("DEPLOYED", "UNPROCESSABLE")
-        return managed_here and mo is None and rc_done
-
-    # --- evolution ---------------------------------------------------------------------
-
-    def step(self) -> None:
-        """Advance every in-progress server one stage; create and delete a few servers."""
-        with self.lock:
-            self.steps += 1
-            for sid in list(self.pipeline):
-                self._advance(self.by_id[sid])
-            for (name, region), seq in self.lists.items():
-                key = (name, region)
-                live, target = self.live[key], self.targets[key]
-                p_new, p_del = 0.25, 0.25
-                if live < target:
-                    p_new, p_del = 0.4, 0.1
-                elif live > target:
-                    p_new, p_del = 0.1, 0.4
-                if region == FIRST_GEN_REGION:
-                    p_new, p_del = p_new / 4, p_del / 4
-                if self.rng.random() < p_new:
-                    gen = "first" if region == FIRST_GEN_REGION else "next"
-                    self._create(
-                        self.accounts[name], region, None, {}, generation=gen, status="BUILD"
-                    )
-                if self.rng.random() < p_del and live > 2:
-                    self._delete_random(seq)
-
-    def _delete_random(self, seq: list[Server]) -> None:
-        for _ in range(8):
-            victim = seq[self.rng.randrange(len(seq))]
-            if victim.deleted_at is None and victim.id not in self.pipeline and not victim.kept:
-                self._delete(victim)
-                return
-
-    def _advance(self, s: Server) -> None:
-        rng = self.rng
-        acct = s.account
-        s.age += 1
-        if s.status == "BUILD":
-            s.status, s.progress = "ACTIVE", 100
-            if acct.rackconnect:
-                s.metadata.update(rc_metadata("DEPLOYING", acct.feature_value))
-            self._touch(s)
-            return
-        rc = norm(s.metadata.get(RC_STATUS))
-        if acct.rackconnect and rc is None:
-            s.metadata.update(rc_metadata("DEPLOYING", acct.feature_value))
-            self._touch(s)
-            return
-        if acct.rackconnect and rc == "DEPLOYING":
-            if s.age < 2 and rng.random() < 0.5:
-                return
-            roll = rng.random()
-            outcome: str | None
-            if s.generation == "first":
-                outcome = "DEPLOYED" if roll < 0.92 else "FAILED"
-            else:
-                outcome = "DEPLOYED" if roll < 0.85 else "FAILED" if roll < 0.93 else None
-            if outcome is None:
-                s.metadata[RC_STATUS] = "UNPROCESSABLE"
-                rc_region = acct.rackconnect_region
-                s.metadata[RC_REASON] = (
-                    mismatch_reason(s.region, rc_region)
-                    if rc_region != s.region
-                    else "Cloud server is not attached to the RackConnect cloud network"
-                )
-            else:
-                s.metadata[RC_STATUS] = outcome
-            self._touch(s)
-            return
-        mo = s.metadata.get(MO_STATUS)
-        if mo is None:
-            s.metadata[MO_STATUS] = "Pending"
-        elif mo == "Pending":
-            s.metadata[MO_STATUS] = "In Progress"
-        elif mo == "In Progress":
-            if s.age < 2 and rng.random() < 0.3:
-                return
-            roll = rng.random()
-            s.metadata[MO_STATUS] = (
-                "Complete"
-                if roll < 0.85
-                else "Build Error"
-                if roll < 0.95
-                else "Authentication Error"
-            )
-        self._touch(s)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -608,36 +346,3 @@ class Fleet:
                     continue
                 out.extend(s.summary() for s in seq if include_deleted or s.deleted_at is None)
             return out
-
-
-def _merged(current: dict[str, str], metadata: object, replace: bool) -> dict[str, str]:
-    if not isinstance(metadata, dict):
-        raise ValueError("metadata must be an object")
-    merged = {} if replace else dict(current)
-    for k, v in metadata.items():
-        if v is None:
-            merged.pop(k, None)
-        else:
-            merged[k] = v
-    return _check_metadata(merged)
-
-
-def _check_metadata(meta: dict) -> dict[str, str]:
-    if not isinstance(meta, dict):
-        raise ValueError("metadata must be an object")
-    if not all(type(k) is str and type(v) is str for k, v in meta.items()):
-        bad = next(k for k, v in meta.items() if not isinstance(k, str) or not isinstance(v, str))
-        raise ValueError(f"metadata keys and values must be strings (key {bad!r})")
-    if len(meta) > MAX_METADATA_ITEMS:
-        raise ValueError(f"Maximum number of metadata items exceeds {MAX_METADATA_ITEMS}")
-    return dict(meta)
-
-
-def features_of(s: Server) -> dict[str, str]:
-    """The RackConnect automation features of a server, named as in its metadata."""
-    found = {
-        k[len(FEATURE_PREFIX) :]: v.strip().upper()
-        for k, v in s.metadata.items()
-        if k.startswith(FEATURE_PREFIX)
-    }
-    return found or dict.fromkeys(FEATURES, s.account.feature_value)

@@ -152,6 +152,21 @@ def access_document(
                 ],
             }
         )
+    if account.rackconnect_v3:
+        catalog.append(
+            {
+                "name": "rackconnect",
+                "type": "rax:rackconnect",
+                "endpoints": [
+                    {
+                        "region": r,
+                        "tenantId": tenant,
+                        "publicURL": f"{base}/{r.lower()}/rackconnect/v3/{tenant}",
+                    }
+                    for r in account.rackconnect_v3
+                ],
+            }
+        )
     roles = [
         {
             "id": "6",

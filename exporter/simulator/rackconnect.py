@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-from exporter.simulator.fleet import Server, features_of, norm
+from exporter.simulator.records import Server, features_of, norm
 from exporter.simulator.scenario import RC_STATUS
 from exporter.simulator.web import Reply, Request, json_reply, text_reply
 

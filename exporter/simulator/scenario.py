@@ -70,12 +70,18 @@ class SimAccount:
     user_id: str = ""
     rackconnect_region: str = ""
     feature_value: str = "ENABLED"
+    # Regions served by RackConnect v3.0 (its catalog entry, public IPs, pools).
+    rackconnect_v3: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         regions = tuple(r.upper() for r in self.regions)
         if not regions:
             raise ValueError(f"account {self.name!r} needs at least one region")
         object.__setattr__(self, "regions", regions)
+        v3 = tuple(r.upper() for r in self.rackconnect_v3)
+        if not set(v3) <= set(regions):
+            raise ValueError(f"account {self.name!r}: rackconnect_v3 regions must be its regions")
+        object.__setattr__(self, "rackconnect_v3", v3)
         if not self.user_id:
             object.__setattr__(
                 self,

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from exporter.simulator.fleet import MarkerNotFoundError, Server
+from exporter.simulator.fleet import MarkerNotFoundError
+from exporter.simulator.records import Server
 from exporter.simulator.scenario import FIRST_GEN_REGION, SimAccount
 from exporter.simulator.web import Reply, Request, fault_reply, json_reply
 

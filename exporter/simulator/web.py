@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from exporter.simulator.fleet import iso
+from exporter.simulator.records import iso
 
 if TYPE_CHECKING:
     from exporter.simulator.core import Simulator
@@ -134,7 +134,7 @@ def fault_reply(api: str, status: int, message: str | None = None, **extra: obje
         if status >= 500:
             return Reply(status, b"", [], None)
         return text_reply(status, message)
-    if api in ("rackconnect", "control"):
+    if api in ("rackconnect", "rackconnect_v3", "control"):
         return text_reply(status, message)
     name = _FAULT_NAMES[api].get(status, _GENERIC_FAULT[api])
     return json_reply(status, {name: {"code": status, "message": message, **extra}})
@@ -154,7 +154,7 @@ def over_limit_reply(
         header = str(max(0, math.ceil(retry_at - now)))
     else:
         header = formatdate(math.ceil(retry_at), usegmt=True)
-    if api in ("identity_v1", "rackconnect"):
+    if api in ("identity_v1", "rackconnect", "rackconnect_v3"):
         reply = text_reply(status, "Rate limit exceeded")
     else:
         reply = json_reply(

@@ -1,0 +1,269 @@
+"""RackConnect v3.0: read a region's public IPs, load balancer pools and pool nodes.
+
+v3.0 keeps no server metadata; each region with a ``rax:rackconnect`` catalog entry has
+its own API (``https://{region}.rackconnect.api.rackspacecloud.com/v3/{tenant}/``). Its
+published answers are read as they are:
+
+- timestamps come without a zone (``2014-09-12T14:24:58.713``): they are UTC;
+- ``GET public_ips?cloud_server_id=`` for a server without a public IP answers 200 with
+  no body at all: that is an empty list;
+- statuses are trimmed and compared case-insensitively; anything but the five known
+  states is ``UNKNOWN``.
+
+A document that is not what the API documents raises ``UpstreamError`` (bad_response)
+saying where and what.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from exporter.errors import BAD_RESPONSE, UpstreamError
+from exporter.model import parse_timestamp
+from exporter.rackspace.client import ApiClient, check_status, strip_query
+
+API = "rackconnect_v3"
+CATALOG_TYPE = "rax:rackconnect"
+STATES = ("ADDING", "ACTIVE", "REMOVING", "ADD_FAILED", "REMOVE_FAILED")
+UNKNOWN = "UNKNOWN"
+_STATES = frozenset(STATES)
+
+
+def state(value: object) -> str:
+    """A status as one of STATES, or UNKNOWN: trimmed, any case."""
+    if isinstance(value, str):
+        word = value.strip().upper()
+        if word in _STATES:
+            return word
+    return UNKNOWN
+
+
+def _detail(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+# --- the records the exporter keeps ------------------------------------------------------
+
+
+class PublicIp(msgspec.Struct, frozen=True, gc=False):
+    """A public IP of a cloud server; ``address`` is ``""`` until allocated."""
+
+    id: str
+    server_id: str
+    address: str
+    status: str
+    status_detail: str | None
+    created: float | None
+    updated: float | None
+
+
+class Pool(msgspec.Struct, frozen=True, gc=False):
+    """A load balancer pool; ``port`` is None when the API gives none."""
+
+    id: str
+    name: str
+    port: int | None
+    virtual_ip: str
+    status: str
+
+
+class PoolNode(msgspec.Struct, frozen=True, gc=False):
+    """A cloud server's membership of a load balancer pool."""
+
+    id: str
+    pool_id: str
+    server_id: str
+    status: str
+    status_detail: str | None
+    created: float | None
+    updated: float | None
+
+
+# --- the documents as the API sends them -------------------------------------------------
+
+
+class _Ref(msgspec.Struct):
+    id: str
+
+
+class _RawPublicIp(msgspec.Struct):
+    id: str
+    cloud_server: _Ref
+    public_ip_v4: str | None = None
+    status: Any = None
+    status_detail: Any = None
+    created: Any = None
+    updated: Any = None
+
+
+class _RawPool(msgspec.Struct):
+    id: str
+    name: str | None = None
+    port: int | None = None
+    virtual_ip: str | None = None
+    status: Any = None
+
+
+class _RawNode(msgspec.Struct):
+    id: str
+    cloud_server: _Ref
+    load_balancer_pool: _Ref | None = None
+    status: Any = None
+    status_detail: Any = None
+    created: Any = None
+    updated: Any = None
+
+
+_Raw = TypeVar("_Raw", _RawPublicIp, _RawPool, _RawNode)
+# A listing is an array; one resource (``GET public_ips/{id}``, a POST's answer) an object.
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
+    kind: msgspec.json.Decoder(list[kind] | kind)  # type: ignore[valid-type]
+    for kind in (_RawPublicIp, _RawPool, _RawNode)
+}
+
+
+def _decode(body: bytes, kind: type[_Raw], where: str) -> list[_Raw]:
+    if not body.strip():
+        return []  # upstream's 200 without any JSON: nothing there
+    try:
+        decoded = _DECODERS[kind].decode(body)
+        items: list[_Raw] = decoded if isinstance(decoded, list) else [decoded]
+    except msgspec.ValidationError as exc:
+        raise UpstreamError(BAD_RESPONSE, f"{where}: unexpected document: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise UpstreamError(BAD_RESPONSE, f"{where}: body is not valid JSON") from exc
+    return items
+
+
+def parse_public_ips(body: bytes, where: str = "public_ips") -> list[PublicIp]:
+    """The public IPs of a ``GET public_ips`` answer (or of one public IP's document)."""
+    return [
+        PublicIp(
+            id=raw.id,
+            server_id=raw.cloud_server.id,
+            address=raw.public_ip_v4 or "",
+            status=state(raw.status),
+            status_detail=_detail(raw.status_detail),
+            created=parse_timestamp(raw.created),
+            updated=parse_timestamp(raw.updated),
+        )
+        for raw in _decode(body, _RawPublicIp, where)
+    ]
+
+
+def parse_pools(body: bytes, where: str = "load_balancer_pools") -> list[Pool]:
+    """The pools of a ``GET load_balancer_pools`` answer."""
+    return [
+        Pool(
+            id=raw.id,
+            name=raw.name or "",
+            port=raw.port,
+            virtual_ip=raw.virtual_ip or "",
+            status=state(raw.status),
+        )
+        for raw in _decode(body, _RawPool, where)
+    ]
+
+
+def parse_pool_nodes(
+    body: bytes, pool_id: str | None = None, where: str = "load_balancer_pools/nodes"
+) -> list[PoolNode]:
+    """The nodes of a ``GET load_balancer_pools/{pool_id}/nodes`` (or ``/details``) answer.
+
+    A node without its own ``load_balancer_pool`` belongs to ``pool_id``.
+    """
+    nodes = []
+    for raw in _decode(body, _RawNode, where):
+        pool = raw.load_balancer_pool.id if raw.load_balancer_pool is not None else pool_id
+        if pool is None:
+            raise UpstreamError(BAD_RESPONSE, f"{where}: node {raw.id!r} names no pool")
+        nodes.append(
+            PoolNode(
+                id=raw.id,
+                pool_id=pool,
+                server_id=raw.cloud_server.id,
+                status=state(raw.status),
+                status_detail=_detail(raw.status_detail),
+                created=parse_timestamp(raw.created),
+                updated=parse_timestamp(raw.updated),
+            )
+        )
+    return nodes
+
+
+# --- reading a region through the client -------------------------------------------------
+
+
+class RegionState(msgspec.Struct, frozen=True, gc=False):
+    """What one poll of a region's v3.0 API read."""
+
+    public_ips: list[PublicIp]
+    pools: list[Pool]
+    nodes: list[PoolNode]
+
+
+def endpoints(catalog: object) -> dict[str, str]:
+    """``{region: URL}`` of the ``rax:rackconnect`` entries of an Identity v2.0 catalog.
+
+    The entry's name varies (Rackspace's own mock says ``rackConnect`` in one place and
+    ``rackconnect`` in another); its type does not.
+    """
+    found: dict[str, str] = {}
+    for service in catalog if isinstance(catalog, list) else ():
+        if not isinstance(service, dict) or service.get("type") != CATALOG_TYPE:
+            continue
+        for endpoint in service.get("endpoints") or ():
+            if not isinstance(endpoint, dict):
+                continue
+            region, url = endpoint.get("region"), endpoint.get("publicURL")
+            if isinstance(region, str) and isinstance(url, str) and url:
+                found.setdefault(region.upper(), url.rstrip("/"))
+    return found
+
+
+def _get(
+    client: ApiClient,
+    url: str,
+    token: str,
+    region: str,
+    params: dict[str, str] | None = None,
+) -> tuple[bytes, str]:
+    response = client.fetch(
+        "GET", url, api=API, region=region, headers={"X-Auth-Token": token}, params=params
+    ).loaded()
+    check_status(response, "GET", url)
+    return response.content, f"GET {strip_query(url)}"
+
+
+def fetch_public_ips(
+    client: ApiClient, base: str, token: str, region: str, server_id: str | None = None
+) -> list[PublicIp]:
+    """The region's public IPs (or one server's)."""
+    params = {"cloud_server_id": server_id} if server_id is not None else None
+    body, where = _get(client, f"{base}/public_ips", token, region, params)
+    return parse_public_ips(body, where)
+
+
+def fetch_pools(client: ApiClient, base: str, token: str, region: str) -> list[Pool]:
+    """The region's load balancer pools."""
+    body, where = _get(client, f"{base}/load_balancer_pools", token, region)
+    return parse_pools(body, where)
+
+
+def fetch_pool_nodes(
+    client: ApiClient, base: str, token: str, region: str, pool_id: str
+) -> list[PoolNode]:
+    """The nodes of one load balancer pool."""
+    body, where = _get(client, f"{base}/load_balancer_pools/{pool_id}/nodes", token, region)
+    return parse_pool_nodes(body, pool_id, where)
+
+
+def fetch_region(client: ApiClient, base: str, token: str, region: str) -> RegionState:
+    """Everything a poll reads: public IPs, pools and each pool's nodes."""
+    pools = fetch_pools(client, base, token, region)
+    nodes = [
+        node for pool in pools for node in fetch_pool_nodes(client, base, token, region, pool.id)
+    ]
+    return RegionState(fetch_public_ips(client, base, token, region), pools, nodes)
