@@ -31,6 +31,7 @@ ACCOUNT_KEYS = (
     "rackconnect",
     "managed",
     "metadata_labels",
+    "rackconnect_v3",
 )
 
 
@@ -64,6 +65,8 @@ class AccountConfig:
     metadata_labels: tuple[tuple[str, str], ...] = ()
     # rackconnect: [ORD] sets rackconnect and limits where RackConnect is expected.
     rackconnect_regions: tuple[str, ...] | None = None
+    # RackConnect v3.0 regions: None is auto (the catalog's rax:rackconnect regions), () off.
+    rackconnect_v3: tuple[str, ...] | None = None
     # Whether identity_url was written out; a reload refuses to fall back to the default.
     identity_url_given: bool = field(default=True, compare=False, repr=False)
 
@@ -189,6 +192,9 @@ def _account_from_mapping(
         rackconnect = _auto_bool(raw, "rackconnect", problem)
     managed = _auto_bool(raw, "managed", problem)
     metadata_labels = _metadata_labels(raw.get("metadata_labels"), problem)
+    rackconnect_v3 = _rackconnect_v3(
+        raw.get("rackconnect_v3", "auto"), lambda m: problem("rackconnect_v3", m)
+    )
     if len(problems) > before or username is None or name is None:
         return None
     return AccountConfig(
@@ -203,6 +209,7 @@ def _account_from_mapping(
         managed=managed,
         metadata_labels=metadata_labels,
         rackconnect_regions=rackconnect_regions,
+        rackconnect_v3=rackconnect_v3,
         identity_url_given="identity_url" in raw,
     )
 
@@ -317,6 +324,18 @@ def _auto_bool(raw: dict, key: str, problem) -> bool | None:
         return value
     also = ", or a list of regions" if key == "rackconnect" else ""
     problem(key, f"must be auto, true or false{also}, not {value!r}")
+    return None
+
+
+def _rackconnect_v3(value: object, problem) -> tuple[str, ...] | None:
+    """``rackconnect_v3:``: auto (None), false (no region) or the regions that have it."""
+    if value == "auto":
+        return None
+    if value is False:
+        return ()
+    if isinstance(value, list):
+        return _regions(value, problem) or ()
+    problem(f"must be auto, false or a list of regions, not {value!r}")
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,7 @@ MAX_STATUS_LENGTH = 32
 
 NEXT = "next"
 FIRST = "first"
+FIRST_GEN_REGION = "GLOBAL"  # the region label of first-generation servers
 
 
 def _fold(value: str) -> str:
@@ -279,3 +281,28 @@ class AccountView:
 def rackconnect_expected(rackconnect: bool, regions: tuple[str, ...] | None, region: str) -> bool:
     """RackConnect applies to the account and, when regions are declared, to ``region``."""
     return rackconnect and (regions is None or region.upper() in regions)
+
+
+def rackconnect_v3_regions(
+    setting: tuple[str, ...] | None, catalog: Iterable[str]
+) -> tuple[str, ...]:
+    """Where an account has RackConnect v3.0: the configured regions, or (``setting`` None,
+    auto) the regions whose catalog has a ``rax:rackconnect`` endpoint."""
+    return tuple(sorted(catalog)) if setting is None else setting
+
+
+def rackconnect_v2_regions(
+    setting: bool | None,
+    declared: tuple[str, ...] | None,
+    v3: tuple[str, ...],
+    regions: Iterable[str],
+) -> tuple[str, ...] | None:
+    """Of ``regions``, where RackConnect v2.0 is expected (None: every region), as
+    ``rackconnect_expected`` takes it.
+
+    v2.0 metadata is not expected in a v3.0 region unless the configuration says so
+    (``setting`` is the account's ``rackconnect:``, None for auto; ``declared`` its regions).
+    """
+    if setting is not None or not v3:
+        return declared
+    return tuple(r for r in regions if r.upper() not in v3)

@@ -11,7 +11,7 @@ from exporter.config import DEFAULT_IDENTITY_URL, ConfigError, load, load_enviro
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 ALL_KEYS = (
     "name, username, api_key, api_key_file, password, password_file, identity_url, "
-    "regions, generations, rackconnect, managed, metadata_labels"
+    "regions, generations, rackconnect, managed, metadata_labels, rackconnect_v3"
 )
 
 

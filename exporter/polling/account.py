@@ -61,7 +61,7 @@ class AccountPoller:
         access = self.identity.access()
         name = self.account.name
         rackconnect, managed = automation(self.account, access)
-        self.writer.known(access.tenant_id, rackconnect, managed, self.account.rackconnect_regions)
+        self.writer.known(access.tenant_id, rackconnect, managed, access.v2_regions(self.account))
         # A region that drops out of the catalog is reported as failing, not left as it was.
         known = set(self.writer.regions()) - {GLOBAL}
         regions = self.account.regions or tuple(

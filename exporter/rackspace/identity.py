@@ -17,9 +17,15 @@ from typing import Protocol, TypeVar
 
 from cachetools import TLRUCache
 
-from exporter.config import AccountConfig, is_identity_v1
+from exporter.config import REGIONS, AccountConfig, is_identity_v1
 from exporter.errors import AUTH, BAD_RESPONSE, HTTP_ERROR, RATE_LIMITED, UpstreamError
-from exporter.model import parse_timestamp
+from exporter.model import (
+    FIRST_GEN_REGION,
+    parse_timestamp,
+    rackconnect_v2_regions,
+    rackconnect_v3_regions,
+)
+from exporter.rackspace import rackconnect_v3
 from exporter.rackspace.client import (
     RATE_LIMIT_STATUSES,
     ApiClient,
@@ -53,6 +59,8 @@ class Access:
     roles: frozenset[str]
     # service name -> region ("" for global endpoints) -> publicURL
     endpoints: dict[str, dict[str, str]]
+    # region -> publicURL of the RackConnect v3.0 API (the rax:rackconnect entry)
+    rackconnect_v3: dict[str, str] = field(default_factory=dict)
 
     def refresh_at(self, now: float) -> float:
         """When to fetch a new token."""
@@ -61,6 +69,18 @@ class Access:
     def region_urls(self, service: str = NEXT_GEN_SERVICE) -> dict[str, str]:
         """``{region: publicURL}`` for one service of the catalog."""
         return dict(self.endpoints.get(service, {}))
+
+    def v3_regions(self, account: AccountConfig) -> tuple[str, ...]:
+        """The account's RackConnect v3.0 regions: ``rackconnect_v3:``, or the catalog's."""
+        return rackconnect_v3_regions(account.rackconnect_v3, self.rackconnect_v3)
+
+    def v2_regions(self, account: AccountConfig) -> tuple[str, ...] | None:
+        """Where RackConnect v2.0 metadata is expected (None: every region): not in a v3.0
+        region unless ``rackconnect:`` says so."""
+        every = sorted({*REGIONS, *self.region_urls(NEXT_GEN_SERVICE), FIRST_GEN_REGION})
+        return rackconnect_v2_regions(
+            account.rackconnect, account.rackconnect_regions, self.v3_regions(account), every
+        )
 
 
 class Authenticator(Protocol):
@@ -223,6 +243,7 @@ def parse_access(doc: object, url: str = "identity") -> Access:
         tenant_id=str(tenant_id) if tenant_id is not None else "",
         roles=roles,
         endpoints=endpoints,
+        rackconnect_v3=rackconnect_v3.endpoints(catalog),
     )
 
 

@@ -16,9 +16,11 @@ saying where and what.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
+import requests
 
 from exporter.errors import BAD_RESPONSE, UpstreamError
 from exporter.model import parse_timestamp
@@ -223,22 +225,33 @@ def endpoints(catalog: object) -> dict[str, str]:
     return found
 
 
+class Tokens(Protocol):
+    """An account's token cache: sends a request with its token, again once after a 401."""
+
+    def send(self, request: Callable[[str], requests.Response]) -> requests.Response:
+        """``request(token)``, re-authenticating once on 401."""
+        ...
+
+
 def _get(
     client: ApiClient,
     url: str,
-    token: str,
+    token: str | Tokens,
     region: str,
     params: dict[str, str] | None = None,
 ) -> tuple[bytes, str]:
-    response = client.fetch(
-        "GET", url, api=API, region=region, headers={"X-Auth-Token": token}, params=params
-    ).loaded()
+    def send(value: str) -> requests.Response:
+        return client.fetch(
+            "GET", url, api=API, region=region, headers={"X-Auth-Token": value}, params=params
+        ).loaded()
+
+    response = send(token) if isinstance(token, str) else token.send(send)
     check_status(response, "GET", url)
     return response.content, f"GET {strip_query(url)}"
 
 
 def fetch_public_ips(
-    client: ApiClient, base: str, token: str, region: str, server_id: str | None = None
+    client: ApiClient, base: str, token: str | Tokens, region: str, server_id: str | None = None
 ) -> list[PublicIp]:
     """The region's public IPs (or one server's)."""
     params = {"cloud_server_id": server_id} if server_id is not None else None
@@ -267,3 +280,29 @@ def fetch_region(client: ApiClient, base: str, token: str, region: str) -> Regio
         node for pool in pools for node in fetch_pool_nodes(client, base, token, region, pool.id)
     ]
     return RegionState(fetch_public_ips(client, base, token, region), pools, nodes)
+
+
+class ServerState(msgspec.Struct, frozen=True, gc=False):
+    """One cloud server's public IPs and load balancer pool memberships."""
+
+    public_ips: list[PublicIp]
+    nodes: list[PoolNode]
+
+
+def fetch_server(
+    client: ApiClient, base: str, tokens: str | Tokens, region: str, server_id: str
+) -> ServerState:
+    """One server's public IPs and pool memberships: two requests, whatever the fleet's size."""
+    ips = fetch_public_ips(client, base, tokens, region, server_id)
+    body, where = _get(
+        client,
+        f"{base}/load_balancer_pools/nodes/details",
+        tokens,
+        region,
+        {"cloud_server_id": server_id},
+    )
+    nodes = parse_pool_nodes(body, where=where)
+    return ServerState(
+        [ip for ip in ips if ip.server_id == server_id],
+        [node for node in nodes if node.server_id == server_id],
+    )

@@ -1,6 +1,7 @@
 """The ``wait`` command: block until a server is ready, has failed, or time is up.
 
-``wait SERVER_ID`` reads the server through the Cloud Servers API (``remote``);
+``wait SERVER_ID`` reads the server through the Cloud Servers API, and on a RackConnect
+v3.0 region its public IPs and pool memberships through the v3.0 API (``remote``);
 ``wait --local`` runs on the server itself and reads the in-server API and Managed
 Operations (``local``). Both run the one watch loop of ``loop`` (read, judge with
 ``verdict``, report with ``report``, back off) and exit alike.
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Poll one server until it is ready (or, with --local, this server). Exit codes: "
         "0 ready, 1 a terminal failure (FAILED, UNPROCESSABLE, Build Error, Authentication "
-        "Error, Nova status ERROR, deleted), 2 timeout, 3 usage, configuration or "
+        "Error, Nova status ERROR, deleted, a RackConnect v3.0 public IP or pool node "
+        "ADD_FAILED or REMOVE_FAILED), 2 timeout, 3 usage, configuration or "
         "authentication error, or server not found after --not-found-grace."
     )
     parser.add_argument("server_id", metavar="SERVER_ID", nargs="?", help="the server's id")
@@ -44,8 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="wait_for",
         choices=TARGETS,
         default="ready",
-        help="what to wait for: RackConnect automation, Managed Operations, or both "
-        "(the rackconnect_server_ready rule) (default: ready)",
+        help="what to wait for: RackConnect automation (v3.0 on a RackConnect v3.0 region), "
+        "Managed Operations, or both (the rackconnect_server_ready rule) (default: ready)",
+    )
+    parser.add_argument(
+        "--require-public-ip",
+        dest="require_public_ip",
+        action="store_true",
+        help="on a RackConnect v3.0 region, also wait until the server has at least one "
+        "ACTIVE public IP (exit 2 at --timeout if none comes)",
     )
     parser.add_argument(
         "--region",
@@ -111,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     if args.local == (args.server_id is not None):
         print("rackconnect-exporter wait: error: give SERVER_ID or --local", file=sys.stderr)
         return EXIT_USAGE
+    if args.require_public_ip and (args.local or args.wait_for == "managed"):
+        print(
+            "rackconnect-exporter wait: error: --require-public-ip reads the RackConnect v3.0 "
+            "API: give SERVER_ID, without --local or --for managed",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     timing: dict[str, Any] = {
         "wanted": args.wait_for,
         "interval": args.interval,
@@ -119,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         "progress_interval": args.progress_interval,
         "output": args.output,
         "request_timeout": args.poll_timeout,
+        "require_public_ip": args.require_public_ip,
         "out": sys.stdout,
         "err": sys.stderr,
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from exporter.commands.wait.report import Reporter
+from exporter.commands.wait.v3 import V3State
 from exporter.commands.wait.verdict import DONE, State, Timings, judge
 from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
 from exporter.flags import format_duration
@@ -28,6 +29,7 @@ class Read:
     gone: str | None = None  # the server is gone: a terminal failure, for this reason
     soon: bool = False  # read again after the first interval (to confirm a 404)
     not_before: float = 0.0  # the next read waits at least this long (Retry-After, budget)
+    v3: V3State | None = None  # the RackConnect v3.0 resources, on a v3.0 region
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Watcher:
         progress_interval: float = 30.0,
         output: str = "text",
         request_timeout: float = 30.0,
+        require_public_ip: bool = False,
         out: TextIO,
         err: TextIO,
         sleep: Callable[[float], None] = time.sleep,
@@ -68,6 +71,7 @@ class Watcher:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.wanted = wanted
+        self.require_public_ip = require_public_ip
         self.interval = interval
         self.max_interval = max(max_interval, interval)
         self.timeout = timeout
@@ -116,14 +120,24 @@ class Watcher:
                 pause = min(self.interval, delay)
             server = got.server
             if server is not None:
-                done, failure = judge(server, got.status, rackconnect, managed, self.wanted)
+                v3 = got.v3
+                done, failure = judge(
+                    server,
+                    got.status,
+                    rackconnect,
+                    managed,
+                    self.wanted,
+                    v3=v3,
+                    require_public_ip=self.require_public_ip,
+                )
                 state = State(
                     status=got.status,
                     rackconnect=server.automation_status,
                     managed=server.managed_status,
-                    ready=server.ready(rackconnect, managed),
+                    ready=server.ready(rackconnect, managed) and (v3 is None or v3.settled()),
+                    v3=v3,
                 )
-                timings.observe(last, server, self.report.wall())
+                timings.observe(last, server, self.report.wall(), v3)
                 if state != last:
                     name = f" ({server.name})" if server.name else ""
                     self.report.event(
@@ -133,7 +147,11 @@ class Watcher:
                     delay = pause = self.interval  # something moved: look again soon
                 if failure is not None:
                     reason = server.unprocessable_reason
-                    extra = {"reason": reason} if reason else {}
+                    extra: dict[str, Any] = {"reason": reason} if reason else {}
+                    failed = v3.failure() if v3 is not None else None
+                    if failed is not None:
+                        extra |= {"resource": failed.kind, "resource_id": failed.id}
+                        extra["detail"] = failed.detail
                     message = f"{where}: failed: {failure}"
                     return self.outcome(
                         "failed", EXIT_FAILURE, message, **fields, **state.fields(), **extra
@@ -149,5 +167,8 @@ class Watcher:
                 return self.timed_out(last, where)
             pause = min(max(pause, got.not_before), remaining)
             extra = last.fields() if last else {}
-            self.report.pause(self.sleep, pause, where, **fields, **extra)
+            waiting = ""
+            if last is not None and last.v3 is not None:
+                waiting = last.v3.waiting_for(self.require_public_ip)
+            self.report.pause(self.sleep, pause, where, waiting, **fields, **extra)
             delay = min(delay * BACKOFF, self.max_interval)

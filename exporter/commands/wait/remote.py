@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from exporter.commands.wait.loop import BACKOFF, Read, Subject, Watcher
+from exporter.commands.wait.v3 import V3State
 from exporter.commands.wait.verdict import WaitError
 from exporter.config import AccountConfig, Config
 from exporter.errors import (
@@ -39,14 +41,18 @@ from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
     FIRST_GEN_SERVICE,
     NEXT_GEN_SERVICE,
+    Access,
+    TokenCache,
     automation,
     make_identity,
 )
+from exporter.rackspace.rackconnect_v3 import ServerState, fetch_server
 
 MAX_INTERVAL = 60.0
 NOT_FOUND_GRACE = 120.0
 
 Fetch = Callable[[], dict[str, Any]]
+FetchV3 = Callable[[], ServerState]
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class Target:
     rackconnect: bool
     managed: bool
     fetch: Fetch
+    fetch_v3: FetchV3 | None = None  # on a RackConnect v3.0 region: the server's resources
 
 
 class Waiter(Watcher):
@@ -218,15 +225,49 @@ class Waiter(Watcher):
                 self.report.retry(f"{account.name}/{region}: {exc}; retrying")
                 retry.append((account, region))
                 continue
+            v3_regions = access.v3_regions(account)
             return Target(
                 account=account.name,
                 region=region,
                 generation=FIRST if region == GLOBAL else NEXT,
-                rackconnect=rackconnect_expected(rackconnect, account.rackconnect_regions, region),
+                rackconnect=rackconnect_expected(rackconnect, access.v2_regions(account), region),
                 managed=managed,
                 fetch=fetch,
+                fetch_v3=self._v3_reader(
+                    account.name, region, v3_regions, access=access, client=client, tokens=identity
+                ),
             )
         return None
+
+    def _v3_reader(
+        self,
+        account: str,
+        region: str,
+        v3_regions: tuple[str, ...],
+        *,
+        access: Access,
+        client: ApiClient,
+        tokens: TokenCache,
+    ) -> FetchV3 | None:
+        """How to read the server's v3.0 resources, when RackConnect is waited for there."""
+        if region not in v3_regions:
+            if self.require_public_ip:
+                raise WaitError(
+                    EXIT_USAGE,
+                    f"{account}/{region}: --require-public-ip: {region} is not a "
+                    f"RackConnect v3.0 region of {account}",
+                )
+            return None
+        if self.wanted == "managed":
+            return None
+        base = access.rackconnect_v3.get(region)
+        if base is None:
+            raise WaitError(
+                EXIT_USAGE,
+                f"{account}: rackconnect_v3 names {region}, but the service catalog has no "
+                f"RackConnect v3.0 (rax:rackconnect) endpoint there",
+            )
+        return partial(fetch_server, client, base, tokens, region, self.server_id)
 
     # --- watching it ------------------------------------------------------------------
 
@@ -256,7 +297,17 @@ class Waiter(Watcher):
                 server = Server.from_api(doc, target.generation)
             except ValueError as exc:
                 raise WaitError(EXIT_USAGE, f"{where}: {BAD_RESPONSE}: {exc}") from exc
+            v3 = None
+            if target.fetch_v3 is not None:
+                try:
+                    v3 = V3State.of(target.fetch_v3())
+                except UpstreamError as exc:
+                    # Like a failed Cloud Servers read: nothing to judge, try again later.
+                    if exc.reason == AUTH:
+                        raise WaitError(EXIT_USAGE, f"{where}: RackConnect v3.0: {exc}") from exc
+                    self.report.retry(f"{where}: RackConnect v3.0: {exc}; retrying")
+                    return Read(not_before=exc.retry_after or 0.0)
             status = doc.get("status")
-            return Read(server, status if isinstance(status, str) else "")
+            return Read(server, status if isinstance(status, str) else "", v3=v3)
 
         return Subject(where, fields, target.rackconnect, target.managed, read)

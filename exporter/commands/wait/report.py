@@ -81,23 +81,31 @@ class Reporter:
         """Seconds until a progress line is due (0 when it is)."""
         return max(0.0, self.last_line + self.progress_interval - self.clock())
 
-    def progress(self, what: str, **fields: Any) -> None:
-        """A progress line if one is due."""
+    def progress(self, what: str, waiting: str = "", **fields: Any) -> None:
+        """A progress line if one is due; ``waiting`` says for what, when it is known."""
         if self.until_progress() > 0:
             return
         quiet = format_duration(float(round(max(self.clock() - self.last_change, 1.0))))
+        on = f" for {waiting}" if waiting else ""
         self.event(
             "progress",
-            f"{what}: still waiting, unchanged for {quiet} "
+            f"{what}: still waiting{on}, unchanged for {quiet} "
             f"(elapsed {format_duration(float(round(max(self.elapsed(), 1.0))))})",
             **fields,
         )
 
-    def pause(self, sleep: Callable[[float], None], seconds: float, what: str, **fields: Any):
+    def pause(
+        self,
+        sleep: Callable[[float], None],
+        seconds: float,
+        what: str,
+        waiting: str = "",
+        **fields: Any,
+    ) -> None:
         """``sleep`` for ``seconds`` in all, waking for each progress line that falls due."""
         left = seconds
         while left > 0:
             chunk = min(left, max(self.until_progress(), 0.001))
             sleep(chunk)
             left -= chunk
-            self.progress(what, **fields)
+            self.progress(what, waiting, **fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.commands.wait.v3 import V3State
 from exporter.errors import ExporterError
 from exporter.model import (
     AUTOMATION_FAILURES,
@@ -42,28 +43,44 @@ class State:
     rackconnect: str | None
     managed: str | None
     ready: bool
+    v3: V3State | None = None  # None: not a RackConnect v3.0 region (or not asked for)
 
     def fields(self) -> dict[str, Any]:
         """The state as JSON fields."""
+        v3 = self.v3.fields() if self.v3 is not None else {}
         return {
             "status": self.status or None,
             "rackconnect": self.rackconnect,
             "managed": self.managed,
+            **v3,
             "ready": self.ready,
         }
 
     def describe(self) -> str:
-        """``status=ACTIVE rackconnect=DEPLOYED managed=Pending ready=no``."""
+        """``status=ACTIVE rackconnect=DEPLOYED managed=Pending ready=no``, with
+        ``public_ips=... pool_nodes=...`` before ``ready`` on a v3.0 region."""
+        v3 = f"{self.v3.describe()} " if self.v3 is not None else ""
         return (
             f"status={self.status or '-'} rackconnect={self.rackconnect or '-'} "
-            f"managed={self.managed or '-'} ready={'yes' if self.ready else 'no'}"
+            f"managed={self.managed or '-'} {v3}ready={'yes' if self.ready else 'no'}"
         )
 
 
 def judge(
-    server: Server, status: str, rackconnect: bool, managed: bool, wanted: str
+    server: Server,
+    status: str,
+    rackconnect: bool,
+    managed: bool,
+    wanted: str,
+    *,
+    v3: V3State | None = None,
+    require_public_ip: bool = False,
 ) -> tuple[bool, str | None]:
-    """(done, failure): whether ``wanted`` is reached, or why it never will be."""
+    """(done, failure): whether ``wanted`` is reached, or why it never will be.
+
+    On a RackConnect v3.0 region (``v3`` given) RackConnect also means v3.0: every public
+    IP and pool membership ``ACTIVE`` (and one public IP, with ``require_public_ip``).
+    """
     rc_wanted = wanted in ("rackconnect", "ready")
     mo_wanted = wanted in ("managed", "ready")
     if status.upper() in BROKEN_STATUSES:
@@ -74,12 +91,15 @@ def judge(
         if server.automation_status == UNPROCESSABLE:
             failure += f" ({server.unprocessable_reason or 'no reason given'})"
         return False, failure
+    v3_failure = v3.failure() if v3 is not None else None
+    if rc_wanted and v3_failure is not None:
+        return False, v3_failure.failure()
     if mo_wanted and server.managed_status in MANAGED_FAILURES:
         return False, f"Managed Operations automation is {server.managed_status}"
     # Nothing is ready while Nova still builds it.
     done = (
         server.nova_done()
-        and (not rc_wanted or rc_done)
+        and (not rc_wanted or (rc_done and (v3 is None or v3.done(require_public_ip))))
         and (not mo_wanted or server.managed_done(managed))
     )
     return done, None
@@ -101,13 +121,19 @@ class Timings:
     moved with the change, else at the read that saw it.
     """
 
-    NAMES = {"rackconnect": "RackConnect", "managed": "Managed Operations"}
+    NAMES = {
+        "rackconnect": "RackConnect",
+        "rackconnect_v3": "RackConnect v3.0",
+        "managed": "Managed Operations",
+    }
 
     def __init__(self) -> None:
         self.created: float | None = None
         self.took: dict[str, float] = {}
 
-    def observe(self, last: State | None, server: Server, now: float) -> None:
+    def observe(
+        self, last: State | None, server: Server, now: float, v3: V3State | None = None
+    ) -> None:
         """Record what finished between the previous read (``last``) and this one."""
         self.created = server.created
         if last is None or server.created is None:
@@ -117,6 +143,9 @@ class Timings:
             self.took.setdefault("rackconnect", at - server.created)
         if server.managed_status == COMPLETE and last.managed != COMPLETE:
             self.took.setdefault("managed", at - server.created)
+        if v3 is not None and last.v3 is not None and v3.settled() and not last.v3.settled():
+            v3_at = v3.updated if v3.updated is not None and v3.updated <= now else now
+            self.took.setdefault("rackconnect_v3", v3_at - server.created)
 
     def summary(self, now: float) -> tuple[str, dict[str, float]]:
         """`` after 7m12s: RackConnect 3m05s, ...`` and the same as JSON fields."""
