@@ -10,6 +10,10 @@ RackConnect ``FAILED`` or ``UNPROCESSABLE`` (the server will not be RackConnecte
 ``Build Error`` or ``Authentication Error``, a server in status ``ERROR``, and a server
 deleted while waited for. Outside its declared RackConnect regions UNPROCESSABLE is expected
 and counts as done.
+
+On a RackConnect v3.0 region each read also asks the v3.0 API for the server's public IPs
+and pool memberships (``exporter.commands.wait.v3`` judges them); v2.0 metadata is not
+expected there unless the configuration says so.
 """
 
 from __future__ import annotations
