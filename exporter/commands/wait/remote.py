@@ -46,11 +46,10 @@ from exporter.rackspace.identity import (
     FIRST_GEN_SERVICE,
     NEXT_GEN_SERVICE,
     Access,
-    TokenCache,
     automation,
     make_identity,
 )
-from exporter.rackspace.rackconnect_v3 import ServerState, fetch_server
+from exporter.rackspace.rackconnect_v3 import ServerState, Tokens, fetch_server
 
 MAX_INTERVAL = 60.0
 NOT_FOUND_GRACE = 120.0
@@ -251,7 +250,7 @@ class Waiter(Watcher):
         *,
         access: Access,
         client: ApiClient,
-        tokens: TokenCache,
+        tokens: Tokens,
     ) -> FetchV3 | None:
         """How to read the server's v3.0 resources, when RackConnect is waited for there."""
         if region not in v3_regions:
