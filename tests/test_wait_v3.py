@@ -1,4 +1,4 @@
-"""RackConnect v3.0: found from the catalog, and ``wait`` on a v3.0 region, on an injected clock.
+"""``wait`` on a RackConnect v3.0 region, against the simulator on an injected clock.
 
 The simulator and the waiter share one fake clock: a sleep moves it, so a public IP that
 takes 30 s to turn ACTIVE costs no real time.
@@ -10,20 +10,15 @@ import io
 import json
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from exporter import cli
 from exporter.commands.wait import Waiter
-from exporter.config import AccountConfig, ConfigError, load_file
-from exporter.rackspace.client import ApiClient
-from exporter.rackspace.identity import make_identity, parse_access
 from exporter.simulator import Fault, Scenario, SimAccountSpec, Simulator
 from exporter.simulator.rcv3 import NETWORK_DETAIL
 from exporter.simulator.scenario import rc_metadata
 from tests.conftest import account_config
-from tests.expo_helpers import value
 from tests.test_simulator_v3 import v3_scenario
 from tests.test_wait_pipeline import Clock
 from tests.test_wait_pipeline import make_waiter as pipeline_waiter
@@ -71,84 +66,6 @@ def pool_id(sim: Simulator, index: int = 0) -> str:
 
 def v3_requests(sim: Simulator) -> list[str]:
     return [e[1] for e in sim.request_log if "/rackconnect/v3/" in e[1]]
-
-
-# --- finding v3.0 --------------------------------------------------------------------------
-
-
-def test_the_access_keeps_the_v3_endpoints_and_v2_is_not_expected_there(cloud) -> None:
-    client = ApiClient(5)
-    access = make_identity(client, account_config(cloud, "vee")).access()
-    client.close()
-    assert list(access.rackconnect_v3) == ["DFW"]
-    assert access.rackconnect_v3["DFW"].endswith("/dfw/rackconnect/v3/400004")
-    auto = account_config(cloud, "vee")
-    assert access.v3_regions(auto) == ("DFW",)
-    v2 = access.v2_regions(auto)
-    assert v2 is not None
-    assert "DFW" not in v2
-    assert {"ORD", "GLOBAL"} <= set(v2)
-    off = account_config(cloud, "vee", rackconnect_v3=())
-    assert (access.v3_regions(off), access.v2_regions(off)) == ((), None)
-    # The configuration's word wins: true, or the region named.
-    assert access.v2_regions(account_config(cloud, "vee", rackconnect=True)) is None
-    named = account_config(cloud, "vee", rackconnect=True, rackconnect_regions=("DFW",))
-    assert access.v2_regions(named) == ("DFW",)
-    listed = account_config(cloud, "vee", rackconnect_v3=("ORD",))
-    assert access.v3_regions(listed) == ("ORD",)
-
-
-def test_an_access_without_v3_has_none() -> None:
-    doc = {
-        "access": {
-            "token": {"id": "t", "expires": "2030-01-01T00:00:00Z", "tenant": {"id": "1"}},
-            "serviceCatalog": [{"name": "rackconnect", "type": "other", "endpoints": []}],
-        }
-    }
-    access = parse_access(doc)
-    assert access.rackconnect_v3 == {}
-    assert access.v2_regions(AccountConfig(name="a", username="a", api_key="k")) is None
-
-
-def test_config_rackconnect_v3_setting(tmp_path: Path) -> None:
-    path = tmp_path / "v3.yml"
-    path.write_text(
-        "accounts:\n"
-        "  - username: a\n    api_key: k\n"
-        "  - username: b\n    api_key: k\n    rackconnect_v3: false\n"
-        "  - username: c\n    api_key: k\n    rackconnect_v3: [dfw, LON]\n"
-        "  - username: d\n    api_key: k\n    rackconnect_v3: auto\n"
-    )
-    accounts = load_file(str(path)).accounts
-    assert [a.rackconnect_v3 for a in accounts] == [None, (), ("DFW", "LON"), None]
-    path.write_text(
-        "accounts:\n"
-        "  - username: a\n    api_key: k\n    rackconnect_v3: true\n"
-        "  - username: b\n    api_key: k\n    rackconnect_v3: [XYZ]\n"
-        "  - username: c\n    api_key: k\n    rackconnect_v3: []\n"
-    )
-    with pytest.raises(ConfigError) as caught:
-        load_file(str(path))
-    assert caught.value.problems == [
-        f"{path}:4: accounts[0].rackconnect_v3: must be auto, false or a list of regions, not True",
-        f"{path}:7: accounts[1].rackconnect_v3: unknown region 'XYZ' "
-        "(expected some of: ORD, DFW, IAD, LON, SYD, HKG)",
-        f"{path}:10: accounts[2].rackconnect_v3: must list at least one region "
-        "(or be left out for every region)",
-    ]
-
-
-def test_the_exporter_expects_no_v2_metadata_in_a_v3_region(cloud, make_exporter) -> None:
-    sid = cloud.add_server("vee", "DFW", "plain", {})
-    waiting = cloud.add_server("vee", "ORD", "waiting", {})
-    exporter = make_exporter(account_config(cloud, "vee"))
-    exporter.poll()
-    parsed = exporter.scrape()
-    ids = {"account": "vee"}
-    assert value(parsed, "rackconnect_server_ready", server_id=sid, **ids) == 1
-    assert value(parsed, "rackconnect_server_ready", server_id=waiting, **ids) == 0
-    assert value(parsed, "rackconnect_region_info", region="DFW", rackconnect="false") == 1
-    assert value(parsed, "rackconnect_region_info", region="ORD", rackconnect="true") == 1
 
 
 # --- wait on a v3.0 region ------------------------------------------------------------------
@@ -358,3 +275,37 @@ def test_require_public_ip_is_refused_where_it_cannot_apply(
     cloud.add_public_ip(sid, after=0)
     assert cli.run(["wait", sid, "--require-public-ip", "--timeout", "10s"]) == 0
     assert "public_ips=ACTIVE(" in capsys.readouterr().out
+
+
+def test_odd_statuses_are_read_as_published(cloud, clock) -> None:
+    sid = cloud.add_server("vee", "DFW", "odd", {})
+    rid = cloud.add_public_ip(sid, after=0)
+    cloud.set_v3_status(rid, "Pending ")  # not one of the five: UNKNOWN, waited through
+    w, out = make_waiter(cloud, clock, sid, interval=5.0, max_interval=5.0)
+    w.sleep = lambda s: (
+        clock.sleep(s),
+        len(clock.slept) == 2 and cloud.set_v3_status(rid, " active "),
+    )
+    assert w.run() == 0
+    assert "public_ips=UNKNOWN(" in messages(out)[0]
+    assert messages(out)[0].endswith("pool_nodes=- ready=no")
+    assert "public_ips=ACTIVE(" in messages(out)[1]
+
+
+def test_one_token_for_both_apis_and_a_401_from_v3_renews_it(cloud, clock) -> None:
+    sid = cloud.add_server("vee", "DFW", "tokens", {})
+    cloud.add_public_ip(sid, after=40)
+    w, _ = make_waiter(cloud, clock, sid)
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if len(clock.slept) == 2:
+            cloud.add_fault(Fault(kind="status", status=401, api="rackconnect_v3", count=1))
+
+    w.sleep = sleep
+    assert w.run() == 0
+    logins = [e for e in cloud.request_log if e[1].startswith("/v2.0/tokens")]
+    assert len(logins) == 2  # the first, and one after the 401
+    v3_codes = [e[2] for e in cloud.request_log if "/rackconnect/v3/" in e[1]]
+    assert v3_codes.count(401) == 1
+    assert w.report.err.getvalue() == ""  # renewed within the read: nothing to retry
