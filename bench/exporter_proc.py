@@ -1,9 +1,10 @@
 """The exporter under test, in its own process, with polls triggered on command.
 
 Usage: ``python -m bench.exporter_proc IDENTITY_URL USERNAME API_KEY [SIMULATOR [REPLAY]]``.
-It wires the same parts as ``rackconnect-exporter serve`` (Store with its publish delay,
-Supervisor, ExporterHTTPServer) but polls only when told to on stdin, so that each poll
-can be timed alone, its snapshot published at its end. The request budget
+It is the exporter ``rackconnect-exporter serve`` runs (``exporter.app.Exporter``: the
+store with its publish delay, the supervisor, the HTTP server, the runtime tuning) but
+polls only when told to on stdin, so that each poll can be timed alone, its snapshot
+published at its end. The request budget
 (``--poll.requests-per-minute``) is set out of the way, so no poll waits for its token
 bucket; each answer reports how long polls waited anyway.
 
@@ -25,11 +26,9 @@ import threading
 import time
 import urllib.request
 
-from exporter.commands.serve import PUBLISH_DELAY, tune_runtime
+from exporter.app import Exporter, Web, tune_runtime
 from exporter.config import AccountConfig
-from exporter.polling.supervisor import PollSettings, Supervisor
-from exporter.store import Store
-from exporter.web.server import ExporterHTTPServer
+from exporter.polling.supervisor import PollSettings
 
 
 def memory() -> dict[str, int]:
@@ -58,11 +57,10 @@ def main() -> None:
     simulator, replay = [*sys.argv[4:6], "", ""][:2]
     tune_runtime()
     account = AccountConfig(name=username, username=username, api_key=api_key, identity_url=url)
-    store = Store(60.0, publish_delay=PUBLISH_DELAY)  # as serve: one snapshot per poll
     settings = PollSettings(interval=60.0, timeout=60.0, requests_per_minute=1e9)
-    supervisor = Supervisor(store, settings)
-    supervisor.apply([account])
-    (poller,) = supervisor.pollers
+    exporter = Exporter([account], settings)  # as serve: one snapshot per poll
+    store = exporter.store
+    (poller,) = exporter.supervisor.pollers
     throttled = [0.0]  # seconds polls slept waiting for the token bucket, in total
     sleep = poller.bucket._sleep
 
@@ -71,8 +69,7 @@ def main() -> None:
         sleep(seconds)
 
     poller.bucket._sleep = counted_sleep
-    httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
-    httpd.start()
+    httpd = exporter.listen(Web(("127.0.0.1", 0)))
     print(json.dumps({"url": httpd.url, **memory()}), flush=True)
 
     def requests_made() -> int:
@@ -86,7 +83,7 @@ def main() -> None:
         before = requests_made()
         waited = throttled[0]
         wall, cpu = time.perf_counter(), time.process_time()
-        supervisor.poll_now()
+        exporter.supervisor.poll_now()
         wall = time.perf_counter() - wall
         store.flush()  # the snapshot serve would publish PUBLISH_DELAY later
         return {
@@ -133,8 +130,7 @@ def main() -> None:
         else:
             break
         print(json.dumps(answer), flush=True)
-    httpd.shutdown()
-    supervisor.stop()
+    exporter.stop()
 
 
 if __name__ == "__main__":

@@ -8,20 +8,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.helpers import free_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 RULES_FILE = REPO / "deploy" / "prometheus" / "rackconnect-alerts.yml"
@@ -90,29 +90,6 @@ def alerting_rule(name: str) -> dict[str, Any]:
 def metadata_status(server: dict[str, Any], key: str) -> str:
     """A simulated server's metadata value for ``key``, trimmed and lower-cased."""
     return server["metadata"].get(key, "").strip().lower()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Call ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (OSError, ValueError, KeyError) as exc:
-            last_error = exc
-        else:
-            if result:
-                return result
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
 def http_get(url: str, timeout: float = 5) -> bytes:

@@ -28,7 +28,7 @@ from exporter.simulator.scenario import rc_metadata
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import promtool_check, samples, series, value
-from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, free_port, wait_for
 
 # A trickle slower than the whole-request deadline, faster than any one read's timeout.
 POLL_TIMEOUT = 0.6
@@ -234,6 +234,7 @@ def test_403_is_rate_limited_and_backs_off(sim, make_agent) -> None:
     assert len(rc_requests(sim, sid)) == before + 1
 
 
+@pytest.mark.slow
 def test_never_more_than_30_requests_a_minute(sim, make_agent) -> None:
     sid = deployed_server(sim)
     clock = FakeClock()
@@ -330,6 +331,7 @@ def test_other_shapes() -> None:
     assert default_completion_file() == "/tmp/rs_managed_cloud_automation_complete"
 
 
+@pytest.mark.slow
 def test_agent_command(sim, tmp_path) -> None:
     sid = deployed_server(sim)
     port = free_port()

@@ -24,7 +24,7 @@ from exporter.commands.wait import LocalWaiter
 from exporter.simulator.scenario import rc_metadata
 from exporter.store import Store
 from tests.expo_helpers import samples, value
-from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, free_port, wait_for
 from tests.test_agent import POLL_TIMEOUT, TRICKLE, within
 
 
@@ -82,6 +82,7 @@ def test_xenstore_is_a_managed_source(tmp_path, monkeypatch) -> None:
     assert xenstore_read(key, command=str(tmp_path / "missing-command")) is None
 
 
+@pytest.mark.slow
 def test_agent_without_sighup_serves_metrics(sim, tmp_path) -> None:
     sid = sim.add_server("acme", "ORD", "win-01", rc_metadata("DEPLOYED"))
     port = free_port()
@@ -197,6 +198,7 @@ def test_wait_local_cuts_off_a_trickling_in_server_api(sim, tmp_path) -> None:
     assert events[-1]["outcome"] == "timeout"
 
 
+@pytest.mark.slow
 def test_wait_local_exit_codes_from_the_command_line(sim, tmp_path) -> None:
     failed = sim.add_server("acme", "ORD", "bad", rc_metadata("FAILED"))
     common = ["--managed", "false", "--managed.state-file", "", "--rackconnect.region", "ORD"]

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from exporter.commands.serve import fix_mmap_threshold
+from exporter.app import fix_mmap_threshold
 from exporter.exposition.gzipparts import (
     COALESCE,
     Body,

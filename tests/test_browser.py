@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops_helpers import ARTIFACTS, Demo, binary, run, run_demo, wait_until
 
+pytestmark = pytest.mark.slow
+
 WINDOW = (1280, 1024)
 RACKCONNECT = ["DEPLOYING", "DEPLOYED", "FAILED", "UNPROCESSABLE", "UNKNOWN"]
 MANAGED = ["Pending", "In Progress", "Complete", "Build Error", "Authentication Error", "UNKNOWN"]

@@ -18,7 +18,7 @@ import requests
 from exporter import __version__
 from exporter.commands.lifecycle import Signals
 from tests.expo_helpers import samples
-from tests.proc_helpers import (
+from tests.helpers import (
     CLEAN_ENV,
     account_env,
     assert_stops_on_sigterm,
@@ -26,6 +26,8 @@ from tests.proc_helpers import (
     run,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 

@@ -31,6 +31,8 @@ from tests.ops_helpers import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow
+
 RENDER = REPO / "mixin" / "render.py"
 DASHBOARD_FILES = sorted(DASHBOARDS_DIR.glob("*.json"))
 # What Grafana would put in place of each variable: "All" is the regex .* for the template

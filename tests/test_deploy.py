@@ -28,6 +28,8 @@ from tests.ops_helpers import (
     run,
 )
 
+pytestmark = pytest.mark.slow
+
 DEPLOY = REPO / "deploy"
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = DEPLOY / "docker-compose.yml"

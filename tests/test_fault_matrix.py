@@ -25,6 +25,9 @@ from exporter.simulator import Fault, Simulator
 from exporter.simulator.web import Handler, SimHTTPServer
 from tests.conftest import Exporter, account_config
 from tests.expo_helpers import value
+from tests.helpers import free_port, wait_until
+
+pytestmark = pytest.mark.slow
 
 ACCOUNT = "acme"  # regions ORD, DFW, IAD
 REGION = "DFW"  # the region the per-region faults hit
@@ -40,9 +43,7 @@ class Relay:
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self._httpd: _TrackingServer | None = None
         self.open()
 
@@ -389,7 +390,7 @@ def test_running_pollers_survive_every_fault(sim, relay, make_exporter) -> None:
     watcher = threading.Thread(target=scraper)
     watcher.start()
     try:
-        wait_until(lambda p: all_up(p, ACCOUNT, ALL_REGIONS), exporter)
+        wait_until(lambda: all_up(exporter.scrape(flush=False), ACCOUNT, ALL_REGIONS), 30)
         ctx = Ctx(sim, relay)
         # One fault of each kind (the parametrized test has every variant); Identity through
         # the relay needs an exporter of its own.
@@ -398,16 +399,22 @@ def test_running_pollers_survive_every_fault(sim, relay, make_exporter) -> None:
             counted = errors(exporter.scrape(), ACCOUNT, case.regions[0])[case.reason] or 0
             case.start(ctx)
             wait_until(
-                lambda p, case=case, counted=counted: (
-                    (errors(p, ACCOUNT, case.regions[0])[case.reason] or 0) > counted
+                lambda case=case, counted=counted: (
+                    (
+                        errors(exporter.scrape(flush=False), ACCOUNT, case.regions[0])[case.reason]
+                        or 0
+                    )
+                    > counted
                 ),
-                exporter,
-                message=case.name,
+                30,
+                case.name,
             )
             parsed = exporter.scrape()
             assert value(parsed, "rackconnect_up", account=OTHER, region="SYD") == 1
             case.clear(ctx)
-            wait_until(lambda p: all_up(p, ACCOUNT, ALL_REGIONS), exporter, message=case.name)
+            wait_until(
+                lambda: all_up(exporter.scrape(flush=False), ACCOUNT, ALL_REGIONS), 30, case.name
+            )
             alive = {t.name for t in threading.enumerate()}
             assert "scheduler" in alive, case.name  # every account's polls are scheduled
     finally:
@@ -423,12 +430,3 @@ def test_running_pollers_survive_every_fault(sim, relay, make_exporter) -> None:
 
 def all_up(parsed: Parsed, account: str, regions: tuple[str, ...]) -> bool:
     return all(value(parsed, "rackconnect_up", account=account, region=r) == 1 for r in regions)
-
-
-def wait_until(
-    check: Callable[[Parsed], bool], exporter: Exporter, timeout: float = 30, message: str = ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not check(exporter.scrape()):
-        assert time.monotonic() < deadline, f"not reached within {timeout}s: {message}"
-        time.sleep(0.05)

@@ -13,8 +13,10 @@ from exporter.commands.healthcheck import PASSWORD_FILE_ENV, USERNAME_ENV, _proc
 from exporter.store import Store
 from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
-from tests.proc_helpers import free_port, run
+from tests.helpers import free_port, run
 from tests.tls_helpers import CA
+
+pytestmark = pytest.mark.slow
 
 PASSWORD = "healthcheck password"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.exposition.history import BUCKETS, changes
 from exporter.model import Server
 from exporter.simulator import Fault, Simulator
@@ -43,6 +45,7 @@ def history(parsed: dict) -> dict:
     return {k: v for k, v in parsed.items() if k[0].startswith((DURATION, TRANSITIONS))}
 
 
+@pytest.mark.slow
 def test_a_server_seen_finishing_is_observed_once_from_its_created_time(sim, make_exporter):
     clock, exporter = start(sim, make_exporter)
     created = clock.now - 600

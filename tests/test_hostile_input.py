@@ -8,7 +8,6 @@ Oversized answers and listings are refused with a clear reason.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,17 +15,17 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.app import Exporter, Web
 from exporter.errors import BAD_RESPONSE, UpstreamError
 from exporter.exposition.gzipparts import Body
 from exporter.exposition.render import RegionRenderer, render_parts
 from exporter.model import MAX_REASON_LENGTH, AccountView, RegionView, Server
-from exporter.polling.supervisor import PollSettings, Supervisor
+from exporter.polling.supervisor import PollSettings
 from exporter.rackspace import client as upstream
 from exporter.rackspace import cloudservers as servers_module
 from exporter.rackspace.cloudservers import Listing, add_page_bytes, next_link, split_listing
 from exporter.rackspace.identity import parse_access
 from exporter.simulator import Scenario, Simulator
-from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.conftest import account_config
 from tests.expo_helpers import promtool_check, samples, series, value
@@ -130,6 +129,7 @@ def info_ids(info: dict[str, str]) -> dict[str, str]:
     return {k: info[k] for k in ("account", "region", "server_id")}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(name=text, meta=metadata, server_id=text.filter(bool))
 def test_names_and_metadata_always_render_and_parse(name, meta, server_id) -> None:
@@ -137,6 +137,7 @@ def test_names_and_metadata_always_render_and_parse(name, meta, server_id) -> No
     check_round_trip([server])
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     doc=st.one_of(json_value, st.fixed_dictionaries({"servers": st.lists(server_doc, max_size=6)}))
@@ -151,6 +152,7 @@ def test_whole_listing_documents_never_crash(doc) -> None:
         check_round_trip(listing.servers)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     doc=st.one_of(
@@ -185,6 +187,7 @@ def outcome(function, *args: object) -> tuple:
         return None, exc
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     doc=st.one_of(
@@ -251,31 +254,26 @@ def test_promtool_accepts_every_nasty_name() -> None:
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[tuple[Simulator, Store, Supervisor, ExporterHTTPServer]]:
+def live() -> Iterator[tuple[Simulator, Exporter, ExporterHTTPServer]]:
     sim = Simulator(Scenario.demo(seed=1), step_interval=None)
     sim.start()
     account = account_config(sim, "initech")
-    store = Store(60)
-    supervisor = Supervisor(store, PollSettings(interval=60, timeout=5))
-    supervisor.apply([account])
-    httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield sim, store, supervisor, httpd
-    httpd.shutdown()
-    httpd.server_close()
-    supervisor.stop(1)
+    exporter = Exporter([account], PollSettings(interval=60, timeout=5))
+    yield sim, exporter, exporter.listen(Web(("127.0.0.1", 0)))
+    exporter.stop(1)
     sim.stop()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(name=text, meta=st.dictionaries(st.sampled_from(KEYS), text, max_size=7))
 def test_odd_servers_through_the_api(live, name, meta) -> None:
-    sim, _store, supervisor, httpd = live
+    sim, exporter, httpd = live
     server_id = sim.add_server("initech", "HKG", name=name, metadata=meta)
     try:
-        supervisor.poll_now()
+        exporter.poll_once()
         for openmetrics in (False, True):
             accept = "application/openmetrics-text" if openmetrics else "text/plain"
             response = requests.get(httpd.url + "/metrics", headers={"Accept": accept}, timeout=5)

@@ -10,11 +10,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
 from exporter.simulator import Simulator
 from tests.expo_helpers import promtool_check, samples, series, value
-from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, wait_for
+from tests.helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, wait_for
+
+pytestmark = pytest.mark.slow
 
 
 def config_text(sim: Simulator, accounts: dict[str, list[str]]) -> str:

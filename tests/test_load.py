@@ -16,7 +16,9 @@ import requests
 from exporter.store import Store
 from exporter.web import server as web
 from exporter.web.server import ExporterHTTPServer
-from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, free_port, wait_for
+
+pytestmark = pytest.mark.slow
 
 SCRAPERS = 50
 SECONDS = 30.0

@@ -12,7 +12,7 @@ from exporter.config import ConfigError, load_file, merge_metadata_labels, parse
 from exporter.exposition.render import render_server
 from exporter.model import MAX_METADATA_LABEL_LENGTH, Server
 from tests.expo_helpers import samples
-from tests.proc_helpers import account_env, assert_stops_on_sigterm, free_port, run, wait_for
+from tests.helpers import account_env, assert_stops_on_sigterm, free_port, run, wait_for
 
 OWNER = (("owner_team", "owner"),)
 
@@ -57,6 +57,7 @@ def test_bad_labels_are_refused_naming_them(text: str, message: str) -> None:
         parse_metadata_label(text)
 
 
+@pytest.mark.slow
 def test_a_bad_flag_exits_3_naming_it() -> None:
     result = run("--server.metadata-label=bad-label=x")
     assert result.returncode == 3
@@ -96,6 +97,7 @@ def test_config_file_labels_are_checked_and_win_over_the_flag(tmp_path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_serve_puts_the_owner_on_server_info(sim) -> None:
     """The issue's check: metadata owner: team-a gives owner_team="team-a"."""
     server_id = sim.add_server("globex", "DFW", "owned", {"owner": "team-a"})

@@ -11,6 +11,7 @@ from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES
 from exporter.simulator import Fault, Scenario, Simulator
 from tests.conftest import account_config
 from tests.expo_helpers import series, value
+from tests.helpers import wait_until
 
 CONTRACT_FAMILIES = {
     "rackconnect_server_info",
@@ -29,6 +30,8 @@ CONTRACT_FAMILIES = {
     "rackconnect_poll_errors_total",
     "rackconnect_api_requests_total",
     "rackconnect_exporter_build_info",
+    "rackconnect_config_last_reload_successful",
+    "rackconnect_config_last_reload_success_timestamp_seconds",
     # The history histogram starts at 0; its transitions counter waits for a first change.
     "rackconnect_automation_duration_seconds_bucket",
     "rackconnect_automation_duration_seconds_sum",
@@ -173,6 +176,7 @@ def test_bad_credentials_report_auth_and_leak_nothing(sim, make_exporter) -> Non
         assert "wrong-key-4f1e9c" not in exporter.get(path).text
 
 
+@pytest.mark.slow
 def test_auth_failure_after_success_keeps_regions(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "globex"))
     exporter.poll()
@@ -230,6 +234,7 @@ def test_a_token_that_stays_unauthorized_is_an_auth_failure(sim, make_exporter) 
     assert value(parsed, "rackconnect_api_requests_total", api="servers", code="401") == 2
 
 
+@pytest.mark.slow
 def test_paging_over_three_pages(make_exporter) -> None:
     simulator = Simulator(Scenario.scale(servers=2500, regions=("ORD",)), step_interval=None)
     simulator.start("127.0.0.1", 0)
@@ -260,6 +265,7 @@ def test_a_next_link_that_repeats_is_an_error(sim, make_exporter) -> None:
     assert value(parsed, "rackconnect_poll_errors_total", region="HKG", reason="bad_response") == 1
 
 
+@pytest.mark.slow
 def test_one_region_failing_keeps_its_data_and_spares_the_others(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "acme"))
     exporter.poll()
@@ -300,6 +306,7 @@ def test_transient_error_is_retried_within_the_poll(sim, make_exporter) -> None:
     assert value(parsed, "rackconnect_api_requests_total", region="HKG", code="503") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
@@ -351,6 +358,7 @@ def test_deleted_servers_disappear_after_the_next_listing(sim, make_exporter) ->
     assert series(exporter.scrape(), "rackconnect_server_info", server_id=victim) == []
 
 
+@pytest.mark.slow
 def test_a_scrape_during_a_poll_sees_the_previous_complete_state(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "acme"))
     exporter.poll()
@@ -359,22 +367,24 @@ def test_a_scrape_during_a_poll_sees_the_previous_complete_state(sim, make_expor
     sim.add_fault(Fault(kind="delay", api="servers", region="IAD", seconds=1.5))
     poll = threading.Thread(target=exporter.poll)
     poll.start()
-    time.sleep(0.5)
-    during = []
-    while poll.is_alive():
-        during.append(exporter.scrape())
-        time.sleep(0.05)
-    poll.join()
-    assert during, "the poll ended before any scrape"
-    # ORD and DFW are published as soon as they are done; IAD still shows its last poll
-    parsed = during[0]
-    failed: dict[str, set[float | None]] = {}
-    for lbl in series(parsed, "rackconnect_automation_status", status="FAILED"):
-        failed.setdefault(lbl["region"], set()).add(
+
+    def failed_in(parsed: dict, region: str) -> set[float | None]:
+        return {
             value(parsed, "rackconnect_automation_status", **lbl)
-        )
-    assert failed["ORD"] == failed["DFW"] == {1}
-    assert 0 in failed["IAD"]
+            for lbl in series(parsed, "rackconnect_automation_status", status="FAILED")
+            if lbl["region"] == region
+        }
+
+    def published() -> dict | None:
+        parsed = exporter.scrape(flush=False)  # what a scraper sees, no flush
+        return parsed if failed_in(parsed, "ORD") == {1} else None
+
+    # ORD and DFW are published once done (within the publish delay); IAD shows its last poll
+    parsed = wait_until(published, 5, "ORD to be published while IAD is still polled")
+    assert poll.is_alive(), "the poll ended before a scrape could see it in progress"
+    assert failed_in(parsed, "DFW") == {1}
+    assert 0 in failed_in(parsed, "IAD")
+    poll.join()
     after = exporter.scrape()
     iad = series(after, "rackconnect_automation_status", region="IAD", status="FAILED")
     assert iad
@@ -386,7 +396,7 @@ def test_ready_endpoint_waits_for_the_first_poll(sim, make_exporter) -> None:
     response = exporter.get("/-/ready")
     assert response.status_code == 503
     assert response.text == "Not ready: waiting for the first poll of globex, initech\n"
-    exporter.supervisor.poll_now("initech")
+    exporter.poll("initech")
     assert exporter.get("/-/ready").status_code == 503
-    exporter.supervisor.poll_now("globex")
+    exporter.poll("globex")
     assert exporter.get("/-/ready").status_code == 200

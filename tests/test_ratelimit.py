@@ -14,17 +14,11 @@ from exporter.simulator import Fault, Scenario, Simulator
 from exporter.store import Store
 from tests.conftest import account_config
 from tests.expo_helpers import value
+from tests.helpers import wait_until
 
 
 def region_requests(sim, region: str) -> int:
     return sum(1 for e in list(sim.request_log) if e[4] == region and "/servers/detail" in e[1])
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +85,7 @@ def test_the_simulated_account_limit_is_reported_as_rate_limited(sim, make_expor
     assert refused == 2
 
 
+@pytest.mark.slow
 def test_a_rate_limited_region_waits_while_the_others_go_on(sim, make_exporter) -> None:
     sim.add_fault(
         Fault(
@@ -111,6 +106,7 @@ def test_a_rate_limited_region_waits_while_the_others_go_on(sim, make_exporter) 
     assert value(parsed, "rackconnect_poll_errors_total", region="DFW", reason="rate_limited") == 1
 
 
+@pytest.mark.slow
 def test_a_slow_region_delays_neither_the_others_nor_scrapes(sim, make_exporter) -> None:
     sim.add_fault(Fault(kind="delay", api="servers", region="IAD", seconds=3, count=1))
     exporter = make_exporter(account_config(sim, "acme"), interval=0.3, timeout=10)

@@ -24,6 +24,8 @@ from tests.ops_helpers import (
     run,
 )
 
+pytestmark = pytest.mark.slow
+
 RENDER = REPO / "mixin" / "render.py"
 SELECTOR_TESTS = RULE_TESTS_DIR / "selector" / "job-rc.test.yml"
 RUNBOOK = REPO / "docs" / "runbook.md"

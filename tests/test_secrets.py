@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.logs import MASK, logger
 from exporter.simulator import Fault
 from tests.conftest import account_config
 
 
+@pytest.mark.slow
 def test_credentials_and_tokens_appear_nowhere(sim, make_exporter) -> None:
     acme = next(a for a in sim.accounts if a.name == "acme")
     globex = next(a for a in sim.accounts if a.name == "globex")

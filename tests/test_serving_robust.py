@@ -27,7 +27,7 @@ from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
 from tests.conftest import account_config
 from tests.expo_helpers import value
-from tests.proc_helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, free_port, wait_for
 
 
 def config_text(sim, name: str, identity_url: bool = True) -> str:
@@ -99,6 +99,7 @@ def test_the_listen_backlog_fits_the_connection_limit(served) -> None:
     assert served.request_queue_size == web.MAX_CONNECTIONS
 
 
+@pytest.mark.slow
 def test_a_slow_reader_is_cut_off_at_the_write_deadline(sim, make_exporter, monkeypatch) -> None:
     monkeypatch.setattr(web, "WRITE_TIMEOUT", 1.0)
     exporter = make_exporter(*(account_config(sim, a.name) for a in sim.accounts))
@@ -184,6 +185,7 @@ def test_a_reload_that_drops_identity_url_is_refused_whole(sim, make_exporter, t
     assert reload_config(lambda: load(str(path)), exporter.supervisor, exporter.store)
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_trickling_poll_exits_within_5_seconds(sim, tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(config_text(sim, "acme"))
@@ -241,6 +243,7 @@ def hold(sockets: list[socket.socket], stop: threading.Event, slowloris: bool) -
                 pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("clients", "slowloris"), [(80, False), (300, True)])
 def test_a_scraper_is_served_within_10s_among_slow_clients(
     sim, make_exporter, clients: int, slowloris: bool

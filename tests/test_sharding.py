@@ -16,7 +16,9 @@ from exporter.config import Config
 from exporter.polling.sharding import parse_shard_index, select, shard_of
 from tests.conftest import account_config
 from tests.expo_helpers import samples
-from tests.proc_helpers import run
+from tests.helpers import run
+
+pytestmark = pytest.mark.slow
 
 NAMES = [f"customer-{i:04d}" for i in range(2000)]
 

@@ -6,7 +6,6 @@ import argparse
 import email.utils
 import json
 import re
-import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,6 +16,7 @@ import requests
 from exporter.commands import simulate as simulate_command
 from exporter.simulator import Fault, Scenario, ServerSpec, SimAccountSpec, Simulator
 from exporter.simulator.scenario import rc_metadata
+from tests.helpers import free_port
 
 APIKEY = "RAX-KSKEY:apiKeyCredentials"
 
@@ -173,6 +173,7 @@ def test_password_login_and_every_token_is_new(sim: Simulator) -> None:
     assert t1["id"] != t2["id"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "auth",
     [
@@ -1078,6 +1079,7 @@ def test_background_stepping(clock: Clock) -> None:
 # --- scale -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_scale_50000_servers_in_50_pages() -> None:
     sim = Simulator(Scenario.scale(servers=50000, regions=("ORD",)))
     sim.start()
@@ -1135,9 +1137,7 @@ def test_command_flags_and_build() -> None:
 
 
 def test_endpoint_override_makes_one_region_refuse_connections(sim: Simulator) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"
     reply = control(sim, "PUT", "endpoints/dfw", {"url": closed})
     assert reply.json() == {"endpoints": {"DFW": closed}}
     catalog = {

@@ -37,6 +37,8 @@ from tests.ops_helpers import (
     wait_until,
 )
 
+pytestmark = pytest.mark.slow
+
 ALERT = "RackConnectAutomationFailed"
 SHORT_FOR = "1s"
 # Generous bounds: each is a few seconds when all is well.

@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from exporter.commands.status import COLUMNS
 from exporter.commands.status import poll_and_print as status
 from exporter.config import AccountConfig, Config
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
 from tests.conftest import account_config
-from tests.proc_helpers import run
+from tests.helpers import run
 
 
 def live(sim, account: str) -> list[dict]:
@@ -152,6 +154,7 @@ def test_one_account_failing_is_not_fatal(sim) -> None:
     assert out.count("initech") == len(live(sim, "initech"))
 
 
+@pytest.mark.slow
 def test_unreachable_cloud_exits_1() -> None:
     config = Config(
         (AccountConfig("nobody", "nobody", api_key="k", identity_url="http://127.0.0.1:9/v2.0/"),)
@@ -161,6 +164,7 @@ def test_unreachable_cloud_exits_1() -> None:
     assert err.getvalue().endswith("status: no account could be reached\n")
 
 
+@pytest.mark.slow
 def test_status_from_the_command_line(sim, tmp_path) -> None:
     acme = next(a for a in sim.accounts if a.name == "acme")
     config = tmp_path / "config.yml"

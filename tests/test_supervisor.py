@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from exporter.polling.account import AccountPoller
 from exporter.polling.scheduler import Scheduler
 from exporter.polling.supervisor import JITTER, PollSettings, Supervisor
@@ -117,6 +119,7 @@ def test_regions_poll_on_their_own_timers(sim) -> None:
     assert {requests_to(sim, r) for r in regions} == {2}
 
 
+@pytest.mark.slow
 def test_a_rate_limited_region_waits_as_told_and_the_others_do_not(sim) -> None:
     store = Store(60)
     supervisor, clock = fake_supervisor(store, interval=10)

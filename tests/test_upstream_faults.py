@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from exporter.polling.incremental import OVERLAP, RegionSync
@@ -14,6 +14,7 @@ from exporter.rackspace.cloudservers import Listing
 from exporter.simulator import Fault
 from tests.conftest import account_config
 from tests.expo_helpers import series, value
+from tests.helpers import free_port
 from tests.test_incremental import listings
 
 
@@ -21,6 +22,7 @@ def region_servers(sim, account: str, region: str) -> list[dict]:
     return [s for s in sim.servers(account, region) if not s["deleted"]]
 
 
+@pytest.mark.slow
 def test_a_trickling_body_fails_the_poll_with_timeout(sim, make_exporter) -> None:
     exporter = make_exporter(account_config(sim, "acme", regions=("ORD",)), timeout=1.0)
     sim.add_fault(Fault("trickle", api="servers", region="ORD", rate=50.0))
@@ -95,6 +97,7 @@ def test_a_next_link_without_changes_since_gets_it_back(sim, make_exporter) -> N
     assert value(parsed, "rackconnect_up", account="acme", region="ORD") == 1
 
 
+@pytest.mark.slow
 def test_large_bodies_wait_for_the_decode_budget(sim, make_exporter) -> None:
     """With every decode slot taken, a large listing fails in time; small answers pass."""
     name = "x" * 2000  # about 2.5 KiB of JSON per server: a page over LARGE_BODY
@@ -143,12 +146,6 @@ def cred(sim, name: str) -> dict:
     return {"username": account.username, "apiKey": account.api_key}
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_proxy_environment_is_honoured(sim, make_exporter, monkeypatch) -> None:
     """HTTP(S)_PROXY and NO_PROXY apply as requests applies them, read once per origin."""
     for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
@@ -156,7 +153,7 @@ def test_the_proxy_environment_is_honoured(sim, make_exporter, monkeypatch) -> N
         monkeypatch.delenv(name.upper(), raising=False)
     through_proxy = make_exporter(account_config(sim, "acme", regions=("ORD",)))
     direct = make_exporter(account_config(sim, "acme", regions=("ORD",)))
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
     through_proxy.poll()
     assert sim.request_log == []  # nothing reached the cloud: the dead proxy was used
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")

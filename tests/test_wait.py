@@ -14,7 +14,7 @@ from exporter.config import Config
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
 from tests.conftest import account_config
-from tests.proc_helpers import run
+from tests.helpers import run
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \S")
 
@@ -48,6 +48,7 @@ def lines(out: io.StringIO) -> list[str]:
     return [line.split(" ", 1)[1] for line in text]
 
 
+@pytest.mark.slow
 def test_waits_through_deploying_deployed_and_managed_complete(sim) -> None:
     sid = sim.add_server("acme", "ORD", "pipeline-01", {})
     w, out = waiter(sim, sid)
@@ -291,6 +292,7 @@ def test_transient_errors_do_not_end_the_wait(sim) -> None:
     assert w.run() == 0
 
 
+@pytest.mark.slow
 def test_exit_codes_from_the_command_line(sim) -> None:
     acme = next(a for a in sim.accounts if a.name == "acme")
     env = {

@@ -206,6 +206,7 @@ def test_exporter_readiness_follows_the_declared_regions(cloud, make_exporter) -
     assert "BUILD" in page
 
 
+@pytest.mark.slow
 def test_status_exits_1_when_the_region_asked_for_fails(sim) -> None:
     config = Config((account_config(sim, "acme"),))
     sim.add_fault(Fault(kind="status", status=500, api="servers", region="ORD"))

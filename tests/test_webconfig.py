@@ -25,7 +25,7 @@ from exporter.web import server as web
 from exporter.web.basicauth import BasicAuth
 from exporter.web.security import WebConfigError, WebSecurity, load_web_config
 from exporter.web.server import ExporterHTTPServer
-from tests.proc_helpers import CLEAN_ENV, free_port
+from tests.helpers import CLEAN_ENV, free_port
 from tests.tls_helpers import CA
 
 PASSWORD = "correct horse battery staple"
@@ -143,6 +143,7 @@ def test_client_certificate_verified_if_given(pki, serve) -> None:
         requests.get(url, verify=pki["ca"], cert=pki["stranger"], timeout=5)
 
 
+@pytest.mark.slow
 def test_basic_auth_guards_every_path(tmp_path, serve) -> None:
     served = serve(write(tmp_path / "web.yml", f"basic_auth_users:\n  prometheus: '{HASH}'\n"))
     for path in ("/metrics", "/", "/-/healthy", "/-/ready", "/nope"):
@@ -244,6 +245,7 @@ def test_bad_web_configs_name_the_key(tmp_path, text: str, message: str) -> None
     assert message in str(caught.value)
 
 
+@pytest.mark.slow
 def test_unknown_key_exits_3_naming_it(tmp_path) -> None:
     path = write(
         tmp_path / "web.yml",
@@ -304,6 +306,7 @@ def bump(*paths: Path) -> None:
         os.utime(path, ns=(stamp, stamp))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["serve", "demo", "agent"])
 def test_every_serving_command_takes_the_flag(pki, sim, command: str) -> None:
     path = write(
@@ -393,6 +396,7 @@ def test_any_authorization_header_is_answered(header: str) -> None:
     assert BasicAuth().check({"prometheus": HASH.encode()}, header) is False
 
 
+@pytest.mark.slow
 def test_a_slow_tls_handshake_is_cut_off(pki, serve, monkeypatch) -> None:
     monkeypatch.setattr(web, "REQUEST_TIMEOUT", 1.0)
     served = serve(write(pki["dir"] / "web.yml", tls_config(pki)))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from exporter import logs
-from exporter.commands.lifecycle import Web
+from exporter.app import Web
 from exporter.config import (
     Config,
     ConfigError,

@@ -7,13 +7,12 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
 
+from exporter.app import Web, http_server
 from exporter.errors import EXIT_FAILURE, EXIT_OK
 from exporter.logs import logger
 from exporter.store import Store
-from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
 
 
@@ -42,15 +41,6 @@ def _exit_now() -> None:
 
 # What signal.signal() returns and takes back: a function, SIG_DFL/SIG_IGN, or None.
 Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
-
-
-@dataclass(frozen=True)
-class Web:
-    """Where and how to serve: the web flags, checked."""
-
-    address: tuple[str, int]
-    telemetry_path: str
-    security: WebSecurity
 
 
 class Signals:
@@ -117,7 +107,7 @@ def run_server(
     calls ``reload``.
     """
     try:
-        httpd = ExporterHTTPServer(web.address, store, web.telemetry_path, web.security)
+        httpd = http_server(web, store)
     except OSError as exc:
         host, port = web.address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})

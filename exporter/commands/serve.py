@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
-import sys
 import threading
-import time
 from collections.abc import Callable
 
 from exporter import __version__
+from exporter.app import Exporter, Web, tune_runtime
 from exporter.commands import common
-from exporter.commands.lifecycle import Web, run_server
+from exporter.commands.lifecycle import run_server
 from exporter.config import Config
 from exporter.errors import EXIT_USAGE
 from exporter.logs import logger
-from exporter.polling.sharding import select
-from exporter.polling.supervisor import PollSettings, Supervisor, reload_config
-from exporter.store import Store
+from exporter.polling.supervisor import PollSettings
 from exporter.web.server import ExporterHTTPServer
-
-# Region results arriving within this many seconds of each other share one snapshot.
-PUBLISH_DELAY = 0.5
-SWITCH_INTERVAL = 0.0002  # seconds a busy thread keeps the GIL while another waits for it
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
 
 
 def add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str) -> None:
@@ -73,64 +62,33 @@ def run_exporter(
     """
     tune_runtime()
     index, total = shard
-    accounts = select(config.accounts, lambda a: a.name, index, total)
+    exporter = Exporter(config.accounts, settings, shard=shard)
+    polled = len(exporter.supervisor.configs)
     if total > 1:
         logger.info(
             "polling this shard's accounts",
             extra={
                 "shard": f"{index}/{total}",
-                "accounts": len(accounts),
+                "accounts": polled,
                 "configured": len(config.accounts),
             },
         )
-    store = Store(settings.interval, publish_delay=PUBLISH_DELAY)
-    store.config_reloaded(True, time.time())
-    pollers = Supervisor(store, settings, shard=shard)
-    pollers.apply(config.accounts)  # before serving: /-/ready waits for these accounts
 
     def start(httpd: ExporterHTTPServer, _stop: threading.Event) -> Callable[[], None]:
-        pollers.start()
+        exporter.start()
         logger.info(
             "rackconnect-exporter started",
-            extra={"version": __version__, "address": httpd.url, "accounts": len(accounts)},
+            extra={"version": __version__, "address": httpd.url, "accounts": polled},
         )
         if announce is not None:
             announce(httpd)
-        return pollers.stop
+        return exporter.stop
 
     def reload_accounts() -> None:
+        """What SIGHUP does after re-reading the web configuration."""
         if reload is None:
             logger.info("nothing to reload: the accounts are built in")
         else:
-            reload_config(reload, pollers, store)
+            exporter.reload(reload)
 
-    return run_server(web, store, start, reload=reload_accounts, stop=stop)
-
-
-def tune_runtime() -> None:
-    """Keep scrapes quick while a poll is busy decoding and rendering.
-
-    A poll holds the GIL for long stretches, and a scrape needs it a few times (to read
-    the request, to send each part); a shorter switch interval lets the HTTP threads in
-    after 0.2 ms instead of 5 ms, each time. A poll of a large fleet also allocates
-    hundreds of thousands of short-lived objects; fewer young collections keep it from
-    scanning the long-lived fleet over and over.
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    gc.set_threshold(50_000, 20, 100)
-    fix_mmap_threshold()
-
-
-def fix_mmap_threshold() -> bool:
-    """Give every large buffer its own mapping, returned to the system when it is freed.
-
-    glibc raises its mmap threshold each time a mapped block is freed, so once a region's
-    lines have been replaced, buffers of that size come from the heap instead, where freed
-    space stays resident (up to 40 MiB at 10,000 servers). A fixed threshold stops that.
-    Returns False where the C library has no ``mallopt`` (it then does nothing).
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    return run_server(web, exporter.store, start, reload=reload_accounts, stop=stop)

@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from exporter.app import Exporter
 from exporter.commands import common
 from exporter.config import REGIONS, Config
 from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from exporter.polling.supervisor import PollSettings, Supervisor
+from exporter.polling.supervisor import PollSettings
 from exporter.rackspace.cloudservers import GLOBAL
-from exporter.store import Snapshot, Store
+from exporter.store import Snapshot
 
 FEATURE_SHORT = {
     "configure_network_stack": "network",
@@ -88,14 +89,11 @@ class Row:
 
 def poll_once(config: Config, timeout: float) -> Snapshot:
     """Poll every account once, in parallel; the resulting snapshot."""
-    store = Store(0.0)
-    supervisor = Supervisor(store, PollSettings(interval=0.0, timeout=timeout))
-    supervisor.apply(config.accounts)
+    exporter = Exporter(config.accounts, PollSettings(interval=0.0, timeout=timeout))
     try:
-        supervisor.poll_now()
+        return exporter.poll_once()
     finally:
-        supervisor.stop()
-    return store.current
+        exporter.stop()
 
 
 def rows(

@@ -306,9 +306,11 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         """Serve until ``shutdown()``, which returns within ``poll_interval``."""
         super().serve_forever(poll_interval)
 
-    def start(self) -> threading.Thread:
-        """Serve in a daemon thread."""
-        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+    def start(self, poll_interval: float = 0.1) -> threading.Thread:
+        """Serve in a daemon thread; ``shutdown()`` returns within ``poll_interval``."""
+        thread = threading.Thread(
+            target=self.serve_forever, args=(poll_interval,), name="http", daemon=True
+        )
         thread.start()
         return thread
 
