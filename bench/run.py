@@ -108,7 +108,7 @@ def start_simulator(servers: int) -> tuple[Proc, str]:
         "simulate",
         "--scenario=scale",
         f"--servers={servers}",
-        "--step-interval=0",
+        "--simulator.step-interval=0",
         "--web.listen-address=127.0.0.1:0",
     )
     while True:

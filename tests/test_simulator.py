@@ -1119,7 +1119,7 @@ def test_command_flags_and_build() -> None:
                 "scale",
                 "--servers",
                 "30",
-                "--step-interval",
+                "--simulator.step-interval",
                 "0",
                 "--token-lifetime",
                 "10m",
@@ -1132,8 +1132,18 @@ def test_command_flags_and_build() -> None:
     assert sim.step_interval is None
     assert sim.token_lifetime == 600
     assert len(sim.servers()) == 30
-    with pytest.raises(ValueError, match="duration"):
-        simulate_command.build(parser.parse_args(["--step-interval", "soon"]))
+    with pytest.raises(ValueError, match=r"--simulator\.step-interval: invalid duration 'soon'"):
+        simulate_command.build(parser.parse_args(["--simulator.step-interval", "soon"]))
+
+
+def test_the_old_step_interval_spelling_still_works_unlisted() -> None:
+    parser = argparse.ArgumentParser()
+    simulate_command.add_arguments(parser)
+    assert parser.parse_args(["--step-interval", "2s"]).step_interval == "2s"
+    assert parser.parse_args(["--simulator.step-interval", "3s"]).step_interval == "3s"
+    shown = parser.format_help()
+    assert "--simulator.step-interval" in shown
+    assert "--step-interval" not in shown
 
 
 def test_endpoint_override_makes_one_region_refuse_connections(sim: Simulator) -> None:

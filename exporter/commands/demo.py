@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from exporter.commands import common
+from exporter.commands import common, simulate
 from exporter.commands.serve import run_exporter
 from exporter.config import AccountConfig, Config, merge_metadata_labels
 from exporter.errors import EXIT_FAILURE, EXIT_USAGE, UsageError
-from exporter.flags import parse_duration, parse_listen_address
+from exporter.flags import parse_listen_address
 from exporter.logs import logger
 from exporter.web.server import ExporterHTTPServer
 
@@ -36,13 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="[HOST]:PORT",
         help="address of the simulated cloud (default: 127.0.0.1:10055)",
     )
-    parser.add_argument(
-        "--simulator.step-interval",
-        dest="step_interval",
-        default="5s",
-        metavar="DURATION",
-        help="how often the simulated fleet changes; 0 to freeze it (default: 5s)",
-    )
+    simulate.add_step_interval_flag(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated fleet")
 
 
@@ -51,16 +45,16 @@ def run(args: argparse.Namespace) -> int:
     labels = common.metadata_labels(args)
     common.setup_logging(args)
     try:
-        step = parse_duration(args.step_interval)
+        step = simulate.step_interval(args)
     except ValueError as exc:
-        raise UsageError(f"--simulator.step-interval: {exc}") from exc
+        raise UsageError(str(exc)) from exc
     web = common.web(args)
     if web is None:
         return EXIT_USAGE
 
     from exporter.simulator import Scenario, Simulator  # noqa: PLC0415 (only the demo needs it)
 
-    simulator = Simulator(Scenario.demo(seed=args.seed), step_interval=step or None)
+    simulator = Simulator(Scenario.demo(seed=args.seed), step_interval=step)
     host, port = args.simulator_address
     try:
         simulator.start(host=host or "127.0.0.1", port=port)

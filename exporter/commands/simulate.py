@@ -38,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="number of servers for --scenario scale (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    add_step_interval_flag(parser)
+    # The spelling before the simulator's flags were dotted, kept working.
     parser.add_argument(
-        "--step-interval",
-        default="5s",
-        help="time between fleet evolution steps; 0 disables (default: %(default)s)",
+        "--step-interval", dest="step_interval", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     parser.add_argument(
         "--token-lifetime",
@@ -50,12 +50,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_step_interval_flag(parser: argparse.ArgumentParser) -> None:
+    """``--simulator.step-interval``, as ``simulate`` and ``demo`` spell it."""
+    parser.add_argument(
+        "--simulator.step-interval",
+        dest="step_interval",
+        default="5s",
+        metavar="DURATION",
+        help="how often the simulated fleet changes; 0 to freeze it (default: 5s)",
+    )
+
+
+def step_interval(args: argparse.Namespace) -> float | None:
+    """Seconds between the simulated fleet's steps, None when frozen; ValueError if bad."""
+    try:
+        return parse_duration(args.step_interval) or None
+    except ValueError as exc:
+        raise ValueError(f"--simulator.step-interval: {exc}") from exc
+
+
 def build(args: argparse.Namespace) -> tuple[Simulator, str, int]:
     """Validate the flags and build the simulator; ValueError explains a bad flag."""
     from exporter.simulator import Scenario, Simulator  # noqa: PLC0415 (only this command)
 
     host, port = parse_listen_address(args.web_listen_address)
-    step = parse_duration(args.step_interval)
+    step = step_interval(args)
     lifetime = parse_duration(args.token_lifetime)
     if lifetime <= 0:
         raise ValueError("--token-lifetime must be positive")
@@ -65,7 +84,7 @@ def build(args: argparse.Namespace) -> tuple[Simulator, str, int]:
         scenario = Scenario.scale(servers=args.servers, seed=args.seed)
     else:
         scenario = Scenario.demo(seed=args.seed)
-    sim = Simulator(scenario, step_interval=step or None, token_lifetime=lifetime)
+    sim = Simulator(scenario, step_interval=step, token_lifetime=lifetime)
     return sim, host, port
 
 
