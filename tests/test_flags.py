@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.flags import format_duration, parse_duration, parse_listen_address
+from exporter.commands.flags import parse_listen_address
+from exporter.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import requests
 import yaml
 
 from exporter.cli import build_parser
-from exporter.commands import common
+from exporter.commands import flags
 from exporter.commands.serve import run_exporter
 from exporter.config import Config
 from exporter.polling.sharding import parse_shard_index, select, shard_of
@@ -74,15 +74,15 @@ def test_each_replica_exposes_only_its_share(sim) -> None:
                 "--shard.total=2",
             ]
         )
-        web = common.web(args)
+        web = flags.web(args)
         assert web is not None
         stop = threading.Event()
         urls: list[str] = []
         thread = threading.Thread(
             target=run_exporter,
-            args=(config, common.poll_settings(args), web),
+            args=(config, flags.poll_settings(args), web),
             kwargs={
-                "shard": common.shard(args),
+                "shard": flags.shard(args),
                 "announce": lambda h, u=urls: u.append(h.url),
                 "stop": stop,
             },

@@ -9,7 +9,7 @@ import socket
 
 from exporter.agent.runtime import ACCOUNT, Agent
 from exporter.agent.settings import add_local_flags, local_settings
-from exporter.commands import common
+from exporter.commands import flags
 from exporter.commands.lifecycle import run_server
 from exporter.errors import EXIT_USAGE
 from exporter.store import Store
@@ -22,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "minute) and Managed Operations (XenStore, the completion file), and serve the "
         "exporter's metrics for this server."
     )
-    common.add_web_flags(parser)
-    common.add_poll_interval_flag(
+    flags.add_web_flags(parser)
+    flags.add_poll_interval_flag(
         parser,
         "60s",
         "how often to read the in-server API; never more than 30 requests a minute whatever "
         "this says",
     )
-    common.add_poll_timeout_flag(parser)
+    flags.add_poll_timeout_flag(parser)
     add_local_flags(parser)
     parser.add_argument(
         "--server.id",
@@ -57,14 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"the account label (default: {ACCOUNT})",
     )
-    common.add_log_flags(parser)
+    flags.add_log_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the local server's RackConnect and Managed Operations state."""
-    common.setup_logging(args)
+    flags.setup_logging(args)
     local = local_settings(args)
-    web = common.web(args)
+    web = flags.web(args)
     if web is None:
         return EXIT_USAGE
     store = Store(args.poll_interval)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from exporter.commands import common
+from exporter.commands import flags
 from exporter.errors import EXIT_OK, EXIT_USAGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``check-config`` flags: those that say where the configuration is."""
-    common.add_config_flags(parser)
-    common.add_metadata_label_flag(parser)
-    common.add_web_config_flag(
+    flags.add_config_flags(parser)
+    flags.add_metadata_label_flag(parser)
+    flags.add_web_config_flag(
         parser, "exporter-toolkit web configuration to check too (default: none)"
     )
 
@@ -22,9 +22,9 @@ def run(args: argparse.Namespace) -> int:
 
     Problems go to stderr as log lines in ``--log.format``; both files are always checked.
     """
-    common.setup_logging(args)
-    config = common.load_config(args)
-    security_ok = common.check_web_config(args.web_config_file)
+    flags.setup_logging(args)
+    config = flags.load_config(args)
+    security_ok = flags.check_web_config(args.web_config_file)
     if config is None or not security_ok:
         return EXIT_USAGE
     names = ", ".join(a.name for a in config.accounts)

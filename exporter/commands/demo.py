@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from exporter.commands import common, simulate
+from exporter.commands import flags, simulate
+from exporter.commands.flags import parse_listen_address
 from exporter.commands.serve import run_exporter
 from exporter.config import AccountConfig, Config, merge_metadata_labels
 from exporter.errors import EXIT_FAILURE, EXIT_USAGE, UsageError
-from exporter.flags import parse_listen_address
 from exporter.logs import logger
 from exporter.web.server import ExporterHTTPServer
 
@@ -22,16 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     The accounts are the simulator's: ``--config.file`` and the shard flags are not offered.
     """
-    common.add_web_flags(parser)
-    common.add_poll_interval_flag(parser, "10s", "how often to poll every account and region")
-    common.add_scale_flags(parser)
-    common.add_metadata_label_flag(parser)
-    common.add_poll_timeout_flag(parser)
-    common.add_log_flags(parser)
+    flags.add_web_flags(parser)
+    flags.add_poll_interval_flag(parser, "10s", "how often to poll every account and region")
+    flags.add_scale_flags(parser)
+    flags.add_metadata_label_flag(parser)
+    flags.add_poll_timeout_flag(parser)
+    flags.add_log_flags(parser)
     parser.add_argument(
         "--simulator.listen-address",
         dest="simulator_address",
-        type=common.listen_address,
+        type=flags.listen_address,
         default=parse_listen_address("127.0.0.1:10055"),
         metavar="[HOST]:PORT",
         help="address of the simulated cloud (default: 127.0.0.1:10055)",
@@ -42,13 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the simulated cloud, then the exporter polling it, until SIGTERM or SIGINT."""
-    labels = common.metadata_labels(args)
-    common.setup_logging(args)
+    labels = flags.metadata_labels(args)
+    flags.setup_logging(args)
     try:
         step = simulate.step_interval(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    web = common.web(args)
+    web = flags.web(args)
     if web is None:
         return EXIT_USAGE
 
@@ -90,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
         )
 
     try:
-        return run_exporter(config, common.poll_settings(args), web, announce=announce)
+        return run_exporter(config, flags.poll_settings(args), web, announce=announce)
     finally:
         simulator.stop()

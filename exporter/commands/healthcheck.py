@@ -15,9 +15,9 @@ import ssl
 import sys
 from pathlib import Path
 
-from exporter.commands import common
+from exporter.commands import flags
+from exporter.commands.flags import parse_listen_address
 from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from exporter.flags import parse_listen_address
 from exporter.web.security import WebConfig, WebConfigError, load_web_config
 
 TIMEOUT = 5.0  # seconds for the whole check
@@ -32,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
-        type=common.listen_address,
+        type=flags.listen_address,
         metavar="[HOST]:PORT",
         help="the exporter's listen address (default: process 1's, else :10054)",
     )
-    common.add_web_config_flag(
+    flags.add_web_config_flag(
         parser, "the exporter's web configuration: TLS and basic auth (default: process 1's)"
     )
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         address = address or inherited.get("--web.listen-address")
         config_file = config_file or inherited.get("--web.config.file")
     if isinstance(address, str):
-        address = common.listen_address(address)
+        address = flags.listen_address(address)
     host, port = address or parse_listen_address(":10054")
     try:
         web = load_web_config(config_file) if config_file else WebConfig()
@@ -81,14 +81,14 @@ def _process_one_flags(path: Path) -> dict[str, str]:
         return {}
     if not any("rackconnect-exporter" in a or a == "exporter" for a in argv[:3]):
         return {}
-    flags: dict[str, str] = {}
+    given: dict[str, str] = {}
     for i, arg in enumerate(argv):
         for name in ("--web.listen-address", "--web.config.file"):
             if arg.startswith(name + "="):
-                flags[name] = arg.split("=", 1)[1]
+                given[name] = arg.split("=", 1)[1]
             elif arg == name and i + 1 < len(argv):
-                flags[name] = argv[i + 1]
-    return flags
+                given[name] = argv[i + 1]
+    return given
 
 
 def _auth_headers(web: WebConfig) -> dict[str, str]:

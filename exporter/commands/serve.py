@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from exporter import __version__
 from exporter.app import Exporter, Web, tune_runtime
-from exporter.commands import common
+from exporter.commands import flags
 from exporter.commands.lifecycle import run_server
 from exporter.config import Config
 from exporter.errors import EXIT_USAGE
@@ -19,14 +19,14 @@ from exporter.web.server import ExporterHTTPServer
 
 def add_serve_flags(parser: argparse.ArgumentParser, poll_interval: str) -> None:
     """The flags of ``serve``."""
-    common.add_web_flags(parser)
-    common.add_poll_interval_flag(
+    flags.add_web_flags(parser)
+    flags.add_poll_interval_flag(
         parser, poll_interval, "how often to poll every account and region"
     )
-    common.add_scale_flags(parser)
-    common.add_shard_flags(parser)
-    common.add_metadata_label_flag(parser)
-    common.add_config_flags(parser)
+    flags.add_scale_flags(parser)
+    flags.add_shard_flags(parser)
+    flags.add_metadata_label_flag(parser)
+    flags.add_config_flags(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,13 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Poll the configured accounts and serve metrics until SIGTERM or SIGINT."""
-    shard = common.shard(args)
-    config = common.configure(args)
-    web = common.web(args) if config is not None else None
+    shard = flags.shard(args)
+    config = flags.configure(args)
+    web = flags.web(args) if config is not None else None
     if config is None or web is None:
         return EXIT_USAGE
     return run_exporter(
-        config, common.poll_settings(args), web, shard=shard, reload=common.loader(args)
+        config, flags.poll_settings(args), web, shard=shard, reload=flags.loader(args)
     )
 
 

@@ -9,9 +9,10 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from exporter.commands.flags import parse_listen_address
 from exporter.commands.lifecycle import Signals
+from exporter.durations import parse_duration
 from exporter.errors import EXIT_OK, EXIT_USAGE
-from exporter.flags import parse_duration, parse_listen_address
 
 if TYPE_CHECKING:
     from exporter.simulator import Simulator

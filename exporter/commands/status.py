@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from exporter.app import Exporter
-from exporter.commands import common
+from exporter.commands import flags
 from exporter.config import REGIONS, Config
 from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from exporter.polling.supervisor import PollSettings
@@ -255,12 +255,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--not-ready", dest="not_ready", action="store_true", help="only servers that are not ready"
     )
-    common.add_config_flags(parser)
+    flags.add_config_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Poll every account once and print its servers."""
-    config = common.configure(args)
+    config = flags.configure(args)
     if config is None:
         return EXIT_USAGE
     return poll_and_print(

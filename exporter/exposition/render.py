@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
+from exporter.durations import format_duration
 from exporter.exposition.families import (
     ACCOUNT_INFO,
     API_REQUESTS,
@@ -41,7 +42,6 @@ from exporter.exposition.families import (
     labels,
 )
 from exporter.exposition.gzipparts import Part
-from exporter.flags import format_duration
 from exporter.model import (
     AUTOMATION_STATUSES,
     FEATURE_KEYS,

@@ -14,13 +14,13 @@ import sys
 from typing import Any
 
 from exporter.agent.settings import add_local_flags, local_settings
-from exporter.commands import common
+from exporter.commands import flags
 from exporter.commands.wait.local import LocalWaiter
 from exporter.commands.wait.remote import MAX_INTERVAL, NOT_FOUND_GRACE, Waiter
 from exporter.commands.wait.report import OUTPUTS
 from exporter.commands.wait.verdict import TARGETS
+from exporter.durations import format_duration
 from exporter.errors import EXIT_INTERRUPTED, EXIT_USAGE
-from exporter.flags import format_duration
 
 __all__ = ["LocalWaiter", "Waiter", "add_arguments", "run"]
 
@@ -67,8 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--interval",
-        type=common.duration,
-        default=common.duration("5s"),
+        type=flags.duration,
+        default=flags.duration("5s"),
         metavar="DURATION",
         help="first pause between polls; it grows x1.5 up to --max-interval and starts "
         "again at each change (default: 5s)",
@@ -76,22 +76,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-interval",
         dest="max_interval",
-        type=common.duration,
+        type=flags.duration,
         default=MAX_INTERVAL,
         metavar="DURATION",
         help=f"cap on the pause between polls (default: {format_duration(MAX_INTERVAL)})",
     )
     parser.add_argument(
         "--timeout",
-        type=common.duration,
-        default=common.duration("30m"),
+        type=flags.duration,
+        default=flags.duration("30m"),
         metavar="DURATION",
         help="give up (exit 2) after this long (default: 30m)",
     )
     parser.add_argument(
         "--not-found-grace",
         dest="not_found_grace",
-        type=common.duration,
+        type=flags.duration,
         default=NOT_FOUND_GRACE,
         metavar="DURATION",
         help="keep looking for a server Nova does not show yet for this long, then exit 3 "
@@ -100,8 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress-interval",
         dest="progress_interval",
-        type=common.duration,
-        default=common.duration("30s"),
+        type=flags.duration,
+        default=flags.duration("30s"),
         metavar="DURATION",
         help="print a progress line at least this often while nothing changes (default: 30s)",
     )
@@ -111,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="text",
         help="text lines, or json: one JSON object per line (default: text)",
     )
-    common.add_config_flags(parser)
+    flags.add_config_flags(parser)
     add_local_flags(parser)
 
 
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             **timing,
         )
     else:
-        config = common.configure(args)
+        config = flags.configure(args)
         if config is None:
             return EXIT_USAGE
         waiter = Waiter(

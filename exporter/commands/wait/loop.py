@@ -13,8 +13,8 @@ from typing import Any, TextIO
 from exporter.commands.wait.report import Reporter
 from exporter.commands.wait.v3 import V3State
 from exporter.commands.wait.verdict import DONE, State, Timings, judge
+from exporter.durations import format_duration
 from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
-from exporter.flags import format_duration
 from exporter.model import Server
 
 BACKOFF = 1.5

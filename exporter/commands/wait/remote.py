@@ -27,13 +27,13 @@ from exporter.commands.wait.loop import BACKOFF, Read, Subject, Watcher
 from exporter.commands.wait.v3 import V3State
 from exporter.commands.wait.verdict import WaitError
 from exporter.config import AccountConfig, Config
+from exporter.durations import format_duration
 from exporter.errors import (
     AUTH,
     BAD_RESPONSE,
     EXIT_USAGE,
     UpstreamError,
 )
-from exporter.flags import format_duration
 from exporter.model import (
     FIRST,
     NEXT,

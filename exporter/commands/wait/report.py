@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from exporter.flags import format_duration
+from exporter.durations import format_duration
 
 OUTPUTS = ("text", "json")
 

@@ -1,4 +1,5 @@
-"""Flags shared by several commands, their value parsers, and what the commands build from them.
+"""The flags several commands share: their declarations, their value types, and the typed
+values the commands build from them.
 
 The argparse Namespace stops in ``exporter/commands/``: these functions turn it into typed
 values (Config, PollSettings, Web) for the runtime.
@@ -19,8 +20,8 @@ from exporter.config import (
     merge_metadata_labels,
     parse_metadata_label,
 )
+from exporter.durations import parse_duration
 from exporter.errors import InvalidConfigError, UsageError
-from exporter.flags import parse_duration, parse_listen_address
 from exporter.polling.incremental import DEFAULT_FULL_EVERY
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE
 from exporter.polling.sharding import parse_shard_index
@@ -28,6 +29,15 @@ from exporter.polling.supervisor import DEFAULT_WORKERS, PollSettings
 from exporter.web.security import WebConfigError, WebSecurity
 
 T = TypeVar("T")
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """Parse ``host:port``, ``:port`` or ``[v6]:port`` into (host, port); empty host means all."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid listen address {text!r} (use host:port or :port)")
+    return host.strip("[]"), int(port)
+
 
 # --- value parsers (argparse types: a bad value is a usage error naming the flag) ---------
 

@@ -1,4 +1,4 @@
-"""Parsers for flag values shared by every command: Go-style durations, listen addresses."""
+"""Go-style durations (``500ms``, ``30s``, ``1m30s``, ``2h``): parsed into seconds and back."""
 
 from __future__ import annotations
 
@@ -37,11 +37,3 @@ def format_duration(seconds: float) -> str:
     if seconds % 60 == 0:
         return f"{int(seconds // 60)}m"
     return f"{seconds:g}s"
-
-
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """Parse ``host:port``, ``:port`` or ``[v6]:port`` into (host, port); empty host means all."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid listen address {text!r} (use host:port or :port)")
-    return host.strip("[]"), int(port)
