@@ -241,3 +241,22 @@ def test_rackconnect_takes_a_list_of_regions(tmp_path: Path) -> None:
     path.write_text("accounts:\n  - username: a\n    api_key: k\n    rackconnect: [ord, DFW]\n")
     account = load_file(str(path)).accounts[0]
     assert (account.rackconnect, account.rackconnect_regions) == (True, ("ORD", "DFW"))
+
+
+def test_the_environment_and_a_file_give_the_same_account(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("k-1\n")
+    path = tmp_path / "one.yml"
+    path.write_text(
+        "accounts:\n  - name: prod\n    username: alice\n    api_key_file: key\n"
+        "    identity_url: https://auth.example/v1.0\n    regions: ord, dfw\n"
+    )
+    environ = {
+        "RACKSPACE_ACCOUNT_NAME": "prod",
+        "RACKSPACE_USERNAME": "alice",
+        "RACKSPACE_API_KEY_FILE": str(key),
+        "RACKSPACE_IDENTITY_URL": "https://auth.example/v1.0",
+        "RACKSPACE_REGIONS": "ord, dfw",
+    }
+    assert load_file(str(path)) == load_environment(environ)
+    assert load_environment(environ).accounts[0].generations == ("first",)
