@@ -19,8 +19,7 @@ from exporter.simulator import Scenario, Simulator
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import samples
-
-STOP_POLL = 0.005  # seconds: how soon a test's HTTP server notices it is shut down
+from tests.helpers import STOP_POLL
 
 
 @pytest.fixture

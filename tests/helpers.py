@@ -15,6 +15,7 @@ import pytest
 import requests
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("RACKSPACE_")}
+STOP_POLL = 0.005  # seconds: how soon a test's HTTP server notices it is shut down
 
 
 def wait_until(

@@ -28,7 +28,7 @@ from exporter.simulator.scenario import rc_metadata
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import promtool_check, samples, series, value
-from tests.helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, STOP_POLL, free_port, wait_for
 
 # A trickle slower than the whole-request deadline, faster than any one read's timeout.
 POLL_TIMEOUT = 0.6
@@ -71,7 +71,7 @@ def make_agent(tmp_path: Path) -> Iterator:
             **options,  # type: ignore[arg-type]
         )
         httpd = ExporterHTTPServer(("127.0.0.1", 0), store)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        httpd.start(STOP_POLL)
         started.append((agent, httpd))
         return agent, httpd.url
 

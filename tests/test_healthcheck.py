@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from exporter.commands.healthcheck import PASSWORD_FILE_ENV, USERNAME_ENV, _proc
 from exporter.store import Store
 from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
-from tests.helpers import free_port, run
+from tests.helpers import STOP_POLL, free_port, run
 from tests.tls_helpers import CA
 
 pytestmark = pytest.mark.slow
@@ -30,7 +29,7 @@ def exporter() -> Iterator:
     def start(config: Path | None) -> int:
         security = WebSecurity(str(config) if config else None)
         httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), security=security)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        httpd.start(STOP_POLL)
         started.append(httpd)
         return httpd.server_address[1]
 

@@ -16,7 +16,7 @@ import requests
 from exporter.store import Store
 from exporter.web import server as web
 from exporter.web.server import ExporterHTTPServer
-from tests.helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, STOP_POLL, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +155,7 @@ def test_fifty_scrapers_for_thirty_seconds() -> None:
 def small_server(monkeypatch):
     monkeypatch.setattr(web, "REQUEST_TIMEOUT", 1.0)
     httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), max_connections=2)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd.start(STOP_POLL)
     yield httpd
     httpd.shutdown()
     httpd.server_close()

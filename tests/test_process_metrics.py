@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 import zlib
 from collections.abc import Iterator
 
@@ -16,6 +15,7 @@ from exporter.exposition.process import ProcessFamilies
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import samples
+from tests.helpers import STOP_POLL
 
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
 
@@ -26,7 +26,7 @@ def served() -> Iterator[tuple[str, ProcessFamilies, list[float]]]:
     clock = [100.0]
     process = ProcessFamilies(clock=lambda: clock[0])
     httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), process=process)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd.start(STOP_POLL)
     yield httpd.url, process, clock
     httpd.shutdown()
     httpd.server_close()

@@ -27,7 +27,7 @@ from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
 from tests.conftest import account_config
 from tests.expo_helpers import value
-from tests.helpers import CLEAN_ENV, free_port, wait_for
+from tests.helpers import CLEAN_ENV, STOP_POLL, free_port, wait_for
 
 
 def config_text(sim, name: str, identity_url: bool = True) -> str:
@@ -58,7 +58,7 @@ def served(tmp_path: Path):
     path = tmp_path / "web.yml"
     path.write_text("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
     httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), security=WebSecurity(str(path)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd.start(STOP_POLL)
     yield httpd
     httpd.shutdown()
     httpd.server_close()

@@ -8,7 +8,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from exporter.web import server as web
 from exporter.web.basicauth import BasicAuth
 from exporter.web.security import WebConfigError, WebSecurity, load_web_config
 from exporter.web.server import ExporterHTTPServer
-from tests.helpers import CLEAN_ENV, free_port
+from tests.helpers import CLEAN_ENV, STOP_POLL, free_port
 from tests.tls_helpers import CA
 
 PASSWORD = "correct horse battery staple"
@@ -56,7 +55,7 @@ class Served:
     def __init__(self, path: Path, check_interval: float = 0.0) -> None:
         self.security = WebSecurity(str(path), check_interval=check_interval)
         self.httpd = ExporterHTTPServer(("127.0.0.1", 0), Store(60), security=self.security)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd.start(STOP_POLL)
 
     @property
     def url(self) -> str:

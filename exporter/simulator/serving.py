@@ -292,7 +292,7 @@ class HttpService:
         self._stopping.clear()
         serve = threading.Thread(
             target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # how soon stop() is noticed
             daemon=True,
             name="simulator-http",
         )

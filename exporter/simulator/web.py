@@ -190,6 +190,9 @@ class Handler(BaseHTTPRequestHandler):
     """Turns HTTP requests into ``Simulator.handle`` calls and writes the replies."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a kept-alive connection then
+    # waits for the client's delayed ACK (40 ms) on every reply.
+    disable_nagle_algorithm = True
     server_version = "Jetty(9.2.z-SNAPSHOT)"
     sys_version = ""
     server: SimHTTPServer
