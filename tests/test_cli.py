@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from tests.helpers import (
     free_port,
     run,
     wait_for,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -230,17 +230,16 @@ def test_demo_shows_a_changing_fleet() -> None:
             (lbl["account"], lbl["region"]) for lbl in info if lbl["generation"] == "first"
         }
         assert first_gen == {("acme", "GLOBAL")}
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            later = samples(requests.get(url, timeout=5).content)
-            states = {k: v for k, v in later.items() if k[0] == "rackconnect_automation_status"}
-            if states != {
-                k: v for k, v in first.items() if k[0] == "rackconnect_automation_status"
-            }:
-                break
-        else:
-            raise AssertionError("the demo fleet did not change within 30 s")
+
+        def states(parsed: dict) -> dict:
+            return {k: v for k, v in parsed.items() if k[0] == "rackconnect_automation_status"}
+
+        wait_until(
+            lambda: states(samples(requests.get(url, timeout=5).content)) != states(first),
+            30,
+            "the demo fleet to change",
+            interval=0.5,
+        )
         assert "Not ready" in requests.get(base + "/", timeout=5).text
     finally:
         proc.terminate()

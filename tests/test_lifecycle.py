@@ -15,7 +15,7 @@ import requests
 
 from exporter.simulator import Simulator
 from tests.expo_helpers import promtool_check, samples, series, value
-from tests.helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, wait_for
+from tests.helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port, wait_for, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +40,11 @@ def config_text(sim: Simulator, accounts: dict[str, list[str]]) -> str:
 
 
 def wait_metrics(url: str, check: Callable[[dict], bool], timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    def changed() -> dict | None:
         parsed = samples(requests.get(url, timeout=5).content)
-        if check(parsed):
-            return parsed
-        assert time.monotonic() < deadline, "the metrics did not change as expected"
-        time.sleep(0.1)
+        return parsed if check(parsed) else None
+
+    return wait_until(changed, timeout, "the metrics to change as expected", interval=0.1)
 
 
 def regions_of(parsed: dict) -> set[tuple[str, str]]:

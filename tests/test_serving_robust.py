@@ -27,7 +27,7 @@ from exporter.web.security import WebSecurity
 from exporter.web.server import ExporterHTTPServer
 from tests.conftest import account_config
 from tests.expo_helpers import value
-from tests.helpers import CLEAN_ENV, STOP_POLL, free_port, wait_for
+from tests.helpers import CLEAN_ENV, STOP_POLL, free_port, wait_for, wait_until
 
 
 def config_text(sim, name: str, identity_url: bool = True) -> str:
@@ -199,10 +199,11 @@ def test_sigterm_during_a_trickling_poll_exits_within_5_seconds(sim, tmp_path: P
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/-/healthy")
-        deadline = time.monotonic() + 10
-        while not any("/servers/detail" in t for _m, t, *_ in sim.request_log):
-            assert time.monotonic() < deadline, "the poll never started"
-            time.sleep(0.05)
+        wait_until(
+            lambda: any("/servers/detail" in t for _m, t, *_ in sim.request_log),
+            10,
+            "the poll to start",
+        )
         time.sleep(0.5)  # the body is trickling in
         started = time.monotonic()
         proc.terminate()

@@ -16,7 +16,7 @@ from exporter.config import Config
 from exporter.polling.sharding import parse_shard_index, select, shard_of
 from tests.conftest import account_config
 from tests.expo_helpers import samples
-from tests.helpers import run
+from tests.helpers import run, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -91,12 +91,7 @@ def test_each_replica_exposes_only_its_share(sim) -> None:
         try:
             while not urls:
                 thread.join(0.05)
-            ready = requests.get(urls[0] + "/-/ready", timeout=5)
-            for _ in range(100):
-                if ready.status_code == 200:
-                    break
-                thread.join(0.1)
-                ready = requests.get(urls[0] + "/-/ready", timeout=5)
+            wait_for(urls[0] + "/-/ready", timeout=10)
             parsed = samples(requests.get(urls[0] + "/metrics", timeout=5).content)
         finally:
             stop.set()
