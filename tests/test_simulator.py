@@ -16,7 +16,7 @@ import requests
 from exporter.commands import simulate as simulate_command
 from exporter.simulator import Fault, Scenario, ServerSpec, SimAccountSpec, Simulator
 from exporter.simulator.scenario import rc_metadata
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 APIKEY = "RAX-KSKEY:apiKeyCredentials"
 
@@ -1068,10 +1068,7 @@ def test_background_stepping(clock: Clock) -> None:
     sim = Simulator(Scenario.demo(seed=1), step_interval=0.02, clock=clock)
     sim.start()
     try:
-        deadline = time.monotonic() + 5
-        while sim.fleet.steps < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert sim.fleet.steps >= 3
+        wait_until(lambda: sim.fleet.steps >= 3, 5, "three steps", interval=0.01)
     finally:
         sim.stop()
 

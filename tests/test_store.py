@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import time
 
 from exporter.model import RegionView, Server
 from exporter.store import AccountWriter, Store
 from tests.expo_helpers import samples, series
+from tests.helpers import wait_until
 
 
 def server(sid: str, status: str = "DEPLOYED") -> Server:
@@ -62,9 +62,7 @@ def test_changes_close_together_share_one_snapshot() -> None:
     w.succeeded("ORD", [server("1")], 0.1)
     w.succeeded("DFW", [server("2")], 0.1)
     assert store.current is first
-    deadline = time.monotonic() + 5
-    while store.current is first and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: store.current is not first, 5, "the delayed publish")
     assert ids(store, "ORD") == ["1"]
     assert ids(store, "DFW") == ["2"]
 

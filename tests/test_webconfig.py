@@ -24,7 +24,7 @@ from exporter.web import server as web
 from exporter.web.basicauth import BasicAuth
 from exporter.web.security import WebConfigError, WebSecurity, load_web_config
 from exporter.web.server import ExporterHTTPServer
-from tests.helpers import CLEAN_ENV, STOP_POLL, free_port
+from tests.helpers import CLEAN_ENV, STOP_POLL, free_port, wait_until
 from tests.tls_helpers import CA
 
 PASSWORD = "correct horse battery staple"
@@ -343,21 +343,20 @@ def test_every_serving_command_takes_the_flag(pki, sim, command: str) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = requests.get(
+        wait_until(
+            lambda: (
+                requests.get(
                     f"https://127.0.0.1:{port}/-/ready",
                     verify=pki["ca"],
                     auth=("prometheus", PASSWORD),
                     timeout=2,
-                )
-                if response.status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "not ready over TLS with basic auth"
-            time.sleep(0.2)
+                ).status_code
+                == 200
+            ),
+            20,
+            "ready over TLS with basic auth",
+            interval=0.2,
+        )
         denied = requests.get(f"https://127.0.0.1:{port}/metrics", verify=pki["ca"], timeout=5)
         assert denied.status_code == 401
     finally:
