@@ -69,7 +69,7 @@ def run_exporter(
 ) -> int:
     """Start the pollers and the HTTP server; block until ``stop`` or a signal.
 
-    With ``reload``, SIGHUP loads the configuration again and applies it.
+    With ``reload``, SIGHUP and ``POST /-/reload`` load the configuration again and apply it.
     """
     tune_runtime()
     index, total = shard
@@ -98,11 +98,11 @@ def run_exporter(
             announce(httpd)
         return pollers.stop
 
-    def reload_accounts() -> None:
+    def reload_accounts() -> list[str]:
         if reload is None:
             logger.info("nothing to reload: the accounts are built in")
-        else:
-            reload_config(reload, pollers, store)
+            return []
+        return reload_config(reload, pollers, store)
 
     return run_server(web, store, start, reload=reload_accounts, stop=stop)
 

@@ -162,7 +162,8 @@ POLL_ERRORS = Family(
 CONFIG_RELOAD_OK = Family(
     "rackconnect_config_last_reload_successful",
     "gauge",
-    "1 if the last load of the configuration (at start or on SIGHUP) succeeded, else 0.",
+    "1 if the last load of the configuration (at start, on SIGHUP or POST /-/reload) "
+    "succeeded, else 0.",
 )
 CONFIG_RELOAD_TIME = Family(
     "rackconnect_config_last_reload_success_timestamp_seconds",
