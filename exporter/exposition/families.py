@@ -118,8 +118,9 @@ HISTORY_FAMILIES = (AUTOMATION_DURATION, AUTOMATION_TRANSITIONS)
 BUILD_INFO = Family(
     "rackconnect_exporter_build_info",
     "info",
-    "Version of the exporter and of Python (always 1).",
-    ("version", "python_version"),
+    "Version of the exporter, the source revision it was built from, and the version of "
+    "Python (always 1).",
+    ("version", "revision", "python_version"),
 )
 ACCOUNT_INFO = Family(
     "rackconnect_account_info",
