@@ -15,6 +15,7 @@ from exporter.commands import common
 from exporter.commands.lifecycle import Web, run_server
 from exporter.config import Config
 from exporter.errors import EXIT_USAGE
+from exporter.exposition.families import shard_families
 from exporter.logs import logger
 from exporter.polling.sharding import select
 from exporter.polling.supervisor import PollSettings, Supervisor, reload_config
@@ -85,6 +86,9 @@ def run_exporter(
         )
     store = Store(settings.interval, publish_delay=PUBLISH_DELAY)
     store.config_reloaded(True, time.time())
+    if total > 1:
+        store.set_extra(shard_families(index, total))
+    store.flush()  # a shard without accounts is ready at once: with these families
     pollers = Supervisor(store, settings, shard=shard)
     pollers.apply(config.accounts)  # before serving: /-/ready waits for these accounts
 

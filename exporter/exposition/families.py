@@ -178,6 +178,19 @@ API_REQUESTS = Family(
     (*REGION, "api", "code"),
 )
 
+# Sharding (--shard.total > 1 only), as kube-state-metrics exposes its own.
+SHARD_ORDINAL = Family(
+    "rackconnect_exporter_shard_ordinal",
+    "gauge",
+    "This replica's --shard.index, as label and value; only when sharding is on.",
+    ("shard_ordinal",),
+)
+TOTAL_SHARDS = Family(
+    "rackconnect_exporter_total_shards",
+    "gauge",
+    "The --shard.total this replica was started with; only when sharding is on.",
+)
+
 
 def escape_label(value: str) -> str:
     """Escape a label value for both exposition formats."""
@@ -194,6 +207,15 @@ def escape_help(value: str) -> str:
 def labels(**pairs: str) -> str:
     """``name="value",...`` in the order given, values escaped."""
     return ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items())
+
+
+def shard_families(index: int, total: int) -> list[tuple[Family, bytes]]:
+    """The shard families of replica ``index`` of ``total``, rendered for ``Store.set_extra``."""
+    ordinal = labels(shard_ordinal=str(index))
+    return [
+        (SHARD_ORDINAL, f"{SHARD_ORDINAL.name}{{{ordinal}}} {index}\n".encode()),
+        (TOTAL_SHARDS, f"{TOTAL_SHARDS.name} {total}\n".encode()),
+    ]
 
 
 # The agent's own families, for the one server it runs on.
@@ -224,6 +246,8 @@ FAMILIES = (
     API_REQUESTS,
     *PER_SERVER_FAMILIES,
     *HISTORY_FAMILIES,
+    SHARD_ORDINAL,
+    TOTAL_SHARDS,
     GATEWAY_INFO,
     TASK_STATUS,
 )
