@@ -52,7 +52,7 @@ USER 10054:10054
 EXPOSE 10054
 # healthcheck reads --web.listen-address and --web.config.file from the exporter's own
 # command line (process 1), so TLS, basic auth and other ports need no change here; with
-# basic auth, set RACKCONNECT_HEALTHCHECK_PASSWORD_FILE (see README, Deployment).
+# basic auth, set RACKCONNECT_HEALTHCHECK_PASSWORD_FILE (see docs/deployment.md, Health checks).
 HEALTHCHECK --interval=30s --timeout=6s --start-period=10s --retries=3 \
     CMD ["rackconnect-exporter", "healthcheck"]
 ENTRYPOINT ["rackconnect-exporter"]
