@@ -12,11 +12,14 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
+import yaml
 
 from exporter.store import Store
 from exporter.web.server import ExporterHTTPServer
 from tests.expo_helpers import samples, series, value
+from tests.ops_helpers import REPO, load_yaml
 from tests.proc_helpers import CLEAN_ENV, assert_stops_on_sigterm, free_port
+from tests.test_deploy import K8S_VERSION, kubernetes_validate
 from tests.test_lifecycle import config_text, regions_of
 
 PASSWORD = "reloader secret"
@@ -143,3 +146,34 @@ def test_post_reload_applies_refuses_and_needs_credentials(sim, tmp_path: Path) 
     assert 'msg="config reloaded" added="" removed="" changed=acme' in stderr
     assert 'msg="config reload failed, keeping the running configuration"' in stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_the_documented_reloader_sidecar_is_a_valid_deployment() -> None:
+    """docs/deployment.md's patch, applied to the base Deployment, is valid Kubernetes, and
+    its sidecar posts to the exporter's /-/reload and watches the file the exporter reads."""
+    text = (REPO / "docs" / "deployment.md").read_text()
+    section = text.split("### A config file from a ConfigMap, reloaded by a sidecar\n", 1)[1]
+    patch = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    deployment = load_yaml(REPO / "deploy" / "kubernetes" / "deployment.yaml")
+    pod = deployment["spec"]["template"]["spec"]
+    by_name = {c["name"]: c for c in pod["containers"]}
+    for container in patch["containers"]:
+        base = by_name.setdefault(container["name"], {})
+        mounts = base.get("volumeMounts", []) + container.pop("volumeMounts", [])
+        base.update(container, volumeMounts=mounts)
+    pod["containers"] = list(by_name.values())
+    pod["volumes"] = pod.get("volumes", []) + patch["volumes"]
+    kubernetes_validate().validate(deployment, K8S_VERSION, strict=True)
+
+    exporter, reloader = by_name["exporter"], by_name["config-reloader"]
+    port = exporter["ports"][0]["containerPort"]
+    assert f"--webhook-url=http://127.0.0.1:{port}/-/reload" in reloader["args"]
+    (config_file,) = [a.split("=", 1)[1] for a in exporter["args"] if "--config.file=" in a]
+    (watched,) = [a.split("=", 1)[1] for a in reloader["args"] if "--volume-dir=" in a]
+    assert Path(config_file).parent == Path(watched)
+
+    def volume_at(container: dict, path: str) -> str:
+        return next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == path)
+
+    assert volume_at(exporter, watched) == volume_at(reloader, watched) == "config"
