@@ -165,15 +165,19 @@ class _Handler(BaseHTTPRequestHandler):
                 waiting = ", ".join(a.name for a in snapshot.accounts if not a.polled)
                 text = f"Not ready: waiting for the first poll of {waiting}\n".encode()
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, text, PLAIN, send_body)
-        elif path == RELOAD_PATH and server.reload is not None:
-            self._not_allowed("POST", send_body)
+        elif self._reloads(path):
+            self._not_allowed(send_body)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN, send_body)
 
+    def _reloads(self, path: str) -> bool:
+        """Whether ``path`` is the reload endpoint, which only ``POST`` reaches."""
+        return path == RELOAD_PATH and self.server.reload is not None
+
     def do_POST(self) -> None:
         reload = self.server.reload
-        if urlsplit(self.path).path != RELOAD_PATH or reload is None:
-            self._not_allowed("GET, HEAD")
+        if reload is None or not self._reloads(urlsplit(self.path).path):
+            self._not_allowed()
         elif self._admitted(send_body=True):
             problems = reload()
             if problems:
@@ -182,15 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(HTTPStatus.OK, b"Reloaded\n", PLAIN, True)
 
-    def _not_allowed(self, allow: str, send_body: bool = True) -> None:
+    def _not_allowed(self, send_body: bool = True) -> None:
+        allow = "POST" if self._reloads(urlsplit(self.path).path) else "GET, HEAD"
         headers = {**PLAIN, "Allow": allow}
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"Method not allowed\n", headers, send_body)
         self.close_connection = True  # a request body, if any, was not read
 
-    def _not_get(self) -> None:
-        self._not_allowed("GET, HEAD")
-
-    do_PUT = do_DELETE = do_PATCH = _not_get  # noqa: N815 - stdlib names
+    do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 - stdlib names
 
     def _send(
         self,
