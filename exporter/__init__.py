@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.metadata
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -24,3 +27,33 @@ def _version() -> str:
 
 
 __version__ = _version()
+
+
+def git_revision(root: Path) -> str:
+    """The commit checked out in ``root`` by git; ``unknown`` when it is not a checkout."""
+    if not (root / ".git").exists():
+        return "unknown"
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return found or "unknown"
+
+
+@functools.cache
+def revision() -> str:
+    """The source revision: recorded at build time, or git's when run from a checkout.
+
+    ``unknown`` when neither says (a tree without git, a build that was not told).
+    """
+    try:  # written into the build by setup.py; never in the source tree
+        return str(importlib.import_module("exporter._revision").REVISION)
+    except ImportError:
+        return git_revision(Path(__file__).parent.parent)

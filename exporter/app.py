@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.config import AccountConfig, Config
+from exporter.exposition.families import shard_families
 from exporter.polling.supervisor import PollSettings, Supervisor, reload_config
 from exporter.store import Snapshot, Store
 from exporter.web.security import WebSecurity
@@ -35,9 +36,14 @@ class Web:
     security: WebSecurity = field(default_factory=lambda: WebSecurity(None))
 
 
-def http_server(web: Web, store: Store) -> ExporterHTTPServer:
-    """The HTTP server of ``store``, listening as ``web`` says; OSError if it cannot."""
-    return ExporterHTTPServer(web.address, store, web.telemetry_path, web.security)
+def http_server(
+    web: Web, store: Store, reload: Callable[[], list[str]] | None = None
+) -> ExporterHTTPServer:
+    """The HTTP server of ``store``, listening as ``web`` says; OSError if it cannot.
+
+    With ``reload``, ``POST /-/reload`` calls it (it returns why it refused, or nothing).
+    """
+    return ExporterHTTPServer(web.address, store, web.telemetry_path, web.security, reload=reload)
 
 
 class Exporter:
@@ -58,6 +64,9 @@ class Exporter:
     ) -> None:
         self.store = Store(settings.interval, publish_delay=publish_delay, clock=clock)
         self.store.config_reloaded(True, time.time())
+        if shard[1] > 1:
+            self.store.set_extra(shard_families(*shard))
+        self.store.flush()  # a shard without accounts is ready at once: with these families
         self.supervisor = Supervisor(self.store, settings, shard=shard)
         self.supervisor.apply(accounts)  # before serving: /-/ready waits for these accounts
         self.httpd: ExporterHTTPServer | None = None
@@ -81,8 +90,8 @@ class Exporter:
         self.store.flush()
         return self.store.current
 
-    def reload(self, load: Callable[[], Config]) -> bool:
-        """Load the configuration again and apply it; False (old one kept) when refused."""
+    def reload(self, load: Callable[[], Config]) -> list[str]:
+        """Load the configuration again and apply it; why it was refused (old one kept)."""
         return reload_config(load, self.supervisor, self.store)
 
     def stop(self, timeout: float = 5.0) -> None:

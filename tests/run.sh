@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(prometheus prometheus-alertmanager chromium systemd)
+packages=(prometheus prometheus-alertmanager chromium systemd jq)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 # Packages that ship services the tests do not need (they run the binaries themselves).
 services=(prometheus prometheus-alertmanager prometheus-node-exporter)
@@ -31,8 +31,18 @@ install_packages() {
     own_policy=1
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+  # apt and dpkg say several hundred lines; keep them for when something fails.
+  local log
+  log="$(mktemp)"
+  echo "tests/run.sh: installing $* (apt's output is shown only if it fails)" >&2
+  if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "$@"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "tests/run.sh: apt-get failed; its output is above" >&2
+    exit 1
+  fi
+  rm -f "$log"
   if [ -n "$own_policy" ]; then
     rm -f "$policy"
     trap - EXIT

@@ -215,8 +215,11 @@ def test_health_dashboard_shows_what_the_issue_asks_for() -> None:
         "rackconnect_poll_duration_seconds",
         "rackconnect_poll_errors_total",
         "rackconnect_api_requests_total",
+        "rackconnect_exporter_shard_ordinal",
+        "rackconnect_exporter_total_shards",
     ):
         assert metric in exprs
+    assert "by (instance, version, revision, python_version)" in exprs
     assert "by (account, region, reason)" in exprs
     assert "by (api, code)" in exprs
 

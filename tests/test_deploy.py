@@ -83,11 +83,14 @@ def test_dockerfile_builds_a_wheel_then_installs_it_as_non_root() -> None:
     build, final = dockerfile_stages()
     assert instructions(build, "FROM") == ["python:3.11-slim AS build"]
     assert instructions(build, "RUN") == [
+        'RACKCONNECT_EXPORTER_REVISION="${REVISION}" '
         "pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ."
     ]
     assert instructions(final, "FROM") == ["python:3.11-slim"]
-    assert "--from=build /wheels /wheels" in instructions(final, "COPY")
+    # The wheel is bind-mounted for the one RUN that installs it: no layer keeps it.
+    assert not [c for c in instructions(final, "COPY") if "--from=build" in c]
     (install,) = instructions(final, "RUN")
+    assert install.startswith("--mount=type=bind,from=build,source=/wheels,target=/wheels ")
     assert "python -m venv /opt/venv" in install
     assert "/opt/venv/bin/pip install --no-cache-dir /wheels/*.whl" in install
     (user,) = instructions(final, "USER")
@@ -100,6 +103,31 @@ def test_dockerfile_builds_a_wheel_then_installs_it_as_non_root() -> None:
     labels = " ".join(instructions(final, "LABEL"))
     for key in ("title", "description", "version", "licenses", "source"):
         assert f"org.opencontainers.image.{key}=" in labels
+
+
+def shell_options(command: str, run: str) -> dict[str, str]:
+    """The ``--option value`` pairs and the last word of ``command`` within a RUN line."""
+    words = run.split(f"{command} ", 1)[1].split("&&", maxsplit=1)[0].split()
+    options = {k: v for k, v in zip(words, [*words[1:], ""], strict=True) if k.startswith("--")}
+    return options | {"name": words[-1]}
+
+
+def test_the_image_user_and_group_are_both_10054() -> None:
+    """/etc/group gets rackconnect:10054, /etc/passwd names it as the user's group, and
+    USER and the Kubernetes securityContext run with the same ids."""
+    _build, final = dockerfile_stages()
+    (install,) = instructions(final, "RUN")
+    group = shell_options("groupadd", install)
+    user = shell_options("useradd", install)
+    assert group == {"--gid": "10054", "name": "rackconnect"}  # not --system: that is < 1000
+    assert (user["--uid"], user["--gid"], user["name"]) == ("10054", "10054", "rackconnect")
+    assert "--no-log-init" in user  # a high uid would otherwise grow /var/log/lastlog
+    assert install.index("groupadd ") < install.index("useradd ")
+    assert instructions(final, "USER") == ["10054:10054"]
+    deployment = load_yaml(KUBERNETES / "deployment.yaml")
+    pod = deployment["spec"]["template"]["spec"]
+    for context in (pod["securityContext"], pod["containers"][0]["securityContext"]):
+        assert (context["runAsUser"], context["runAsGroup"]) == (10054, 10054)
 
 
 def build_context_sources() -> list[str]:

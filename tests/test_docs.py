@@ -1,4 +1,4 @@
-"""The README's metric tables and the family table say the same thing."""
+"""The README's metric tables and the family table say the same thing; links resolve."""
 
 from __future__ import annotations
 
@@ -43,3 +43,33 @@ def test_the_process_families_have_one_row_of_their_own() -> None:
     rows = re.findall(r"^\| `([a-z_]+)\*` \|", metrics_section(), re.MULTILINE)
     assert rows == [PROCESS_PREFIX]
     assert not [f.name for f in FAMILIES if f.name.startswith(PROCESS_PREFIX)]
+
+
+DOCS = [README, *sorted((README.parent / "docs").glob("*.md"))]
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings (code blocks left out)."""
+    found, fence = set(), False
+    for line in path.read_text().splitlines():
+        fence ^= line.startswith("```")
+        heading = re.match(r"#{1,6} (.*)", line)
+        if heading and not fence:
+            found.add(re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-"))
+    return found
+
+
+def test_links_between_the_documents_resolve() -> None:
+    """Every relative link of the README and docs/ names a file that exists, and a heading
+    of it when it has an anchor (sections moved between them must not leave links behind)."""
+    broken = []
+    for path in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            name, _, anchor = target.partition("#")
+            dest = (path.parent / name).resolve() if name else path
+            missing = anchor and dest.suffix == ".md" and anchor not in anchors(dest)
+            if not dest.exists() or missing:
+                broken.append(f"{path.name}: {target}")
+    assert broken == []

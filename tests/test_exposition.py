@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter import revision
 from exporter.exposition.families import PER_SERVER_FAMILIES, SERVER_READY
 from exporter.exposition.gzipparts import Body
 from exporter.exposition.history import Change, RegionHistory
@@ -87,6 +88,7 @@ def test_golden(openmetrics: bool, golden: str) -> None:
         fixed_exposition(openmetrics)
         .decode()
         .replace(f'python_version="{PY}"', 'python_version="X"')
+        .replace(f'revision="{revision()}"', 'revision="X"')
     )
     path = GOLDEN / golden
     if os.environ.get("UPDATE_GOLDEN"):

@@ -7,7 +7,9 @@ from html.parser import HTMLParser
 from types import SimpleNamespace
 from urllib.parse import urljoin
 
+from exporter import __version__
 from exporter.simulator import Fault
+from exporter.web import landing
 from exporter.web.landing import render_landing
 from tests.conftest import account_config
 
@@ -79,3 +81,10 @@ def test_a_custom_telemetry_path_is_linked_relatively() -> None:
     snapshot = SimpleNamespace(accounts=())
     html = render_landing(snapshot, "/prometheus/metrics").decode()  # type: ignore[arg-type]
     assert "href='./prometheus/metrics'" in html
+
+
+def test_the_page_names_the_version_and_the_source_revision(monkeypatch) -> None:
+    monkeypatch.setattr(landing, "revision", lambda: "0123abcd")
+    snapshot = SimpleNamespace(accounts=())
+    html = render_landing(snapshot, "/metrics").decode()  # type: ignore[arg-type]
+    assert f"Version {__version__}, revision 0123abcd." in html

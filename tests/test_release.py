@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +68,14 @@ def test_dockerfile_takes_the_version_as_a_build_argument() -> None:
     assert 'org.opencontainers.image.version="${VERSION:-unknown}"' in text
 
 
+def test_dockerfile_takes_the_revision_as_a_build_argument() -> None:
+    """REVISION reaches the wheel's build (build_info) and the image's revision label."""
+    text = (REPO / "Dockerfile").read_text()
+    assert re.findall(r"^ARG REVISION\S*", text, re.M) == ["ARG REVISION", "ARG REVISION"]
+    assert 'RACKCONNECT_EXPORTER_REVISION="${REVISION}"' in text
+    assert 'org.opencontainers.image.revision="${REVISION:-unknown}"' in text
+
+
 def test_license_is_apache_2() -> None:
     """LICENSE holds the full Apache License 2.0 that pyproject.toml names."""
     text = (REPO / "LICENSE").read_text()
@@ -77,3 +90,62 @@ def test_changelog_has_unreleased_and_this_version() -> None:
     headings = re.findall(r"^## \[([^\]]+)\]", (REPO / "CHANGELOG.md").read_text(), re.M)
     assert headings[0] == "Unreleased"
     assert VERSION in headings
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd``; its output."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["git", "no-git", "build-argument"])
+def test_a_built_package_knows_its_revision(tmp_path: Path, source: str) -> None:
+    """A wheel built from a git checkout records its commit; without git, ``unknown``
+    unless RACKCONNECT_EXPORTER_REVISION (the image's REVISION) says."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "_revision.py")
+    shutil.copytree(REPO / "exporter", src / "exporter", ignore=ignore)
+    env = {k: v for k, v in os.environ.items() if k != "RACKCONNECT_EXPORTER_REVISION"}
+    expected = "unknown"
+    if source == "git":
+        git(src, "init", "-q")
+        git(src, "add", ".")
+        git(src, "commit", "-q", "-m", "built")
+        expected = git(src, "rev-parse", "HEAD")
+    elif source == "build-argument":
+        env["RACKCONNECT_EXPORTER_REVISION"] = expected = "0123abcd"
+    wheels = tmp_path / "wheels"
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-index", "--no-cache-dir", "--no-deps",
+         "--no-build-isolation", "--disable-pip-version-check", "--wheel-dir", str(wheels),
+         str(src)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = wheels.glob("rackconnect_exporter-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    assert not (src / "exporter" / "_revision.py").exists()  # only in the build
+    env["PYTHONPATH"] = str(site)
+    found = subprocess.run(
+        [sys.executable, "-c", "import exporter; print(exporter.__file__, exporter.revision())"],
+        cwd="/", env=env, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert found == [str(site / "exporter" / "__init__.py"), expected]
+
+
+def test_a_tree_without_git_or_build_says_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a tree that is neither built nor a git checkout, the revision is unknown."""
+    monkeypatch.setattr(exporter, "__file__", "/nonexistent/exporter/__init__.py")
+    exporter.revision.cache_clear()
+    try:
+        assert exporter.revision() == "unknown"
+    finally:
+        exporter.revision.cache_clear()

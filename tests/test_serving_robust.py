@@ -175,14 +175,15 @@ def test_a_reload_that_drops_identity_url_is_refused_whole(sim, make_exporter, t
     running = exporter.supervisor.configs
     # Cut mid-write: valid YAML, but identity_url is gone.
     path.write_text(config_text(sim, "acme", identity_url=False))
-    assert not reload_config(lambda: load(str(path)), exporter.supervisor, exporter.store)
+    problems = reload_config(lambda: load(str(path)), exporter.supervisor, exporter.store)
+    assert any("identity_url missing" in p for p in problems), problems
     assert exporter.supervisor.configs == running
     assert value(exporter.scrape(), "rackconnect_config_last_reload_successful") == 0
     assert "identity_url missing" in exporter.log.getvalue()
     # Written out, the same move is accepted.
     text = config_text(sim, "acme", identity_url=False)
     path.write_text(text + "    identity_url: https://identity.api.rackspacecloud.com/v2.0/\n")
-    assert reload_config(lambda: load(str(path)), exporter.supervisor, exporter.store)
+    assert reload_config(lambda: load(str(path)), exporter.supervisor, exporter.store) == []
 
 
 @pytest.mark.slow

@@ -13,9 +13,10 @@ from exporter.cli import build_parser
 from exporter.commands import flags
 from exporter.commands.serve import run_exporter
 from exporter.config import Config
+from exporter.exposition.families import shard_families
 from exporter.polling.sharding import parse_shard_index, select, shard_of
 from tests.conftest import account_config
-from tests.expo_helpers import samples
+from tests.expo_helpers import promtool_check, samples, series, value
 from tests.helpers import run, wait_for
 
 pytestmark = pytest.mark.slow
@@ -62,45 +63,61 @@ def test_bad_shard_and_poll_flags_exit_3_naming_the_flag(args: list[str], messag
     assert message in result.stderr
 
 
-def test_each_replica_exposes_only_its_share(sim) -> None:
+def scrape_replica(config: Config, *options: str) -> dict:
+    """Run ``serve`` with these flags until ready; its exposition, parsed."""
+    args = build_parser().parse_args(["serve", "--web.listen-address=127.0.0.1:0", *options])
+    web = flags.web(args)
+    assert web is not None
+    stop = threading.Event()
+    urls: list[str] = []
+    thread = threading.Thread(
+        target=run_exporter,
+        args=(config, flags.poll_settings(args), web),
+        kwargs={
+            "shard": flags.shard(args),
+            "announce": lambda h, u=urls: u.append(h.url),
+            "stop": stop,
+        },
+    )
+    thread.start()
+    try:
+        while not urls:
+            thread.join(0.05)
+        wait_for(urls[0] + "/-/ready", timeout=10)
+        return samples(requests.get(urls[0] + "/metrics", timeout=5).content)
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_each_replica_exposes_only_its_share_and_which_shard_it_is(sim) -> None:
     config = Config(tuple(account_config(sim, a.name) for a in sim.accounts))
     seen: dict[int, set[str]] = {}
     for index in range(2):
-        args = build_parser().parse_args(
-            [
-                "serve",
-                "--web.listen-address=127.0.0.1:0",
-                f"--shard.index=exporter-{index}",
-                "--shard.total=2",
-            ]
-        )
-        web = flags.web(args)
-        assert web is not None
-        stop = threading.Event()
-        urls: list[str] = []
-        thread = threading.Thread(
-            target=run_exporter,
-            args=(config, flags.poll_settings(args), web),
-            kwargs={
-                "shard": flags.shard(args),
-                "announce": lambda h, u=urls: u.append(h.url),
-                "stop": stop,
-            },
-        )
-        thread.start()
-        try:
-            while not urls:
-                thread.join(0.05)
-            wait_for(urls[0] + "/-/ready", timeout=10)
-            parsed = samples(requests.get(urls[0] + "/metrics", timeout=5).content)
-        finally:
-            stop.set()
-            thread.join(10)
+        parsed = scrape_replica(config, f"--shard.index=exporter-{index}", "--shard.total=2")
         seen[index] = {dict(lbl)["account"] for n, lbl in parsed if n == "rackconnect_up"}
+        assert value(parsed, "rackconnect_exporter_shard_ordinal", shard_ordinal=str(index)) == (
+            index
+        )
+        assert len(series(parsed, "rackconnect_exporter_shard_ordinal")) == 1
+        assert value(parsed, "rackconnect_exporter_total_shards") == 2
     names = {a.name for a in sim.accounts}
     assert seen[0] | seen[1] == names
     assert not seen[0] & seen[1]
     assert seen[0] == {n for n in names if shard_of(n, 2) == 0}
+    unsharded = scrape_replica(config)
+    assert {a for n, lbl in unsharded if n == "rackconnect_up" for a in [dict(lbl)["account"]]} == (
+        names
+    )
+    assert not [n for n, _ in unsharded if "shard" in n]
+
+
+@pytest.mark.slow
+def test_the_shard_families_pass_promtool() -> None:
+    body = b"".join(f.header(False, "") + lines for f, lines in shard_families(2, 3))
+    assert promtool_check(body) == ""
+    assert value(samples(body), "rackconnect_exporter_shard_ordinal", shard_ordinal="2") == 2
+    assert value(samples(body), "rackconnect_exporter_total_shards") == 3
 
 
 def test_the_sharded_kubernetes_example_is_valid_and_consistent() -> None:

@@ -80,7 +80,7 @@ class Signals:
             name = signal.Signals(self.received.pop(0)).name
             logger.info("signal received", extra={"signal": name})
 
-    def wait(self, on_reload: Callable[[], None] | None = None) -> None:
+    def wait(self, on_reload: Callable[[], object] | None = None) -> None:
         """Block until ``stop``; call ``on_reload`` after each SIGHUP."""
         while not self.stop.wait(0.2):
             self.log()
@@ -96,7 +96,7 @@ def run_server(
     store: Store,
     start: Callable[[ExporterHTTPServer, threading.Event], Callable[[], None]],
     *,
-    reload: Callable[[], None] | None = None,
+    reload: Callable[[], list[str]] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Serve ``store`` until a signal (or ``stop``); EXIT_FAILURE if the address is taken.
@@ -104,19 +104,22 @@ def run_server(
     Once the server listens, ``start(httpd, stop)`` starts the command's own work and
     returns how to stop it; after SIGTERM the process exits within STOP_GRACE seconds,
     polls in flight cut off, not waited for. SIGHUP re-reads the web configuration, then
-    calls ``reload``.
+    calls ``reload``, which returns why it refused the new configuration (nothing when it
+    applied it); with ``reload``, ``POST /-/reload`` does the same.
     """
+    lock = threading.Lock()  # SIGHUP and POST /-/reload: one reload at a time
+
+    def on_reload() -> list[str]:
+        with lock:
+            web.security.maybe_reload(force=True)
+            return reload() if reload is not None else []
+
     try:
-        httpd = http_server(web, store)
+        httpd = http_server(web, store, reload=on_reload if reload is not None else None)
     except OSError as exc:
         host, port = web.address
         logger.error("cannot listen", extra={"address": f"{host}:{port}", "err": exc.strerror})
         return EXIT_FAILURE
-
-    def on_reload() -> None:
-        web.security.maybe_reload(force=True)
-        if reload is not None:
-            reload()
 
     with Signals(stop) as signals:
         httpd.start()

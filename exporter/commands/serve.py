@@ -58,7 +58,7 @@ def run_exporter(
 ) -> int:
     """Start the pollers and the HTTP server; block until ``stop`` or a signal.
 
-    With ``reload``, SIGHUP loads the configuration again and applies it.
+    With ``reload``, SIGHUP and ``POST /-/reload`` load the configuration again and apply it.
     """
     tune_runtime()
     index, total = shard
@@ -84,11 +84,11 @@ def run_exporter(
             announce(httpd)
         return exporter.stop
 
-    def reload_accounts() -> None:
-        """What SIGHUP does after re-reading the web configuration."""
+    def reload_accounts() -> list[str]:
+        """What SIGHUP and ``POST /-/reload`` do after re-reading the web configuration."""
         if reload is None:
             logger.info("nothing to reload: the accounts are built in")
-        else:
-            exporter.reload(reload)
+            return []
+        return exporter.reload(reload)
 
     return run_server(web, exporter.store, start, reload=reload_accounts, stop=stop)

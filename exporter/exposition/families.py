@@ -118,8 +118,9 @@ HISTORY_FAMILIES = (AUTOMATION_DURATION, AUTOMATION_TRANSITIONS)
 BUILD_INFO = Family(
     "rackconnect_exporter_build_info",
     "info",
-    "Version of the exporter and of Python (always 1).",
-    ("version", "python_version"),
+    "Version of the exporter, the source revision it was built from, and the version of "
+    "Python (always 1).",
+    ("version", "revision", "python_version"),
 )
 ACCOUNT_INFO = Family(
     "rackconnect_account_info",
@@ -162,7 +163,8 @@ POLL_ERRORS = Family(
 CONFIG_RELOAD_OK = Family(
     "rackconnect_config_last_reload_successful",
     "gauge",
-    "1 if the last load of the configuration (at start or on SIGHUP) succeeded, else 0.",
+    "1 if the last load of the configuration (at start, on SIGHUP or POST /-/reload) "
+    "succeeded, else 0.",
 )
 CONFIG_RELOAD_TIME = Family(
     "rackconnect_config_last_reload_success_timestamp_seconds",
@@ -174,6 +176,19 @@ API_REQUESTS = Family(
     "counter",
     "HTTP requests made to Rackspace APIs, by API and response code.",
     (*REGION, "api", "code"),
+)
+
+# Sharding (--shard.total > 1 only), as kube-state-metrics exposes its own.
+SHARD_ORDINAL = Family(
+    "rackconnect_exporter_shard_ordinal",
+    "gauge",
+    "This replica's --shard.index, as label and value; only when sharding is on.",
+    ("shard_ordinal",),
+)
+TOTAL_SHARDS = Family(
+    "rackconnect_exporter_total_shards",
+    "gauge",
+    "The --shard.total this replica was started with; only when sharding is on.",
 )
 
 
@@ -192,6 +207,15 @@ def escape_help(value: str) -> str:
 def labels(**pairs: str) -> str:
     """``name="value",...`` in the order given, values escaped."""
     return ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items())
+
+
+def shard_families(index: int, total: int) -> list[tuple[Family, bytes]]:
+    """The shard families of replica ``index`` of ``total``, rendered for ``Store.set_extra``."""
+    ordinal = labels(shard_ordinal=str(index))
+    return [
+        (SHARD_ORDINAL, f"{SHARD_ORDINAL.name}{{{ordinal}}} {index}\n".encode()),
+        (TOTAL_SHARDS, f"{TOTAL_SHARDS.name} {total}\n".encode()),
+    ]
 
 
 # The agent's own families, for the one server it runs on.
@@ -222,6 +246,8 @@ FAMILIES = (
     API_REQUESTS,
     *PER_SERVER_FAMILIES,
     *HISTORY_FAMILIES,
+    SHARD_ORDINAL,
+    TOTAL_SHARDS,
     GATEWAY_INFO,
     TASK_STATUS,
 )

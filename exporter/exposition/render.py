@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client.utils import floatToGoString
 
-from exporter import __version__
+from exporter import __version__, revision
 from exporter.durations import format_duration
 from exporter.exposition.families import (
     ACCOUNT_INFO,
@@ -298,7 +298,11 @@ def render_parts(
         chunks.append(fam.header(openmetrics, note if cached else ""))
         chunks.append(_encode(body) if isinstance(body, str) else body)
 
-    build = {"version": __version__, "python_version": platform.python_version()}
+    build = {
+        "version": __version__,
+        "revision": revision(),
+        "python_version": platform.python_version(),
+    }
     family(BUILD_INFO, sample(BUILD_INFO, 1, **build), cached=False)
     if config_reload is not None:
         ok, when = config_reload

@@ -258,8 +258,11 @@ class Supervisor:
             list(pool.map(lambda region: self._poll_region(run, region), sorted(run.regions)))
 
 
-def reload_config(load: Callable[[], Config], supervisor: Supervisor, store: Store) -> bool:
-    """Load the configuration again and apply it; on failure keep the running one."""
+def reload_config(load: Callable[[], Config], supervisor: Supervisor, store: Store) -> list[str]:
+    """Load the configuration again and apply it; on failure keep the running one.
+
+    Returns why it was refused: no problems when it was applied.
+    """
     try:
         config = load()
         check_reload(supervisor.configs, config)
@@ -269,7 +272,7 @@ def reload_config(load: Callable[[], Config], supervisor: Supervisor, store: Sto
             "config reload failed, keeping the running configuration",
             extra={"err": "; ".join(exc.problems)},
         )
-        return False
+        return list(exc.problems) or [str(exc)]
     logs.add_secrets(config.secrets())
     changes = supervisor.apply(config.accounts)
     store.config_reloaded(True, time.time())
@@ -277,4 +280,4 @@ def reload_config(load: Callable[[], Config], supervisor: Supervisor, store: Sto
         "config reloaded",
         extra={k: ",".join(v) for k, v in changes.items()} | {"accounts": len(config.accounts)},
     )
-    return True
+    return []

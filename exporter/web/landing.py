@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from html import escape
 
-from exporter import __version__
+from exporter import __version__, revision
 from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, RegionView
 from exporter.store import Snapshot
 
@@ -75,8 +75,8 @@ def render_landing(snapshot: Snapshot, telemetry_path: str) -> bytes:
         "<title>RackConnect Exporter</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>RackConnect Exporter</h1>",
-        f"<p>Version {_h(__version__)}. RackConnect v2.0 and Managed Operations automation"
-        " status of Rackspace cloud servers.</p>",
+        f"<p>Version {_h(__version__)}, revision {_h(revision())}. RackConnect v2.0 and"
+        " Managed Operations automation status of Rackspace cloud servers.</p>",
         f"<p><a href='{_h(_relative(telemetry_path))}'>Metrics</a> · "
         "<a href='./-/healthy'>Health</a> · <a href='./-/ready'>Readiness</a></p>",
     ]

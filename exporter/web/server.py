@@ -12,6 +12,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,6 +33,7 @@ WRITE_TIMEOUT = 10.0  # seconds a client may take to receive a whole answer
 # above what slow clients usually hold, so a scraper rarely waits for a slot at all.
 MAX_CONNECTIONS = 512
 PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
+RELOAD_PATH = "/-/reload"
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -119,20 +121,22 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
-    def _answer(self, send_body: bool) -> None:
+    def _admitted(self, send_body: bool) -> bool:
+        """Whether the request may go on; answers 401 when it may not."""
         if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers:
             self.close_connection = True  # an unread body must not pass for the next request
+        if self.server.security.authorized(self.headers.get("Authorization")):
+            return True
+        # As exporter-toolkit: with users configured, every path needs them.
+        headers = {**PLAIN, "WWW-Authenticate": "Basic"}
+        self._send(HTTPStatus.UNAUTHORIZED, b"Unauthorized\n", headers, send_body)
+        return False
+
+    def _answer(self, send_body: bool) -> None:
+        if not self._admitted(send_body):
+            return
         path = urlsplit(self.path).path
         server = self.server
-        if not server.security.authorized(self.headers.get("Authorization")):
-            # As exporter-toolkit: with users configured, every path needs them.
-            self._send(
-                HTTPStatus.UNAUTHORIZED,
-                b"Unauthorized\n",
-                {**PLAIN, "WWW-Authenticate": "Basic"},
-                send_body,
-            )
-            return
         snapshot = server.store.current
         if path == server.telemetry_path:
             openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
@@ -161,19 +165,34 @@ class _Handler(BaseHTTPRequestHandler):
                 waiting = ", ".join(a.name for a in snapshot.accounts if not a.polled)
                 text = f"Not ready: waiting for the first poll of {waiting}\n".encode()
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, text, PLAIN, send_body)
+        elif self._reloads(path):
+            self._not_allowed(send_body)
         else:
             self._send(HTTPStatus.NOT_FOUND, b"Not found\n", PLAIN, send_body)
 
-    def _not_allowed(self) -> None:
-        self._send(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            b"Method not allowed\n",
-            {**PLAIN, "Allow": "GET, HEAD"},
-            True,
-        )
+    def _reloads(self, path: str) -> bool:
+        """Whether ``path`` is the reload endpoint, which only ``POST`` reaches."""
+        return path == RELOAD_PATH and self.server.reload is not None
+
+    def do_POST(self) -> None:
+        reload = self.server.reload
+        if reload is None or not self._reloads(urlsplit(self.path).path):
+            self._not_allowed()
+        elif self._admitted(send_body=True):
+            problems = reload()
+            if problems:
+                text = "Reload refused, the running configuration stays:\n" + "\n".join(problems)
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, f"{text}\n".encode(), PLAIN, True)
+            else:
+                self._send(HTTPStatus.OK, b"Reloaded\n", PLAIN, True)
+
+    def _not_allowed(self, send_body: bool = True) -> None:
+        allow = "POST" if self._reloads(urlsplit(self.path).path) else "GET, HEAD"
+        headers = {**PLAIN, "Allow": allow}
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"Method not allowed\n", headers, send_body)
         self.close_connection = True  # a request body, if any, was not read
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 - stdlib names
+    do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 - stdlib names
 
     def _send(
         self,
@@ -225,6 +244,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
         *,
         process: ProcessFamilies | None = None,
+        reload: Callable[[], list[str]] | None = None,
     ):
         self.address_family = _family(address[0])
         self.request_queue_size = max_connections  # the listen backlog
@@ -235,6 +255,8 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.telemetry_path = telemetry_path
         self.process = process or ProcessFamilies()
         self.security = security or WebSecurity(None)
+        # POST /-/reload: loads the configuration again; returns why it was refused.
+        self.reload = reload
         self._landing_lock = threading.Lock()
         self._landing: tuple[object, bytes] | None = None
 
