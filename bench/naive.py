@@ -69,9 +69,9 @@ class FleetCollector(Collector):
 def main() -> None:
     url, username, api_key = sys.argv[1:4]
     client = ApiClient(60)
-    identity = TokenCache(Identity(client, url, username, api_key=api_key))
-    access = identity.access()
-    servers = CloudServers(client, identity)
+    tokens = TokenCache(Identity(client, url, username, api_key=api_key))
+    access = tokens.access()
+    servers = CloudServers(client, tokens)
     fleet = {
         r: servers.list_region(r).servers for r in sorted(access.region_urls(NEXT_GEN_SERVICE))
     }

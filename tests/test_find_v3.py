@@ -9,7 +9,7 @@ import pytest
 
 from exporter.config import AccountConfig, ConfigError, load_file
 from exporter.rackspace.client import ApiClient
-from exporter.rackspace.identity import make_identity, parse_access
+from exporter.rackspace.identity import make_token_cache, parse_access
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import account_config
 from tests.expo_helpers import value
@@ -26,7 +26,7 @@ def cloud():
 
 def test_the_access_keeps_the_v3_endpoints_and_v2_is_not_expected_there(cloud) -> None:
     client = ApiClient(5)
-    access = make_identity(client, account_config(cloud, "vee")).access()
+    access = make_token_cache(client, account_config(cloud, "vee")).access()
     client.close()
     assert list(access.rackconnect_v3) == ["DFW"]
     assert access.rackconnect_v3["DFW"].endswith("/dfw/rackconnect/v3/400004")

@@ -202,7 +202,7 @@ def test_expired_token_is_renewed_without_losing_a_poll(sim, make_exporter) -> N
     sim.token_lifetime = 1.0
     exporter = make_exporter(account_config(sim, "initech"))
     for poller in exporter.supervisor.pollers:
-        poller.identity.clock = lambda: now[0]
+        poller.tokens.clock = lambda: now[0]
     exporter.poll()
     now[0] += 1.2
     exporter.poll()

@@ -19,7 +19,7 @@ from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
     NEXT_GEN_SERVICE,
     automation,
-    make_identity,
+    make_token_cache,
 )
 from exporter.store import AccountWriter
 
@@ -47,9 +47,9 @@ class AccountPoller:
         self.client = ApiClient(
             timeout, on_response=writer.count_request, throttle=self.bucket.acquire
         )
-        self.identity = make_identity(self.client, account)
+        self.tokens = make_token_cache(self.client, account)
         self.servers = CloudServers(
-            self.client, self.identity, metadata_labels=account.metadata_labels
+            self.client, self.tokens, metadata_labels=account.metadata_labels
         )
         self._syncs: dict[str, RegionSync] = {}
 
@@ -58,7 +58,7 @@ class AccountPoller:
 
         Raises UpstreamError when Identity fails.
         """
-        access = self.identity.access()
+        access = self.tokens.access()
         name = self.account.name
         rackconnect, managed = automation(self.account, access)
         self.writer.known(access.tenant_id, rackconnect, managed, access.v2_regions(self.account))

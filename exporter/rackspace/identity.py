@@ -2,7 +2,7 @@
 
 ``Identity`` speaks v2.0 (``POST /tokens``), ``IdentityV1`` the v1.0 handshake (``GET /v1.0``
 with ``X-Auth-User``/``X-Auth-Key``). Both only authenticate; a ``TokenCache`` keeps the
-token of either and is what the rest of the exporter holds. ``make_identity`` picks the
+token of either and is what the rest of the exporter holds. ``make_token_cache`` picks the
 version from an account's ``identity_url``.
 """
 
@@ -315,7 +315,7 @@ def automation(account: AccountConfig, access: Access) -> tuple[bool, bool]:
     return rackconnect, managed
 
 
-def make_identity(
+def make_token_cache(
     client: ApiClient, account: AccountConfig, clock: Clock = time.time
 ) -> TokenCache:
     """The account's token cache, over Identity v1.0 if ``identity_url`` ends in /v1.0."""

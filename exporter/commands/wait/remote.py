@@ -47,7 +47,7 @@ from exporter.rackspace.identity import (
     NEXT_GEN_SERVICE,
     Access,
     automation,
-    make_identity,
+    make_token_cache,
 )
 from exporter.rackspace.rackconnect_v3 import ServerState, Tokens, fetch_server
 
@@ -187,8 +187,8 @@ class Waiter(Watcher):
     ) -> Target | None:
         client = ApiClient(self.request_timeout)
         self._clients.append(client)
-        identity = make_identity(client, account)
-        access = identity.access()
+        tokens = make_token_cache(client, account)
+        access = tokens.access()
         rackconnect, managed = automation(account, access)
         next_urls = access.region_urls(NEXT_GEN_SERVICE)
         first_url = access.region_urls(FIRST_GEN_SERVICE).get("")
@@ -211,7 +211,7 @@ class Waiter(Watcher):
             # First-generation ids are integers; next-generation ids are UUIDs.
             if first_url and self.server_id.isdigit():
                 regions.insert(0, GLOBAL)
-        servers = CloudServers(client, identity)
+        servers = CloudServers(client, tokens)
         for region in regions:
 
             def fetch(region: str = region) -> dict[str, Any]:
@@ -237,7 +237,7 @@ class Waiter(Watcher):
                 managed=managed,
                 fetch=fetch,
                 fetch_v3=self._v3_reader(
-                    account.name, region, v3_regions, access=access, client=client, tokens=identity
+                    account.name, region, v3_regions, access=access, client=client, tokens=tokens
                 ),
             )
         return None
