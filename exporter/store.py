@@ -122,38 +122,13 @@ class AccountWriter:
         self.store._polled(self)
 
     def succeeded(self, region: str, servers: Iterable[Server], duration: float) -> None:
-        """Replace a region's servers with a full listing's."""
-        listed = tuple({s.id: s for s in servers}.values())
+        """Replace a region's servers: its complete listing, one record per server id."""
+        listed = tuple(servers)
         self.store._write(self, region, lambda _old: listed, duration)
-
-    def merged(
-        self, region: str, changed: Iterable[Server], deleted: Iterable[str], duration: float
-    ) -> None:
-        """Apply a delta: changed servers replace or join, deleted ones leave, in one step."""
-
-        def merge(old: tuple[Server, ...]) -> tuple[Server, ...]:
-            by_id = {s.id: s for s in old}
-            by_id.update((s.id, s) for s in changed)
-            for server_id in deleted:
-                by_id.pop(server_id, None)
-            return tuple(by_id.values())
-
-        self.store._write(self, region, merge, duration)
 
     def failed(self, region: str, reason: str, duration: float) -> None:
         """Record a failed poll; the region keeps its last good servers."""
         self.store._failed(self, region, reason, duration)
-
-    def merged_size(self, region: str, changed: Iterable[Server], deleted: Iterable[str]) -> int:
-        """How many servers the region would hold after ``merged`` with these."""
-        ids = {s.id for s in self.store._servers(self.account, region)}
-        ids.update(s.id for s in changed)
-        ids.difference_update(deleted)
-        return len(ids)
-
-    def regions(self) -> list[str]:
-        """The regions known for the account ("" aside: it stands for failed Identity)."""
-        return self.store._regions(self.account)
 
     def count_request(self, api: str, region: str, code: int) -> None:
         """Count one upstream HTTP answer (the client's ``on_response``)."""
@@ -276,17 +251,6 @@ class Store:
             if account is not None and not account.view.polled:
                 account.view = dataclasses.replace(account.view, polled=True)
                 self._changed()
-
-    def _servers(self, name: str, region: str) -> tuple[Server, ...]:
-        with self._lock:
-            account = self._accounts.get(name)
-            state = account.regions.get(region) if account else None
-            return state.view.servers if state else ()
-
-    def _regions(self, name: str) -> list[str]:
-        with self._lock:
-            account = self._accounts.get(name)
-            return [r for r in account.regions if r] if account else []
 
     def _write(
         self,

@@ -1,10 +1,16 @@
-"""The store: deltas merged into a region in one step, and batched publishing."""
+"""The store: a region's listing published in one step, and batched publishing."""
 
 from __future__ import annotations
 
 import gzip
 
+import pytest
+
+from exporter.errors import UpstreamError
 from exporter.model import RegionView, Server
+from exporter.polling.incremental import RegionRecords
+from exporter.rackspace import cloudservers
+from exporter.rackspace.cloudservers import Listing
 from exporter.store import AccountWriter, Store
 from tests.expo_helpers import samples, series
 from tests.helpers import wait_until
@@ -29,9 +35,11 @@ def ids(store: Store, region: str = "ORD") -> list[str]:
 def test_a_delta_replaces_changes_adds_new_and_drops_deleted() -> None:
     store = Store(60)
     w = writer(store)
-    w.succeeded("ORD", [server("1"), server("2"), server("3")], 0.1)
+    records = RegionRecords("ORD")
+    w.succeeded("ORD", records.apply(Listing(servers=[server("1"), server("2"), server("3")])), 0.1)
     before = store.current
-    w.merged("ORD", [server("2", "FAILED"), server("4")], ["3", "nope"], 0.1)
+    delta = Listing(full=False, servers=[server("2", "FAILED"), server("4")], deleted=["3", "nope"])
+    w.succeeded("ORD", records.apply(delta), 0.1)
     after = store.current
     assert ids(store) == ["1", "2", "4"]
     assert before is not after
@@ -49,9 +57,10 @@ def test_a_delta_replaces_changes_adds_new_and_drops_deleted() -> None:
 def test_an_empty_delta_reuses_the_region_parts() -> None:
     store = Store(60)
     w = writer(store)
-    w.succeeded("ORD", [server(str(i)) for i in range(50)], 0.1)
+    records = RegionRecords("ORD")
+    w.succeeded("ORD", records.apply(Listing(servers=[server(str(i)) for i in range(50)])), 0.1)
     parts = store.current.accounts[0].regions[0].parts
-    w.merged("ORD", [], [], 0.1)
+    w.succeeded("ORD", records.apply(Listing(full=False)), 0.1)
     assert store.current.accounts[0].regions[0].parts is parts
 
 
@@ -129,3 +138,25 @@ def test_a_change_recompresses_only_the_families_whose_lines_changed() -> None:
     assert b'server_id="49",status="FAILED"} 1' in after.parts[automation].data
     parsed = samples(store.current.body())
     assert len(series(parsed, "rackconnect_server_info")) == 50
+
+
+def test_a_delta_over_the_server_cap_is_refused_and_nothing_is_kept(monkeypatch) -> None:
+    monkeypatch.setattr(cloudservers, "MAX_SERVERS", 3)
+    records = RegionRecords("ORD")
+    held = records.apply(Listing(servers=[server("1"), server("2"), server("3")]))
+    with pytest.raises(UpstreamError, match="more than 3 servers with these changes"):
+        records.apply(Listing(full=False, servers=[server("4")]))
+    assert records.servers is held
+    assert set(records.known) == {"1", "2", "3"}
+    # a deletion in the same delta makes room
+    merged = records.apply(Listing(full=False, servers=[server("4")], deleted=["1"]))
+    assert [s.id for s in merged] == ["2", "3", "4"]
+
+
+def test_an_unchanged_full_listing_gives_the_records_already_held() -> None:
+    records = RegionRecords("ORD")
+    held = records.apply(Listing(servers=[server("1"), server("2")]))
+    assert records.apply(Listing(servers=list(held))) is held
+    assert records.apply(Listing(full=False)) is held
+    fresh = records.apply(Listing(servers=[server("2"), server("1")]))
+    assert [s.id for s in fresh] == ["2", "1"]

@@ -17,7 +17,7 @@ import pytest
 from exporter.polling.account import AccountPoller
 from exporter.polling.scheduler import Scheduler
 from exporter.polling.supervisor import JITTER, PollSettings, Supervisor
-from exporter.rackspace.cloudservers import Listing
+from exporter.rackspace.cloudservers import NOTHING, Listing
 from exporter.simulator import Fault
 from exporter.store import Store
 from tests.conftest import account_config
@@ -146,8 +146,8 @@ class Gate:
         self.release = threading.Event()
         real = poller.servers.list_region
 
-        def held(name: str, since: float | None = None) -> Listing:
-            listing = real(name, since)
+        def held(name: str, since: float | None = None, known=NOTHING) -> Listing:
+            listing = real(name, since, known)
             if name == region:
                 self.entered.set()
                 assert self.release.wait(10)
@@ -225,4 +225,22 @@ def test_a_removed_account_gets_no_series_back_from_its_last_poll(sim) -> None:
     thread.join(10)
     parsed = samples(store.current.body())
     assert not [lbl for (_, lbl) in parsed if ("account", "acme") in lbl]
+    supervisor.stop(1)
+
+
+def test_a_changed_account_reports_a_failed_login_on_the_regions_it_had(sim) -> None:
+    """The new poller knows the regions the old one reported; it reads none back."""
+    store = Store(60)
+    supervisor = Supervisor(store, PollSettings(interval=60, timeout=5))
+    globex = account_config(sim, "globex")
+    supervisor.apply([globex])
+    supervisor.poll_now()
+    supervisor.apply([dataclasses.replace(globex, managed=True)])  # a changed account
+    assert supervisor.pollers[0].regions == ["DFW", "SYD"]
+    sim.add_fault(Fault(kind="status", api="identity", status=500))
+    supervisor.poll_now()
+    parsed = samples(store.current.body())
+    for region in ("DFW", "SYD"):
+        assert value(parsed, "rackconnect_up", account="globex", region=region) == 0
+    assert value(parsed, "rackconnect_up", region="") is None
     supervisor.stop(1)

@@ -5,15 +5,16 @@ The supervisor decides when each of these runs; this module only does the work.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from exporter.config import AccountConfig
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import format_exception, logger
-from exporter.polling.incremental import DEFAULT_FULL_EVERY, RegionSync
+from exporter.polling.incremental import DEFAULT_FULL_EVERY, RegionRecords, RegionSync
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
-from exporter.rackspace import cloudservers as servers_api
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
@@ -24,8 +25,20 @@ from exporter.rackspace.identity import (
 from exporter.store import AccountWriter
 
 
+@dataclass
+class _Region:
+    """What the poller knows of one region: when to list it in full, and its records."""
+
+    sync: RegionSync
+    records: RegionRecords
+
+
 class AccountPoller:
-    """Polls one account's regions and publishes each region's result on its own."""
+    """Polls one account's regions and publishes each region's result on its own.
+
+    ``regions`` are those an earlier poller of the account reported, which the store
+    still shows: a region that leaves the catalog is then reported as failing.
+    """
 
     def __init__(
         self,
@@ -37,6 +50,7 @@ class AccountPoller:
         requests_per_minute: float = DEFAULT_PER_MINUTE,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        regions: Iterable[str] = (),
     ) -> None:
         self.account = account
         self.writer = writer
@@ -51,7 +65,15 @@ class AccountPoller:
         self.servers = CloudServers(
             self.client, self.tokens, metadata_labels=account.metadata_labels
         )
-        self._syncs: dict[str, RegionSync] = {}
+        self._regions: dict[str, _Region] = {}
+        self._reported = {r for r in regions if r}  # the regions the store shows
+        self._lock = threading.Lock()
+
+    @property
+    def regions(self) -> list[str]:
+        """The regions this poller (or the one before it) reported, sorted."""
+        with self._lock:
+            return sorted(self._reported)
 
     def authenticate(self) -> tuple[str, ...]:
         """Authenticate, record the account's facts and return the regions to poll.
@@ -63,7 +85,7 @@ class AccountPoller:
         rackconnect, managed = automation(self.account, access)
         self.writer.known(access.tenant_id, rackconnect, managed, access.v2_regions(self.account))
         # A region that drops out of the catalog is reported as failing, not left as it was.
-        known = set(self.writer.regions()) - {GLOBAL}
+        known = set(self.regions) - {GLOBAL}
         regions = self.account.regions or tuple(
             sorted(set(access.region_urls(NEXT_GEN_SERVICE)) | known)
         )
@@ -79,7 +101,7 @@ class AccountPoller:
 
     def auth_failed(self, exc: UpstreamError, duration: float) -> None:
         """Report a failed authentication on every known region (or region "")."""
-        for region in self.writer.regions() or [""]:
+        for region in self.regions or [""]:
             self._failed(region, exc.reason, format_exception(exc), duration)
 
     def poll_region(self, region: str) -> float | None:
@@ -88,22 +110,18 @@ class AccountPoller:
         Returns how many seconds upstream asked to wait when it rate-limited the poll.
         """
         name = self.account.name
-        sync = self._syncs.get(region)
-        if sync is None:
-            sync = self._syncs[region] = RegionSync(self.full_every, name=region)
-        since = sync.changes_since(self.wall())
+        state = self._regions.get(region)
+        if state is None:
+            state = self._regions[region] = _Region(
+                RegionSync(self.full_every, name=region), RegionRecords(region)
+            )
+        since = state.sync.changes_since(self.wall())
         started = self.clock()
+        with self._lock:  # regions are polled in parallel
+            self._reported.add(region)
         try:
-            listing = self.servers.list_region(region, since)
-            if since is not None:
-                size = self.writer.merged_size(region, listing.servers, listing.deleted)
-                if size > servers_api.MAX_SERVERS:
-                    raise UpstreamError(
-                        BAD_RESPONSE,
-                        f"GET {region} servers: more than {servers_api.MAX_SERVERS} servers "
-                        "with these changes, the most one account and region may have; "
-                        "the changes are not used",
-                    )
+            listing = self.servers.list_region(region, since, state.records.known)
+            servers = state.records.apply(listing)
         except UpstreamError as exc:
             self._failed(region, exc.reason, format_exception(exc), self.clock() - started)
             return exc.retry_after if exc.reason == RATE_LIMITED else None
@@ -116,11 +134,8 @@ class AccountPoller:
             self.writer.failed(region, BAD_RESPONSE, self.clock() - started)
             return None
         duration = self.clock() - started
-        if since is None:
-            self.writer.succeeded(region, listing.servers, duration)
-        else:
-            self.writer.merged(region, listing.servers, listing.deleted, duration)
-        sync.succeeded(listing, full=since is None, now=self.wall())
+        self.writer.succeeded(region, servers, duration)
+        state.sync.succeeded(listing, full=since is None, now=self.wall())
         logger.debug(
             "poll succeeded",
             extra={

@@ -10,17 +10,20 @@ in the future cannot hide the changes that follow; a ``Date`` more than ``MAX_SK
 from the local clock is logged once per region. Every
 ``full_every`` polls the region is listed in full, which heals anything a delta missed.
 
-A lister is anything with ``list_region(region, changes_since) -> Listing``: Cloud Servers
-v2 sends ISO 8601 UTC; first-gen v1.0 sends epoch seconds and answers 304 Not Modified
-when nothing changed (``Listing.not_modified``). The dates here are epoch seconds for both.
+The lister is ``CloudServers.list_region(region, changes_since, known)``: Cloud Servers v2
+sends ISO 8601 UTC; first-gen v1.0 sends epoch seconds and answers 304 Not
+Modified when nothing changed (``Listing.not_modified``). The dates here are epoch seconds
+for both. ``RegionRecords`` holds what the listings add up to: the one place a delta is
+merged and the server cap is checked against the merged region.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import operator
 
 from exporter.logs import logger
-from exporter.rackspace.cloudservers import Listing
+from exporter.model import Server
+from exporter.rackspace.cloudservers import Listing, check_size
 
 OVERLAP = 60.0  # seconds asked for again in each delta, against clock skew
 DEFAULT_FULL_EVERY = 10  # a full listing every this many polls of a region
@@ -28,12 +31,41 @@ MAX_DELTA_AGE = 7 * 86400.0  # deletions are kept upstream for 30 days; stay wel
 MAX_SKEW = 300.0  # a Date further than this from the local clock is logged
 
 
-class Lister(Protocol):
-    """Lists one region of an account, in full or since a time."""
+class RegionRecords:
+    """A region's servers as its listings add up: a full listing replaces, a delta merges.
 
-    def list_region(self, region: str, changes_since: float | None = None) -> Listing:
-        """A full listing, or the changes since ``changes_since`` (epoch seconds)."""
-        ...
+    ``known`` (by id) lets a lister hand back the records already held for servers that
+    did not change; ``servers`` keeps its order: listed, then new ones at the end.
+    """
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.known: dict[str, Server] = {}
+        self.servers: tuple[Server, ...] = ()
+
+    def apply(self, listing: Listing) -> tuple[Server, ...]:
+        """The region's servers with ``listing``; nothing is kept when it is refused.
+
+        Raises UpstreamError when a delta would take the region over the server cap.
+        """
+        held = self.servers
+        if listing.full:  # its size was checked page by page
+            listed = listing.servers
+            if len(listed) == len(held) and all(map(operator.is_, listed, held)):
+                return held  # the very records of last time: an unchanged listing
+            known = {s.id: s for s in listed}
+        else:
+            known = self.known
+            if listing.servers or listing.deleted:
+                known = dict(known)
+                known.update((s.id, s) for s in listing.servers)
+                for server_id in listing.deleted:
+                    known.pop(server_id, None)
+            check_size(len(known), self.region, changes=True)
+            if known is self.known:
+                return held
+        self.known, self.servers = known, tuple(known.values())
+        return self.servers
 
 
 class RegionSync:

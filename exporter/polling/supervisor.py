@@ -119,13 +119,16 @@ class Supervisor:
                 continue
             # From here on, only the new poller's writes reach the store.
             writer = self.store.open_account(name)
+            reported: list[str] = []
             if current is None:
                 changes["added"].append(name)
             else:
                 self._stop(name)
                 # Regions no longer asked for leave; the others keep their last data.
+                reported = current.poller.regions
                 if account.regions is not None:
                     self.store.keep_regions(name, account.regions)
+                    reported = [r for r in reported if r in account.regions]
                 changes["changed"].append(name)
             poller = AccountPoller(
                 account,
@@ -133,6 +136,7 @@ class Supervisor:
                 self.settings.timeout,
                 full_every=self.settings.full_every,
                 requests_per_minute=self.settings.requests_per_minute,
+                regions=reported,
             )
             run = _Running(account, poller)
             with self._lock:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -40,6 +41,7 @@ MAX_PAGES = 10_000  # a guard against a listing that never ends
 # The most servers one listing (an account's region) may hold: a bound on memory.
 MAX_SERVERS = 100_000
 DELETED = "DELETED"
+NOTHING: Mapping[str, Server] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,8 @@ class CloudServers:
         self._tokens = tokens
         self.page_size = page_size
         self._clock = clock
-        # Per region: the records listed last, by id, so that an unchanged server keeps
-        # its record instead of an equal copy; and the pages of the last full listing, by
-        # URL, so that an unchanged page is not even decoded again.
-        self._records: dict[str, dict[str, Server]] = {}
+        # Per region: the pages of the last full listing, by URL, so that an unchanged page
+        # is not even decoded again.
         self._pages: dict[str, dict[str, Page]] = {}
 
     def base_url(self, region: str) -> str:
@@ -169,28 +169,30 @@ class CloudServers:
             raise UpstreamError(BAD_RESPONSE, f"GET {url}: no server object")
         return server
 
-    def list_region(self, region: str, changes_since: float | None = None) -> Listing:
+    def list_region(
+        self,
+        region: str,
+        changes_since: float | None = None,
+        known: Mapping[str, Server] = NOTHING,
+    ) -> Listing:
         """List ``region`` in full, or only the servers changed since a time (epoch).
 
         With ``changes_since`` the answer includes servers deleted since then, with status
-        DELETED; their ids land in ``Listing.deleted``.
+        DELETED; their ids land in ``Listing.deleted``. ``known`` are the region's records
+        by id: a decoded server equal to its known record is that very record, not a copy.
         """
         if region == GLOBAL:
-            listing = self._list_first_gen(changes_since)
+            listing = self._list_first_gen(changes_since, known)
         else:
-            listing = self._list_next_gen(region, changes_since)
+            listing = self._list_next_gen(region, changes_since, known)
         if changes_since is None:
-            self._records[region] = {s.id: s for s in listing.servers}
             self._pages[region] = listing.pages
-        else:
-            known = self._records.setdefault(region, {})
-            known.update((s.id, s) for s in listing.servers)
-            for server_id in listing.deleted:
-                known.pop(server_id, None)
         listing.pages = {}
         return listing
 
-    def _list_next_gen(self, region: str, changes_since: float | None) -> Listing:
+    def _list_next_gen(
+        self, region: str, changes_since: float | None, known: Mapping[str, Server]
+    ) -> Listing:
         base = self.base_url(region)
         url: str | None = base + "/servers/detail"
         first: dict[str, Any] = {"limit": self.page_size}
@@ -202,8 +204,8 @@ class CloudServers:
         while url is not None:
             if len(seen) >= MAX_PAGES:
                 raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages in {region}")
-            url = self._page(region, url, params, listing, NEXT)
-            check_size(listing, region)
+            url = self._page(region, url, params, listing, NEXT, known=known)
+            check_size(len(listing.servers), region)
             if url is not None:
                 url = same_origin(url, base)
                 if changes_since is not None:
@@ -221,6 +223,8 @@ class CloudServers:
         params: dict[str, Any] | None,
         listing: Listing,
         generation: str,
+        *,
+        known: Mapping[str, Server],
     ) -> str | None:
         """Fetch and add one page; its body is gone when the next one is fetched.
 
@@ -243,7 +247,6 @@ class CloudServers:
             return page.next
         servers, deleted = len(listing.servers), len(listing.deleted)
         href = add_page_bytes(answer.join(), url, listing, generation, self.metadata_labels)
-        known = self._records.get(region, {})
         for i in range(servers, len(listing.servers)):
             old = known.get(listing.servers[i].id)
             if old is not None and old == listing.servers[i]:
@@ -257,7 +260,7 @@ class CloudServers:
             )
         return href
 
-    def _list_first_gen(self, changes_since: float | None) -> Listing:
+    def _list_first_gen(self, changes_since: float | None, known: Mapping[str, Server]) -> Listing:
         # v1.0 takes changes-since in epoch seconds and answers 304 when nothing changed.
         url = self.base_url(GLOBAL) + "/servers/detail"
         listing = Listing(full=changes_since is None)
@@ -267,10 +270,10 @@ class CloudServers:
             if changes_since is not None:
                 params["changes-since"] = str(int(changes_since))
             before = len(listing.servers) + len(listing.deleted)
-            self._page(GLOBAL, url, params, listing, FIRST)
+            self._page(GLOBAL, url, params, listing, FIRST, known=known)
             if listing.not_modified:
                 return listing
-            check_size(listing, GLOBAL)
+            check_size(len(listing.servers), GLOBAL)
             page = len(listing.servers) + len(listing.deleted) - before
             # A short page is the last one; an offset past the end answers an empty list.
             if page < self.page_size:
@@ -279,13 +282,18 @@ class CloudServers:
         raise UpstreamError(BAD_RESPONSE, f"more than {MAX_PAGES} pages of first-gen servers")
 
 
-def check_size(listing: Listing, region: str) -> None:
-    """Refuse a listing of more than MAX_SERVERS servers."""
-    if len(listing.servers) > MAX_SERVERS:
+def check_size(count: int, region: str, changes: bool = False) -> None:
+    """Refuse a region of more than MAX_SERVERS servers: a listing, or one with ``changes``.
+
+    A listing is checked page by page, so that paging stops there; a delta is checked
+    once merged, since it only says what changed.
+    """
+    if count > MAX_SERVERS:
+        what, used = (" with these changes", "changes are") if changes else ("", "listing is")
         raise UpstreamError(
             BAD_RESPONSE,
-            f"GET {region} servers: more than {MAX_SERVERS} servers, the most one "
-            "account and region may have; the listing is not used",
+            f"GET {region} servers: more than {MAX_SERVERS} servers{what}, the most one "
+            f"account and region may have; the {used} not used",
         )
 
 
