@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.config import AccountConfig, Config
-from exporter.exposition.families import shard_families
 from exporter.polling.supervisor import PollSettings, Supervisor, reload_config
 from exporter.store import Snapshot, Store
 from exporter.web.security import WebSecurity
@@ -62,10 +61,13 @@ class Exporter:
         publish_delay: float = PUBLISH_DELAY,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = Store(settings.interval, publish_delay=publish_delay, clock=clock)
+        self.store = Store(
+            settings.interval,
+            publish_delay=publish_delay,
+            clock=clock,
+            shard=shard if shard[1] > 1 else None,
+        )
         self.store.config_reloaded(True, time.time())
-        if shard[1] > 1:
-            self.store.set_extra(shard_families(*shard))
         self.store.flush()  # a shard without accounts is ready at once: with these families
         self.supervisor = Supervisor(self.store, settings, shard=shard)
         self.supervisor.apply(accounts)  # before serving: /-/ready waits for these accounts

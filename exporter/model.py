@@ -154,6 +154,9 @@ class Server:
     status: str | None = None  # the Nova status: ACTIVE, BUILD, ERROR, ...
     updated: float | None = None
     labels: tuple[tuple[str, str], ...] = ()  # (label, metadata value) for server_info
+    # What only the in-server API tells (the agent): the gateway IP and (task, status)s.
+    gateway_ip: str | None = None
+    tasks: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_api(
@@ -247,8 +250,8 @@ class Server:
 class RegionView:
     """One account and region, as of the last poll: what scrapes, pages and commands read.
 
-    ``parts`` are the region's per-server families, then its history families, rendered and
-    compressed once.
+    ``parts`` are the region's per-server families (the store's ``server_families``), then
+    its history families, rendered and compressed once.
     """
 
     region: str

@@ -16,14 +16,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.errors import REASONS
-from exporter.exposition.families import PER_SERVER_FAMILIES, Family
+from exporter.exposition.families import PER_SERVER_FAMILIES
 from exporter.exposition.gzipparts import Body, Part
 from exporter.exposition.history import RegionHistory, changes
-from exporter.exposition.render import RegionRenderer, render_parts
+from exporter.exposition.render import RegionRenderer
+from exporter.exposition.sections import render_parts
+from exporter.exposition.text import ServerFamily
 from exporter.model import AccountView, RegionView, Server
 
 Clock = Callable[[], float]
-_PER_SERVER = len(PER_SERVER_FAMILIES)
 # A write that replaces at least this many bytes of a region's lines publishes at once.
 PUBLISH_AT_ONCE_BYTES = 1024 * 1024
 
@@ -141,13 +142,23 @@ class Store:
     Each write publishes a new snapshot, so a slow region never holds back another's data.
     Scrapes read ``current``. With ``publish_delay`` > 0, changes arriving within that many
     seconds of each other share one snapshot, which bounds the cost of publishing when
-    thousands of regions finish their polls every interval.
+    thousands of regions finish their polls every interval. ``server_families`` are the
+    per-server families every region renders (the agent adds its own); ``shard`` (index,
+    total) adds the shard families of a replica of a sharded deployment.
     """
 
     def __init__(
-        self, interval: float, *, publish_delay: float = 0.0, clock: Clock = time.time
+        self,
+        interval: float,
+        *,
+        publish_delay: float = 0.0,
+        clock: Clock = time.time,
+        server_families: tuple[ServerFamily, ...] = PER_SERVER_FAMILIES,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self._interval = interval
+        self._families = server_families
+        self._shard = shard
         self._publish_delay = publish_delay
         self._clock = clock
         self._pending: threading.Timer | None = None
@@ -157,7 +168,6 @@ class Store:
         self._errors: dict[tuple[str, str, str], int] = {}
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._reload: tuple[bool, float | None] | None = None
-        self._extra: tuple[tuple[Family, bytes], ...] = ()
         with self._lock:
             self._publish()
 
@@ -203,12 +213,6 @@ class Store:
         with self._lock:
             last_success = self._reload[1] if self._reload else None
             self._reload = (ok, when if ok else last_success)
-            self._changed()
-
-    def set_extra(self, extra: Iterable[tuple[Family, bytes]]) -> None:
-        """Replace the extra families (already rendered lines) and publish."""
-        with self._lock:
-            self._extra = tuple(extra)
             self._changed()
 
     # What writers call, each checking ownership under the lock.
@@ -283,8 +287,9 @@ class Store:
             # Compress here, in the poller's thread, so that scrapes never do.
             parts = state.view.parts
             if fragments is not state.fragments or lines is not state.history_fragments:
-                parts = _reuse(fragments, state.fragments, parts[:_PER_SERVER]) + (
-                    parts[_PER_SERVER:]
+                count = len(fragments)
+                parts = _reuse(fragments, state.fragments, parts[:count]) + (
+                    parts[count:]
                     if lines is state.history_fragments
                     else tuple(Part(f) for f in lines)
                 )
@@ -322,7 +327,7 @@ class Store:
     def _region(self, account: _Account, region: str) -> _Region:
         state = account.regions.get(region)
         if state is None:
-            renderer = RegionRenderer(account.view.name, region)
+            renderer = RegionRenderer(account.view.name, region, self._families)
             state = account.regions[region] = _Region(RegionView(region), renderer)
             for reason in REASONS:
                 self._errors.setdefault((account.view.name, region, reason), 0)
@@ -371,7 +376,8 @@ class Store:
                     interval=self._interval,
                     openmetrics=om,
                     config_reload=self._reload,
-                    extra=self._extra,
+                    server_families=self._families,
+                    shard=self._shard,
                 )
             )
             for om in (False, True)

@@ -23,6 +23,7 @@ from exporter.agent.inserver import (
 )
 from exporter.agent.managedops import default_completion_file
 from exporter.agent.runtime import Agent
+from exporter.exposition.families import AGENT_FAMILIES
 from exporter.simulator import Fault
 from exporter.simulator.scenario import rc_metadata
 from exporter.store import Store
@@ -61,7 +62,7 @@ def make_agent(tmp_path: Path) -> Iterator:
     def make(sim, server_id: str, **options: object) -> tuple[Agent, str]:
         options.setdefault("completion_file", str(tmp_path / "rs_managed_complete"))
         options.setdefault("timeout", 5.0)
-        store = Store(60.0)
+        store = Store(60.0, server_families=AGENT_FAMILIES)
         agent = Agent(
             store,
             base_url=sim.rackconnect_url(server_id),

@@ -14,7 +14,8 @@ from exporter import revision
 from exporter.exposition.families import PER_SERVER_FAMILIES, SERVER_READY
 from exporter.exposition.gzipparts import Body
 from exporter.exposition.history import Change, RegionHistory
-from exporter.exposition.render import RegionRenderer, render_parts
+from exporter.exposition.render import RegionRenderer
+from exporter.exposition.sections import render_parts
 from exporter.model import AccountView, RegionView, Server
 from tests.expo_helpers import families, promtool_check, samples, value
 

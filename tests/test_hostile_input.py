@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from exporter.app import Exporter, Web
 from exporter.errors import BAD_RESPONSE, UpstreamError
 from exporter.exposition.gzipparts import Body
-from exporter.exposition.render import RegionRenderer, render_parts
+from exporter.exposition.render import RegionRenderer
+from exporter.exposition.sections import render_parts
 from exporter.model import MAX_REASON_LENGTH, AccountView, RegionView, Server
 from exporter.polling.supervisor import PollSettings
 from exporter.rackspace import client as upstream

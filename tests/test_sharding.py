@@ -13,8 +13,8 @@ from exporter.cli import build_parser
 from exporter.commands import flags
 from exporter.commands.serve import run_exporter
 from exporter.config import Config
-from exporter.exposition.families import shard_families
 from exporter.polling.sharding import parse_shard_index, select, shard_of
+from exporter.store import Store
 from tests.conftest import account_config
 from tests.expo_helpers import promtool_check, samples, series, value
 from tests.helpers import run, wait_for
@@ -114,7 +114,7 @@ def test_each_replica_exposes_only_its_share_and_which_shard_it_is(sim) -> None:
 
 @pytest.mark.slow
 def test_the_shard_families_pass_promtool() -> None:
-    body = b"".join(f.header(False, "") + lines for f, lines in shard_families(2, 3))
+    body = Store(60, shard=(2, 3)).current.body()
     assert promtool_check(body) == ""
     assert value(samples(body), "rackconnect_exporter_shard_ordinal", shard_ordinal="2") == 2
     assert value(samples(body), "rackconnect_exporter_total_shards") == 3

@@ -17,8 +17,6 @@ from exporter.agent.managedops import LINUX_COMPLETION_FILE, ManagedOps
 from exporter.agent.source import OnServer
 from exporter.agent.xenstore import xenstore_read, xenstore_server_id
 from exporter.errors import UpstreamError
-from exporter.exposition.families import GATEWAY_INFO, TASK_STATUS
-from exporter.exposition.render import sample
 from exporter.logs import format_exception, logger
 from exporter.model import NEXT
 from exporter.store import Store
@@ -27,21 +25,12 @@ from exporter.web.server import ExporterHTTPServer
 ACCOUNT = "local"
 
 
-def publish_details(store: Store, ids: dict[str, str], reading: Reading) -> None:
-    """The families only the agent has: the gateway IP and the automation tasks."""
-    gateway = ""
-    if reading.gateway_ip is not None:
-        gateway = sample(GATEWAY_INFO, 1, **ids, gateway_ip=reading.gateway_ip)
-    tasks = "".join(
-        sample(TASK_STATUS, 1, **ids, task=name, status=status) for name, status in reading.tasks
-    )
-    store.set_extra(
-        [(GATEWAY_INFO, gateway.encode()), (TASK_STATUS, tasks.encode("utf-8", "replace"))]
-    )
-
-
 class Agent:
-    """Polls the in-server API and the completion file into a Store for one server."""
+    """Polls the in-server API and the completion file into a Store for one server.
+
+    The store renders ``AGENT_FAMILIES``: the gateway and task families come with the
+    server's record.
+    """
 
     def __init__(
         self,
@@ -112,8 +101,6 @@ class Agent:
             self.server_id = reading.server_id or xenstore_server_id() or socket.gethostname()
             logger.info("server id found", extra={"server_id": self.server_id})
         server = self.source.server(reading, self.server_id, self.server_name, self.generation)
-        ids = {"account": self.account, "region": self.region, "server_id": self.server_id}
-        publish_details(self.store, ids, reading)
         self.writer.succeeded(self.region, [server], duration)
         logger.debug(
             "poll succeeded",

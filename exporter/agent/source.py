@@ -55,6 +55,8 @@ class OnServer:
             features=reading.features,
             managed_status=self.managed_ops.status(),
             unprocessable_reason=None,
+            gateway_ip=reading.gateway_ip,
+            tasks=reading.tasks,
         )
 
     def close(self) -> None:

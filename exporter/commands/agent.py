@@ -12,6 +12,7 @@ from exporter.agent.settings import add_local_flags, local_settings
 from exporter.commands import flags
 from exporter.commands.lifecycle import run_server
 from exporter.errors import EXIT_USAGE
+from exporter.exposition.families import AGENT_FAMILIES
 from exporter.store import Store
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     web = flags.web(args)
     if web is None:
         return EXIT_USAGE
-    store = Store(args.poll_interval)
+    store = Store(args.poll_interval, server_families=AGENT_FAMILIES)
     agent = Agent(
         store,
         base_url=local.url,

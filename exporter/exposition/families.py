@@ -1,93 +1,166 @@
 """The metric families: one table of names, types, HELP texts and labels.
 
-Everything that writes a series or documents one reads its name from here.
+Everything that writes a series or documents one reads its name from here. A per-server
+family carries the function that writes a server's lines of it: adding one is one entry
+here (and its row in the README).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from operator import attrgetter
+
+from exporter.exposition.text import Family, Lines, ServerFamily, escape_label, number
+from exporter.model import AUTOMATION_STATUSES, FEATURE_KEYS, MANAGED_STATUSES, Server
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-@dataclass(frozen=True)
-class Family:
-    """One metric family: its name, type (gauge, counter, histogram or info) and help text."""
-
-    name: str
-    kind: str
-    help: str
-    labels: tuple[str, ...] = ()
-
-    def header(self, openmetrics: bool, note: str) -> bytes:
-        """The ``# HELP`` and ``# TYPE`` lines."""
-        name, kind = self.name, self.kind
-        if openmetrics and kind == "counter":
-            name = name.removesuffix("_total")
-        elif openmetrics and kind == "info":
-            name = name.removesuffix("_info")
-        elif kind == "info":
-            kind = "gauge"
-        text = escape_help(f"{self.help} {note}".strip())
-        return f"# HELP {name} {text}\n# TYPE {name} {kind}\n".encode()
-
-
 SERVER = ("account", "region", "server_id")
 REGION = ("account", "region")
 
-SERVER_INFO = Family(
+
+def state_set(value: Callable[[Server], str | None], statuses: tuple[str, ...]) -> Lines:
+    """Lines of a state set: a ``status`` series per state, 1 for the server's ``value``.
+
+    No lines when the server has no value; a value is always one of ``statuses``.
+    """
+    # current status -> the tail of every line of the set, after the other labels
+    tails = {
+        current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in statuses)
+        for current in statuses
+    }
+
+    def lines(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+        current = value(server)
+        if current is None:
+            return ""
+        prefix = name + labels
+        return prefix + prefix.join(tails[current])
+
+    return lines
+
+
+def labelled(label: str, value: Callable[[Server], str | None]) -> Lines:
+    """Lines of one series of value 1 with ``label`` set to the server's ``value``, if any."""
+    tail = f',{label}="'
+
+    def lines(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+        found = value(server)
+        return "" if found is None else f'{name}{labels}{tail}{escape_label(found)}"}} 1\n'
+
+    return lines
+
+
+def _info(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+    extra = ""
+    if server.labels:
+        extra = "".join(f',{label}="{escape_label(value)}"' for label, value in server.labels)
+    return (
+        f'{name}{labels},name="{escape_label(server.name)}",'
+        f'generation="{server.generation}"{extra}}} 1\n'
+    )
+
+
+SERVER_INFO = ServerFamily(
     "rackconnect_server_info",
     "info",
     "Cloud server seen in the Cloud Servers API (always 1).",
     (*SERVER, "name", "generation"),
+    lines=_info,
 )
-SERVER_CREATED = Family(
+
+
+def _created(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+    return "" if server.created is None else f"{name}{labels}}} {number(server.created)}\n"
+
+
+SERVER_CREATED = ServerFamily(
     "rackconnect_server_created_timestamp_seconds",
     "gauge",
     "When the server was created, from its created field (next generation only).",
     SERVER,
+    lines=_created,
 )
-AUTOMATION_STATUS = Family(
+
+
+AUTOMATION_STATUS = ServerFamily(
     "rackconnect_automation_status",
     "gauge",
     "RackConnect automation status from the rackconnect_automation_status metadata key "
     "(1 for the current status, 0 for the others).",
     (*SERVER, "status"),
+    lines=state_set(attrgetter("automation_status"), AUTOMATION_STATUSES),
 )
-FEATURE_ENABLED = Family(
+
+
+def _feature_line(feature: str, on: bool) -> str:
+    return f',feature="{escape_label(feature)}"}} {int(on)}\n'
+
+
+_FEATURE_LINES = {(f, on): _feature_line(f, on) for f in FEATURE_KEYS for on in (False, True)}
+
+
+def _features(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+    if not server.features:
+        return ""
+    prefix = name + labels
+    return prefix + prefix.join(
+        _FEATURE_LINES.get((f, on)) or _feature_line(f, on) for f, on in server.features
+    )
+
+
+FEATURE_ENABLED = ServerFamily(
     "rackconnect_automation_feature_enabled",
     "gauge",
     "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
     (*SERVER, "feature"),
+    lines=_features,
 )
-MANAGED_STATUS = Family(
+
+
+MANAGED_STATUS = ServerFamily(
     "rackconnect_managed_operations_status",
     "gauge",
     "Managed Operations post-build automation status from the rax_service_level_automation "
     "metadata key (1 for the current status, 0 for the others).",
     (*SERVER, "status"),
+    lines=state_set(attrgetter("managed_status"), MANAGED_STATUSES),
 )
-UNPROCESSABLE_INFO = Family(
+
+
+UNPROCESSABLE_INFO = ServerFamily(
     "rackconnect_automation_unprocessable_info",
     "info",
     "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
     (*SERVER, "reason"),
+    lines=labelled("reason", attrgetter("unprocessable_reason")),
 )
-SERVER_STATUS = Family(
+
+
+SERVER_STATUS = ServerFamily(
     "rackconnect_server_status",
     "gauge",
     "The server's Nova status (ACTIVE, BUILD, ERROR, ...) as the status label; one series "
     "per server, always 1.",
     (*SERVER, "status"),
+    lines=labelled("status", attrgetter("status")),
 )
-SERVER_READY = Family(
+
+
+def _ready(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+    return f"{name}{labels}}} {int(server.ready(rackconnect, managed))}\n"
+
+
+SERVER_READY = ServerFamily(
     "rackconnect_server_ready",
     "gauge",
     "1 when the Nova status is ACTIVE and RackConnect and Managed Operations automation are "
     "both done for the server (RackConnect only where it is expected).",
     SERVER,
+    lines=_ready,
 )
 PER_SERVER_FAMILIES = (
     SERVER_INFO,
@@ -99,6 +172,38 @@ PER_SERVER_FAMILIES = (
     SERVER_STATUS,
     SERVER_READY,
 )
+"""The exporter's per-server families, in the order of the exposition."""
+
+
+# The agent's own families, for the one server it runs on.
+
+
+GATEWAY_INFO = ServerFamily(
+    "rackconnect_gateway_info",
+    "info",
+    "RackConnect gateway IP of the local server from the in-server API (absent until assigned).",
+    (*SERVER, "gateway_ip"),
+    lines=labelled("gateway_ip", attrgetter("gateway_ip")),
+)
+
+
+def _tasks(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+    return "".join(
+        f'{name}{labels},task="{escape_label(task)}",status="{escape_label(status)}"}} 1\n'
+        for task, status in server.tasks
+    )
+
+
+TASK_STATUS = ServerFamily(
+    "rackconnect_automation_task_status",
+    "gauge",
+    "RackConnect automation tasks of the local server and their status, from the in-server "
+    "API's automation_status/details (always 1).",
+    (*SERVER, "task", "status"),
+    lines=_tasks,
+)
+AGENT_FAMILIES = (*PER_SERVER_FAMILIES, GATEWAY_INFO, TASK_STATUS)
+"""The agent's per-server families: the exporter's, then the in-server API's own."""
 
 AUTOMATION_DURATION = Family(
     "rackconnect_automation_duration_seconds",
@@ -192,47 +297,6 @@ TOTAL_SHARDS = Family(
 )
 
 
-def escape_label(value: str) -> str:
-    """Escape a label value for both exposition formats."""
-    if "\\" not in value and "\n" not in value and '"' not in value:
-        return value
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def escape_help(value: str) -> str:
-    """Escape a HELP text."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def labels(**pairs: str) -> str:
-    """``name="value",...`` in the order given, values escaped."""
-    return ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items())
-
-
-def shard_families(index: int, total: int) -> list[tuple[Family, bytes]]:
-    """The shard families of replica ``index`` of ``total``, rendered for ``Store.set_extra``."""
-    ordinal = labels(shard_ordinal=str(index))
-    return [
-        (SHARD_ORDINAL, f"{SHARD_ORDINAL.name}{{{ordinal}}} {index}\n".encode()),
-        (TOTAL_SHARDS, f"{TOTAL_SHARDS.name} {total}\n".encode()),
-    ]
-
-
-# The agent's own families, for the one server it runs on.
-GATEWAY_INFO = Family(
-    "rackconnect_gateway_info",
-    "info",
-    "RackConnect gateway IP of the local server from the in-server API (absent until assigned).",
-    (*SERVER, "gateway_ip"),
-)
-TASK_STATUS = Family(
-    "rackconnect_automation_task_status",
-    "gauge",
-    "RackConnect automation tasks of the local server and their status, from the in-server "
-    "API's automation_status/details (always 1).",
-    (*SERVER, "task", "status"),
-)
-
 FAMILIES = (
     BUILD_INFO,
     CONFIG_RELOAD_OK,
@@ -244,12 +308,10 @@ FAMILIES = (
     POLL_DURATION,
     POLL_ERRORS,
     API_REQUESTS,
-    *PER_SERVER_FAMILIES,
+    *AGENT_FAMILIES,
     *HISTORY_FAMILIES,
     SHARD_ORDINAL,
     TOTAL_SHARDS,
-    GATEWAY_INFO,
-    TASK_STATUS,
 )
 """Every family, in the order of the exposition."""
 

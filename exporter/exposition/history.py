@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 from prometheus_client.utils import floatToGoString
 
-from exporter.exposition.families import AUTOMATION_DURATION, AUTOMATION_TRANSITIONS, labels
+from exporter.exposition.families import AUTOMATION_DURATION, AUTOMATION_TRANSITIONS
+from exporter.exposition.text import labels
 from exporter.model import (
     AUTOMATION_FAILURES,
     COMPLETE,
