@@ -17,79 +17,26 @@ from dataclasses import dataclass, field
 
 from exporter.errors import REASONS
 from exporter.exposition.families import PER_SERVER_FAMILIES
-from exporter.exposition.gzipparts import Body, Part
-from exporter.exposition.history import RegionHistory, changes
 from exporter.exposition.render import RegionRenderer
-from exporter.exposition.sections import render_parts
 from exporter.exposition.text import ServerFamily
 from exporter.model import AccountView, RegionView, Server
+from exporter.publishing import (
+    PUBLISH_AT_ONCE_BYTES,
+    Publisher,
+    RegionState,
+    Snapshot,
+    build_snapshot,
+)
 
 Clock = Callable[[], float]
-# A write that replaces at least this many bytes of a region's lines publishes at once.
-PUBLISH_AT_ONCE_BYTES = 1024 * 1024
-
-
-def _reuse(
-    fragments: tuple[bytes, ...], old: tuple[bytes, ...], parts: tuple[Part, ...]
-) -> tuple[Part, ...]:
-    """A part per fragment: the old one where the fragment is the very same bytes."""
-    return tuple(
-        parts[i] if i < len(old) and i < len(parts) and f is old[i] else Part(f)
-        for i, f in enumerate(fragments)
-    )
-
-
-class Snapshot:
-    """A complete state of every account, with its exposition built once."""
-
-    def __init__(
-        self,
-        accounts: tuple[AccountView, ...],
-        text: Body,
-        openmetrics: Body,
-        published: float,
-    ) -> None:
-        self.accounts = accounts
-        self.published = published
-        self._bodies = {False: text, True: openmetrics}
-
-    @property
-    def ready(self) -> bool:
-        """True once every account has finished its first poll."""
-        return all(a.polled for a in self.accounts)
-
-    def parts(
-        self, openmetrics: bool = False, compressed: bool = False, first: Part | None = None
-    ) -> list[bytes] | list[bytes | memoryview]:
-        """The exposition to send, as byte strings in order; gzip is already computed.
-
-        ``first`` (the process families) goes in front, in the same gzip stream.
-        """
-        body = self._bodies[openmetrics]
-        return body.parts(compressed) if first is None else body.prepended(first, compressed)
-
-    def body(self, openmetrics: bool = False, compressed: bool = False) -> bytes:
-        """The exposition as one byte string (joined once per snapshot)."""
-        return self._bodies[openmetrics].joined(compressed)
-
-
-@dataclass
-class _Region:
-    """A region's published view and what renders it; ``lock`` spans render and swap."""
-
-    view: RegionView
-    renderer: RegionRenderer
-    fragments: tuple[bytes, ...] = ()
-    history: RegionHistory = field(default_factory=RegionHistory)
-    history_fragments: tuple[bytes, ...] = ()
-    lock: threading.Lock = field(default_factory=threading.Lock)
+__all__ = ["AccountWriter", "Snapshot", "Store"]
 
 
 @dataclass
 class _Account:
     view: AccountView
     writer: AccountWriter
-    regions: dict[str, _Region] = field(default_factory=dict)
+    regions: dict[str, RegionState] = field(default_factory=dict)
 
 
 class AccountWriter:
@@ -124,8 +71,7 @@ class AccountWriter:
 
     def succeeded(self, region: str, servers: Iterable[Server], duration: float) -> None:
         """Replace a region's servers: its complete listing, one record per server id."""
-        listed = tuple(servers)
-        self.store._write(self, region, lambda _old: listed, duration)
+        self.store._write(self, region, servers, duration)
 
     def failed(self, region: str, reason: str, duration: float) -> None:
         """Record a failed poll; the region keeps its last good servers."""
@@ -157,11 +103,9 @@ class Store:
         shard: tuple[int, int] | None = None,
     ) -> None:
         self._interval = interval
+        self._clock = clock
         self._families = server_families
         self._shard = shard
-        self._publish_delay = publish_delay
-        self._clock = clock
-        self._pending: threading.Timer | None = None
         self._lock = threading.Lock()
         self._render_lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
@@ -169,12 +113,12 @@ class Store:
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._reload: tuple[bool, float | None] | None = None
         with self._lock:
-            self._publish()
+            self._publisher = Publisher(self._snapshot, publish_delay, self._lock)
 
     @property
     def current(self) -> Snapshot:
         """The latest snapshot (reading it needs no lock)."""
-        return self._current
+        return self._publisher.current
 
     def open_account(self, name: str) -> AccountWriter:
         """Start tracking an account, or keep its data; either way, a new sole writer."""
@@ -183,7 +127,7 @@ class Store:
             account = self._accounts.get(name)
             if account is None:
                 self._accounts[name] = _Account(AccountView(name), writer)
-                self._publish()  # at once: /-/ready must wait for the new account
+                self._changed(at_once=True)  # /-/ready must wait for the new account
             else:
                 account.writer = writer
         return writer
@@ -257,11 +201,7 @@ class Store:
                 self._changed()
 
     def _write(
-        self,
-        writer: AccountWriter,
-        region: str,
-        build: Callable[[tuple[Server, ...]], tuple[Server, ...]],
-        duration: float,
+        self, writer: AccountWriter, region: str, servers: Iterable[Server], duration: float
     ) -> None:
         with self._lock:
             account = self._owner(writer)
@@ -272,38 +212,12 @@ class Store:
         # One region renders at a time: regions polled in parallel would otherwise each hold
         # their old and new lines at once, and the GIL runs one render at a time anyway.
         with state.lock, self._render_lock:
-            old = state.view.servers
-            servers = build(old)
-            rackconnect = view.expects_rackconnect(region)
-            fragments = state.renderer.render(servers, rackconnect, view.managed)
-            servers = state.renderer.records
-            # The history changes only on transitions: compared with the last good records
-            # (the renderer hands back the very same tuple when no record changed).
-            if servers is not old:
-                history = state.history.record(changes(old, servers, self._clock()))
-            else:
-                history = state.history
-            lines = history.render(view.name, region, rackconnect, view.managed)
-            # Compress here, in the poller's thread, so that scrapes never do.
-            parts = state.view.parts
-            if fragments is not state.fragments or lines is not state.history_fragments:
-                count = len(fragments)
-                parts = _reuse(fragments, state.fragments, parts[:count]) + (
-                    parts[count:]
-                    if lines is state.history_fragments
-                    else tuple(Part(f) for f in lines)
-                )
-            # Replaced lines stay alive until a snapshot without them is published: many
-            # of them go out at once instead of waiting for the publish delay.
-            replaced = sum(
-                len(o) for o, n in zip(state.view.parts, parts, strict=False) if o is not n
-            )
+            rendered = state.render(servers, view, self._clock)
             with self._lock:
                 if self._owner(writer) is not account or account.regions.get(region) is not state:
                     return  # the owner changed or the region was removed while rendering
-                state.fragments, state.history, state.history_fragments = fragments, history, lines
-                state.view = RegionView(region, True, self._clock(), duration, None, servers, parts)
-                self._changed(at_once=replaced >= PUBLISH_AT_ONCE_BYTES)
+                state.publish(rendered, self._clock(), duration)
+                self._changed(at_once=rendered.replaced >= PUBLISH_AT_ONCE_BYTES)
 
     def _failed(self, writer: AccountWriter, region: str, reason: str, duration: float) -> None:
         with self._lock:
@@ -324,11 +238,11 @@ class Store:
             if self._owner(writer) is not None:
                 self._requests[key] = self._requests.get(key, 0) + 1
 
-    def _region(self, account: _Account, region: str) -> _Region:
+    def _region(self, account: _Account, region: str) -> RegionState:
         state = account.regions.get(region)
         if state is None:
             renderer = RegionRenderer(account.view.name, region, self._families)
-            state = account.regions[region] = _Region(RegionView(region), renderer)
+            state = account.regions[region] = RegionState(RegionView(region), renderer)
             for reason in REASONS:
                 self._errors.setdefault((account.view.name, region, reason), 0)
         return state
@@ -340,46 +254,26 @@ class Store:
 
     def _changed(self, at_once: bool = False) -> None:
         """Publish now, or soon when publishes are batched. Call with the lock held."""
-        if self._publish_delay <= 0 or at_once:
-            if self._pending is not None:
-                self._pending.cancel()
-                self._pending = None
-            self._publish()
-        elif self._pending is None:
-            self._pending = threading.Timer(self._publish_delay, self._publish_pending)
-            self._pending.daemon = True
-            self._pending.start()
+        self._publisher.changed(at_once)
 
     def flush(self) -> None:
         """Publish now the changes waiting for the publish delay, if any."""
         with self._lock:
-            if self._pending is not None:
-                self._changed(at_once=True)
+            self._publisher.flush()
 
-    def _publish_pending(self) -> None:
-        with self._lock:
-            self._pending = None
-            self._publish()
-
-    def _publish(self) -> None:
-        """Build and swap in a new snapshot. Call with the lock held."""
+    def _snapshot(self) -> Snapshot:
+        """A new snapshot of every account. Call with the lock held."""
         views = tuple(
             dataclasses.replace(a.view, regions=tuple(s.view for _, s in sorted(a.regions.items())))
             for _, a in sorted(self._accounts.items())
         )
-        text, openmetrics = (
-            Body(
-                render_parts(
-                    views,
-                    errors=self._errors,
-                    requests=self._requests,
-                    interval=self._interval,
-                    openmetrics=om,
-                    config_reload=self._reload,
-                    server_families=self._families,
-                    shard=self._shard,
-                )
-            )
-            for om in (False, True)
+        return build_snapshot(
+            views,
+            errors=self._errors,
+            requests=self._requests,
+            interval=self._interval,
+            config_reload=self._reload,
+            server_families=self._families,
+            shard=self._shard,
+            now=self._clock(),
         )
-        self._current = Snapshot(views, text, openmetrics, self._clock())
