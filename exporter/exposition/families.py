@@ -64,36 +64,8 @@ def _info(server: Server, name: str, labels: str, rackconnect: bool, managed: bo
     )
 
 
-SERVER_INFO = ServerFamily(
-    "rackconnect_server_info",
-    "info",
-    "Cloud server seen in the Cloud Servers API (always 1).",
-    (*SERVER, "name", "generation"),
-    lines=_info,
-)
-
-
 def _created(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
     return "" if server.created is None else f"{name}{labels}}} {number(server.created)}\n"
-
-
-SERVER_CREATED = ServerFamily(
-    "rackconnect_server_created_timestamp_seconds",
-    "gauge",
-    "When the server was created, from its created field (next generation only).",
-    SERVER,
-    lines=_created,
-)
-
-
-AUTOMATION_STATUS = ServerFamily(
-    "rackconnect_automation_status",
-    "gauge",
-    "RackConnect automation status from the rackconnect_automation_status metadata key "
-    "(1 for the current status, 0 for the others).",
-    (*SERVER, "status"),
-    lines=state_set(attrgetter("automation_status"), AUTOMATION_STATUSES),
-)
 
 
 def _feature_line(feature: str, on: bool) -> str:
@@ -112,79 +84,8 @@ def _features(server: Server, name: str, labels: str, rackconnect: bool, managed
     )
 
 
-FEATURE_ENABLED = ServerFamily(
-    "rackconnect_automation_feature_enabled",
-    "gauge",
-    "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
-    (*SERVER, "feature"),
-    lines=_features,
-)
-
-
-MANAGED_STATUS = ServerFamily(
-    "rackconnect_managed_operations_status",
-    "gauge",
-    "Managed Operations post-build automation status from the rax_service_level_automation "
-    "metadata key (1 for the current status, 0 for the others).",
-    (*SERVER, "status"),
-    lines=state_set(attrgetter("managed_status"), MANAGED_STATUSES),
-)
-
-
-UNPROCESSABLE_INFO = ServerFamily(
-    "rackconnect_automation_unprocessable_info",
-    "info",
-    "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
-    (*SERVER, "reason"),
-    lines=labelled("reason", attrgetter("unprocessable_reason")),
-)
-
-
-SERVER_STATUS = ServerFamily(
-    "rackconnect_server_status",
-    "gauge",
-    "The server's Nova status (ACTIVE, BUILD, ERROR, ...) as the status label; one series "
-    "per server, always 1.",
-    (*SERVER, "status"),
-    lines=labelled("status", attrgetter("status")),
-)
-
-
 def _ready(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
     return f"{name}{labels}}} {int(server.ready(rackconnect, managed))}\n"
-
-
-SERVER_READY = ServerFamily(
-    "rackconnect_server_ready",
-    "gauge",
-    "1 when the Nova status is ACTIVE and RackConnect and Managed Operations automation are "
-    "both done for the server (RackConnect only where it is expected).",
-    SERVER,
-    lines=_ready,
-)
-PER_SERVER_FAMILIES = (
-    SERVER_INFO,
-    SERVER_CREATED,
-    AUTOMATION_STATUS,
-    FEATURE_ENABLED,
-    MANAGED_STATUS,
-    UNPROCESSABLE_INFO,
-    SERVER_STATUS,
-    SERVER_READY,
-)
-"""The exporter's per-server families, in the order of the exposition."""
-
-
-# The agent's own families, for the one server it runs on.
-
-
-GATEWAY_INFO = ServerFamily(
-    "rackconnect_gateway_info",
-    "info",
-    "RackConnect gateway IP of the local server from the in-server API (absent until assigned).",
-    (*SERVER, "gateway_ip"),
-    lines=labelled("gateway_ip", attrgetter("gateway_ip")),
-)
 
 
 def _tasks(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
@@ -194,15 +95,90 @@ def _tasks(server: Server, name: str, labels: str, rackconnect: bool, managed: b
     )
 
 
-TASK_STATUS = ServerFamily(
-    "rackconnect_automation_task_status",
-    "gauge",
-    "RackConnect automation tasks of the local server and their status, from the in-server "
-    "API's automation_status/details (always 1).",
-    (*SERVER, "task", "status"),
-    lines=_tasks,
+# A per-server family is one entry here: its name, type, HELP, labels and lines function.
+PER_SERVER_FAMILIES = (
+    SERVER_INFO := ServerFamily(
+        "rackconnect_server_info",
+        "info",
+        "Cloud server seen in the Cloud Servers API (always 1).",
+        (*SERVER, "name", "generation"),
+        lines=_info,
+    ),
+    SERVER_CREATED := ServerFamily(
+        "rackconnect_server_created_timestamp_seconds",
+        "gauge",
+        "When the server was created, from its created field (next generation only).",
+        SERVER,
+        lines=_created,
+    ),
+    AUTOMATION_STATUS := ServerFamily(
+        "rackconnect_automation_status",
+        "gauge",
+        "RackConnect automation status from the rackconnect_automation_status metadata key "
+        "(1 for the current status, 0 for the others).",
+        (*SERVER, "status"),
+        lines=state_set(attrgetter("automation_status"), AUTOMATION_STATUSES),
+    ),
+    FEATURE_ENABLED := ServerFamily(
+        "rackconnect_automation_feature_enabled",
+        "gauge",
+        "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
+        (*SERVER, "feature"),
+        lines=_features,
+    ),
+    MANAGED_STATUS := ServerFamily(
+        "rackconnect_managed_operations_status",
+        "gauge",
+        "Managed Operations post-build automation status from the rax_service_level_automation "
+        "metadata key (1 for the current status, 0 for the others).",
+        (*SERVER, "status"),
+        lines=state_set(attrgetter("managed_status"), MANAGED_STATUSES),
+    ),
+    UNPROCESSABLE_INFO := ServerFamily(
+        "rackconnect_automation_unprocessable_info",
+        "info",
+        "Why RackConnect could not process the server, from rackconnect_unprocessable_reason.",
+        (*SERVER, "reason"),
+        lines=labelled("reason", attrgetter("unprocessable_reason")),
+    ),
+    SERVER_STATUS := ServerFamily(
+        "rackconnect_server_status",
+        "gauge",
+        "The server's Nova status (ACTIVE, BUILD, ERROR, ...) as the status label; one series "
+        "per server, always 1.",
+        (*SERVER, "status"),
+        lines=labelled("status", attrgetter("status")),
+    ),
+    SERVER_READY := ServerFamily(
+        "rackconnect_server_ready",
+        "gauge",
+        "1 when the Nova status is ACTIVE and RackConnect and Managed Operations automation "
+        "are both done for the server (RackConnect only where it is expected).",
+        SERVER,
+        lines=_ready,
+    ),
 )
-AGENT_FAMILIES = (*PER_SERVER_FAMILIES, GATEWAY_INFO, TASK_STATUS)
+"""The exporter's per-server families, in the order of the exposition."""
+
+AGENT_FAMILIES = (
+    *PER_SERVER_FAMILIES,
+    GATEWAY_INFO := ServerFamily(
+        "rackconnect_gateway_info",
+        "info",
+        "RackConnect gateway IP of the local server from the in-server API (absent until "
+        "assigned).",
+        (*SERVER, "gateway_ip"),
+        lines=labelled("gateway_ip", attrgetter("gateway_ip")),
+    ),
+    TASK_STATUS := ServerFamily(
+        "rackconnect_automation_task_status",
+        "gauge",
+        "RackConnect automation tasks of the local server and their status, from the "
+        "in-server API's automation_status/details (always 1).",
+        (*SERVER, "task", "status"),
+        lines=_tasks,
+    ),
+)
 """The agent's per-server families: the exporter's, then the in-server API's own."""
 
 AUTOMATION_DURATION = Family(
