@@ -9,13 +9,12 @@ it pages with ``limit``/``offset`` and its series carry region GLOBAL. Both go t
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
 
 import msgspec
 import requests
@@ -34,6 +33,13 @@ from exporter.rackspace.client import (
 )
 from exporter.rackspace.identity import FIRST_GEN_SERVICE, NEXT_GEN_SERVICE, TokenCache
 from exporter.rackspace.pages import as_doc, decode_page
+from exporter.rackspace.paging import (
+    iso_utc,
+    next_link,
+    response_date,
+    same_origin,
+    with_changes_since,
+)
 
 GLOBAL = "GLOBAL"  # the region of first-generation servers
 PAGE_SIZE = 1000  # the most either version returns in one page
@@ -79,22 +85,6 @@ class Listing:
         if self.requests == 0:
             self.date = response_date(response) or sent
         self.requests += 1
-
-
-def iso_utc(when: float) -> str:
-    """``changes-since`` for Cloud Servers v2: ISO 8601, UTC, whole seconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
-
-
-def response_date(response: requests.Response) -> float | None:
-    """The ``Date`` header as epoch seconds, if present and readable."""
-    value = response.headers.get("Date")
-    if not value:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 class CloudServers:
@@ -283,11 +273,8 @@ class CloudServers:
 
 
 def check_size(count: int, region: str, changes: bool = False) -> None:
-    """Refuse a region of more than MAX_SERVERS servers: a listing, or one with ``changes``.
-
-    A listing is checked page by page, so that paging stops there; a delta is checked
-    once merged, since it only says what changed.
-    """
+    """Refuse a region of more than MAX_SERVERS servers: a listing (checked page by page,
+    so that paging stops there), or the region with a delta's ``changes`` merged."""
     if count > MAX_SERVERS:
         what, used = (" with these changes", "changes are") if changes else ("", "listing is")
         raise UpstreamError(
@@ -359,41 +346,3 @@ def add_items(
             servers.append(Server.from_api(item, generation, metadata_labels))
         except ValueError as exc:
             raise UpstreamError(BAD_RESPONSE, f"GET {strip_query(url)}: {exc}") from exc
-
-
-def same_origin(href: str, base: str) -> str:
-    """``href`` on the scheme and host of ``base``, so the token never goes elsewhere.
-
-    Nova behind a TLS-terminating proxy is known to write ``http://`` (or an internal
-    host) into its next links; the token is only ever sent to the catalog's endpoint.
-    """
-    link, origin = urlsplit(href), urlsplit(base)
-    if (link.scheme, link.netloc) == (origin.scheme, origin.netloc):
-        return href
-    return urlunsplit((origin.scheme, origin.netloc, link.path, link.query, ""))
-
-
-def with_changes_since(url: str, since: str) -> str:
-    """The next link with the listing's ``changes-since``, which some upstreams drop.
-
-    Without it the next page would be a full page read as a delta, hiding deletions.
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "changes-since" for key, _ in query):
-        return url
-    query.append(("changes-since", since))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def next_link(doc: object) -> str | None:
-    """The ``rel=next`` href of ``servers_links``, if any."""
-    links = doc.get("servers_links") if isinstance(doc, dict) else None
-    if not isinstance(links, list):
-        return None
-    for link in links:
-        if isinstance(link, dict) and link.get("rel") == "next":
-            href = link.get("href")
-            if isinstance(href, str) and href:
-                return href
-    return None
