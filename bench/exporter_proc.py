@@ -78,8 +78,7 @@ def main() -> None:
 
     def timed_poll(full: bool) -> dict:
         if full:
-            for sync in poller._syncs.values():
-                sync.reset()
+            poller.list_in_full_next()
         before = requests_made()
         waited = throttled[0]
         wall, cpu = time.perf_counter(), time.process_time()

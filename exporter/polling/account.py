@@ -150,6 +150,11 @@ class AccountPoller:
         )
         return None
 
+    def list_in_full_next(self) -> None:
+        """Make the next poll of every region a full listing."""
+        for state in list(self._regions.values()):
+            state.sync.reset()
+
     def _failed(self, region: str, reason: str, message: str, duration: float) -> None:
         self.writer.failed(region, reason, duration)
         logger.warning(
