@@ -5,6 +5,10 @@
     // Label matchers that select the exporter's series (no braces). Every rule and every
     // dashboard query uses it: set it to the job (or namespace, ...) your scrape config gives.
     rackconnectSelector: 'job="rackconnect-exporter"',
+    // Labels that tell apart two exporters polling the same accounts (an HA pair): the
+    // per-server rules and alerts aggregate them away, so the pair raises each alert once.
+    // Add any label your scrape config gives each replica.
+    replicaLabels: ['instance', 'pod'],
 
     // Link of each alert's runbook: %s becomes the alert name in lower case (the anchor of
     // its section in docs/runbook.md).

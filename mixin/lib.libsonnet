@@ -14,4 +14,14 @@
 
   // The labels that identify one server.
   server:: 'account, region, server_id',
+
+  // The per-server series the alert group records for the servers in trouble (one series
+  // per server whatever the replicas), read by the alerts and the fleet dashboard.
+  serverRecords:: {
+    automation: 'server_status:rackconnect_automation_status:not_deployed',
+    managed: 'server_status:rackconnect_managed_operations_status:not_complete',
+    notReady: 'server:rackconnect_server_ready:not_ready',
+    info: 'server:rackconnect_server_info:in_trouble',
+    created: 'server:rackconnect_server_created_timestamp_seconds:in_trouble',
+  },
 }

@@ -1,7 +1,13 @@
-// The alerting rules. Per-server alerts end with a join on rackconnect_server_info so that
-// they carry the server's name; the RackConnect ones skip regions of an account where
-// RackConnect is declared not expected (rackconnect_region_info{rackconnect="false"}),
-// which changes nothing while the exporter does not expose that series.
+// The alerting rules. They cost Prometheus in proportion to the servers in trouble, not to
+// the fleet: the group first records, once per evaluation, the few per-server series that
+// matter (status series with value 1 other than the settled one, servers not ready, and the
+// name and creation time of those servers only); the alerts then read those small recorded
+// series. Rules of one group run in order at the same timestamp, so each alert sees this
+// evaluation's records. Each record aggregates the replicas away (_config.replicaLabels),
+// so two exporters polling the same account (an HA pair) raise each alert once.
+// The RackConnect alerts skip regions of an account where RackConnect is declared not
+// expected (rackconnect_region_info{rackconnect="false"}), which changes nothing while the
+// exporter does not expose that series.
 local lib = import '../lib.libsonnet';
 
 {
@@ -9,16 +15,49 @@ local lib = import '../lib.libsonnet';
     local c = $._config,
     local s(metric, extra='') = lib.series(c.rackconnectSelector, metric, extra),
     local server = lib.server,
+    local oneReplica(expr) = 'max without (%s) (%s)' % [std.join(', ', c.replicaLabels), expr],
 
-    local nameJoin =
-      '* on (%s) group_left (name)\n  max by (%s, name) (%s)'
-      % [server, server, s('rackconnect_server_info')],
+    // The per-server records, read by the alerts below and the fleet dashboard.
+    local rec = lib.serverRecords,
+    local records = [
+      {
+        record: rec.automation,
+        expr: oneReplica('%s == 1' % s('rackconnect_automation_status', 'status!="DEPLOYED"')),
+      },
+      {
+        record: rec.managed,
+        expr: oneReplica('%s == 1' % s('rackconnect_managed_operations_status', 'status!="Complete"')),
+      },
+      { record: rec.notReady, expr: oneReplica('%s == 0' % s('rackconnect_server_ready')) },
+      {
+        record: rec.info,
+        expr: oneReplica(
+          '\n  %s\n  and on (%s) (\n      %s\n  )\n'
+          % [
+            s('rackconnect_server_info'),
+            server,
+            std.join('\n    or\n      ', [
+              s(rec.automation),
+              s(rec.managed),
+              s(rec.notReady),
+              '%s == 1' % s('rackconnect_server_status', 'status="ERROR"'),
+            ]),
+          ]
+        ),
+      },
+      {
+        record: rec.created,
+        expr: oneReplica('%s and on (%s) %s' % [s('rackconnect_server_created_timestamp_seconds'), server, s(rec.info)]),
+      },
+    ],
+
+    local nameJoin = '* on (%s) group_left (name)\n  %s' % [server, s(rec.info)],
     // Keeps only the servers of regions where RackConnect is expected.
     local rackconnectRegions(expr) =
       '(\n  %s\n  unless on (account, region)\n    %s\n)'
       % [std.strReplace(expr, '\n', '\n  '), s('rackconnect_region_info', 'rackconnect="false"')],
-    local createdAgo(seconds) =
-      'max by (%s) (time() - %s > %d)' % [server, s('rackconnect_server_created_timestamp_seconds'), seconds],
+    // The age of the servers in trouble created more than `seconds` ago.
+    local createdAgo(seconds) = 'time() - %s > %d' % [s(rec.created), seconds],
     local perServer(expr) = expr + '\n' + nameJoin + '\n',
 
     local place = 'in account {{ $labels.account }}, region {{ $labels.region }}',
@@ -57,11 +96,11 @@ local lib = import '../lib.libsonnet';
     groups+: [
       {
         name: 'rackconnect.alerts',
-        rules: [
+        rules: records + [
           alert(
             'RackConnectAutomationFailed',
             perServer(rackconnectRegions(
-              '(%s == 1)' % s('rackconnect_automation_status', 'status="FAILED"')
+              s(rec.automation, 'status="FAILED"')
             )),
             'RackConnect automation failed on a cloud server.',
             'RackConnect automation on %s, reports FAILED: ' % theServer
@@ -71,7 +110,7 @@ local lib = import '../lib.libsonnet';
           alert(
             'RackConnectAutomationUnprocessable',
             perServer(rackconnectRegions(
-              '(%s == 1)' % s('rackconnect_automation_status', 'status="UNPROCESSABLE"')
+              s(rec.automation, 'status="UNPROCESSABLE"')
             )),
             'RackConnect cannot process a cloud server.',
             'RackConnect reports UNPROCESSABLE for %s (reason: ' % theServer
@@ -88,12 +127,8 @@ local lib = import '../lib.libsonnet';
           alert(
             'RackConnectAutomationStuck',
             perServer(rackconnectRegions(
-              '(%s == 1)\n* on (%s) group_left ()\n  %s'
-              % [
-                s('rackconnect_automation_status', 'status="DEPLOYING"'),
-                server,
-                createdAgo(c.automationStuckSeconds),
-              ]
+              '%s\n* on (%s) group_left ()\n  (%s)'
+              % [s(rec.automation, 'status="DEPLOYING"'), server, createdAgo(c.automationStuckSeconds)]
             )),
             'RackConnect automation has been deploying a cloud server for too long.',
             'Server {{ $labels.name }} ({{ $labels.server_id }}) %s, is still DEPLOYING ' % place
@@ -104,8 +139,7 @@ local lib = import '../lib.libsonnet';
           alert(
             'RackConnectManagedOperationsFailed',
             perServer(
-              '(%s == 1)'
-              % s('rackconnect_managed_operations_status', 'status=~"Build Error|Authentication Error"')
+              s(rec.managed, 'status=~"Build Error|Authentication Error"')
             ),
             'Managed Operations post-build automation failed on a cloud server.',
             'Managed Operations post-build automation on %s, reports {{ $labels.status }}.'
@@ -117,13 +151,13 @@ local lib = import '../lib.libsonnet';
           alert(
             'RackConnectManagedOperationsStuck',
             perServer(
-              '(\n  (%s == 1)\n  * on (%s) group_left ()\n    %s\n  unless on (%s)\n    (%s == 1)\n)'
+              '(\n  %s\n  * on (%s) group_left ()\n    (%s)\n  unless on (%s)\n    %s\n)'
               % [
-                s('rackconnect_managed_operations_status', 'status=~"Pending|In Progress"'),
+                s(rec.managed, 'status=~"Pending|In Progress"'),
                 server,
                 createdAgo(c.managedOperationsStuckSeconds),
                 server,
-                s('rackconnect_automation_status', 'status!="DEPLOYED"'),
+                s(rec.automation),
               ]
             ),
             'Managed Operations post-build automation has been running for too long.',
@@ -139,11 +173,11 @@ local lib = import '../lib.libsonnet';
               '(\n    %s\n  or\n    %s\n)'
               % [
                 std.strReplace(rackconnectRegions(
-                  'label_replace(%s == 1, "automation", "RackConnect", "", "")'
-                  % s('rackconnect_automation_status', 'status="UNKNOWN"')
+                  'label_replace(%s, "automation", "RackConnect", "", "")'
+                  % s(rec.automation, 'status="UNKNOWN"')
                 ), '\n', '\n    '),
-                'label_replace(%s == 1, "automation", "Managed Operations", "", "")'
-                % s('rackconnect_managed_operations_status', 'status="UNKNOWN"'),
+                'label_replace(%s, "automation", "Managed Operations", "", "")'
+                % s(rec.managed, 'status="UNKNOWN"'),
               ]
             ),
             'A cloud server carries an automation status the exporter does not know.',
@@ -158,31 +192,22 @@ local lib = import '../lib.libsonnet';
           alert(
             'RackConnectServerNotReady',
             perServer(
-              '(\n  (%s == 0)\n  unless on (%s)\n    (time() - %s <= %d)\n  unless on (%s) (\n%s\n  )\n)'
+              '(\n  %s\n  unless on (%s)\n    (time() - %s <= %d)\n  unless on (%s) (\n%s\n  )\n)'
               % [
-                s('rackconnect_server_ready'),
+                s(rec.notReady),
                 server,
-                s('rackconnect_server_created_timestamp_seconds'),
+                s(rec.created),
                 c.serverNotReadySeconds,
                 server,
                 std.join('\n    or\n', [
                   '      ' + e
                   for e in [
-                    '%s == 1' % s('rackconnect_automation_status', 'status=~"FAILED|UNPROCESSABLE|UNKNOWN"'),
-                    '%s == 1' % s('rackconnect_managed_operations_status', 'status=~"Build Error|Authentication Error|UNKNOWN"'),
+                    s(rec.automation, 'status=~"FAILED|UNPROCESSABLE|UNKNOWN"'),
+                    s(rec.managed, 'status=~"Build Error|Authentication Error|UNKNOWN"'),
                     '%s == 1' % s('rackconnect_server_status', 'status="ERROR"'),
-                    '(%s == 1) and on (%s) %s'
-                    % [
-                      s('rackconnect_automation_status', 'status="DEPLOYING"'),
-                      server,
-                      s('rackconnect_server_created_timestamp_seconds'),
-                    ],
-                    '(%s == 1) and on (%s) %s'
-                    % [
-                      s('rackconnect_managed_operations_status', 'status=~"Pending|In Progress"'),
-                      server,
-                      s('rackconnect_server_created_timestamp_seconds'),
-                    ],
+                    '%s and on (%s) %s' % [s(rec.automation, 'status="DEPLOYING"'), server, s(rec.created)],
+                    '%s and on (%s) %s'
+                    % [s(rec.managed, 'status=~"Pending|In Progress"'), server, s(rec.created)],
                   ]
                 ]),
               ]
@@ -197,7 +222,7 @@ local lib = import '../lib.libsonnet';
           ),
           alert(
             'RackConnectServerError',
-            perServer('(%s == 1)' % s('rackconnect_server_status', 'status="ERROR"')),
+            perServer('(\n  %s\n)' % oneReplica('%s == 1' % s('rackconnect_server_status', 'status="ERROR"'))),
             'A cloud server is in Nova status ERROR.',
             'Nova reports status ERROR for %s: the server did not build or broke, ' % theServer
             + 'and no automation will run on it.',
