@@ -23,6 +23,8 @@
       health: 'rackconnect-exporter-health',
       server: 'rackconnect-server',
     },
+    // Most rows a dashboard table lists (the oldest first where rows have an age).
+    tableRows: 500,
     // Tags of the dashboards; the first one links them to each other.
     dashboardTags: ['rackconnect', 'rackspace'],
     // Fixed colours of the status series in the dashboards.

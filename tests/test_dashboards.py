@@ -112,14 +112,37 @@ def test_dashboards_have_fixed_uids_that_alerts_link_to() -> None:
 
 @pytest.mark.parametrize("name", [p.name for p in DASHBOARD_FILES])
 def test_dashboard_variables(name: str) -> None:
-    """A datasource variable and multi-value account and region variables with All = .*."""
+    """A datasource variable; account and region multi-value with All = .*, except on the
+    server dashboard, where one of each keeps the server picker to one region's servers."""
     variables = {v["name"]: v for v in dashboards()[name]["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    one = name == "rackconnect-server.json"
     for var in ("account", "region"):
-        assert variables[var]["includeAll"] is True
-        assert variables[var]["allValue"] == ".*"
-        assert variables[var]["multi"] is True
+        assert variables[var]["includeAll"] is not one
+        assert variables[var]["multi"] is not one
+        assert one or variables[var]["allValue"] == ".*"
+        assert "rackconnect_server_info" not in variables[var]["definition"], "reads the fleet"
+    if one:
+        assert 'account=~"$account", region=~"$region"' in variables["server_id"]["definition"]
+
+
+# Per-server families a fleet-wide panel must not read whole: it reads the alert group's
+# records of the servers in trouble instead (or an account/region count).
+FLEET_WIDE = re.compile(
+    r"(?<![\w:])rackconnect_(server_info|server_ready|server_created_timestamp_seconds"
+    r"|automation_status|managed_operations_status|automation_feature_enabled)\{"
+)
+
+
+def test_fleet_dashboard_reads_no_whole_fleet_and_bounds_its_lists() -> None:
+    """Fleet panels read records, and each list of servers is cut to a top-k."""
+    fleet = dashboards()["rackconnect-fleet.json"]
+    for panel in fleet["panels"]:
+        for target in panel.get("targets", []):
+            assert not FLEET_WIDE.search(target["expr"]), f"{panel['title']}: {target['expr']}"
+            if "server_id" in target["expr"]:
+                assert "topk(500, " in target["expr"], panel["title"]
 
 
 @pytest.mark.parametrize("name", [p.name for p in DASHBOARD_FILES])

@@ -8,8 +8,14 @@ local g = import 'lib.libsonnet';
     local sel = 'account=~"$account", region=~"$region"',
     local s(metric, extra='') = lib.series(c.rackconnectSelector, metric, std.join(', ', std.filter(function(x) x != '', [sel, extra]))),
     local server = lib.server,
-    local nameJoin = '* on (%s) group_left (name) max by (%s, name) (%s)' % [server, server, lib.series(c.rackconnectSelector, 'rackconnect_server_info')],
-    local notReady = 'on (%s) (%s == 0)' % [server, s('rackconnect_server_ready')],
+    // The tables read the per-server records of the alert group (servers in trouble only),
+    // never the whole fleet, and show at most _config.tableRows rows.
+    local rec = lib.serverRecords,
+    local nameJoin = '* on (%s) group_left (name) %s' % [server, s(rec.info)],
+    // The not-ready servers shown: the oldest first, then those without a creation time.
+    local shown = 'topk(%d, time() - %s and on (%s) %s or on (%s) %s)'
+                  % [c.tableRows, s(rec.created), server, s(rec.notReady), server, s(rec.notReady)],
+    local notReady = 'on (%s) %s' % [server, shown],
     local rc = 'account_region_status:rackconnect_automation_status:sum',
     local mo = 'account_region_status:rackconnect_managed_operations_status:sum',
     local bad = [[null, 'green'], [1, 'red']],
@@ -81,16 +87,16 @@ local g = import 'lib.libsonnet';
         g.row('Servers that need attention', 21),
         g.table(
           'Servers not ready',
-          'Every server that is not ready, with its automation states and its age since it was created.',
+          'Servers that are not ready (the %d created longest ago), with their automation states and their age since they were created. An empty RackConnect cell means DEPLOYED (or no RackConnect key), an empty Managed Operations cell Complete (or no key).' % c.tableRows,
           [0, 22, 24, 10],
           [
-            g.target('max by (%s, name) (\n  %s\n  and %s\n)' % [server, s('rackconnect_server_info'), notReady], ref='A', table=true),
-            g.target('max by (%s, rackconnect_status) (\n  label_replace(%s == 1, "rackconnect_status", "$1", "status", "(.*)")\n  and %s\n)'
-                     % [server, s('rackconnect_automation_status'), notReady], ref='B', table=true),
-            g.target('max by (%s, managed_status) (\n  label_replace(%s == 1, "managed_status", "$1", "status", "(.*)")\n  and %s\n)'
-                     % [server, s('rackconnect_managed_operations_status'), notReady], ref='C', table=true),
+            g.target('max by (%s, name) (\n  %s\n  and %s\n)' % [server, s(rec.info), notReady], ref='A', table=true),
+            g.target('max by (%s, rackconnect_status) (\n  label_replace(%s, "rackconnect_status", "$1", "status", "(.*)")\n  and %s\n)'
+                     % [server, s(rec.automation), notReady], ref='B', table=true),
+            g.target('max by (%s, managed_status) (\n  label_replace(%s, "managed_status", "$1", "status", "(.*)")\n  and %s\n)'
+                     % [server, s(rec.managed), notReady], ref='C', table=true),
             g.target('max by (%s) (\n  time() - %s\n  and %s\n)'
-                     % [server, s('rackconnect_server_created_timestamp_seconds'), notReady], ref='D', table=true),
+                     % [server, s(rec.created), notReady], ref='D', table=true),
           ],
           [
             ['name', 'Name'],
@@ -106,9 +112,9 @@ local g = import 'lib.libsonnet';
         ),
         g.table(
           'Unprocessable servers',
-          'Servers RackConnect reports UNPROCESSABLE, with the reason from their metadata.',
+          'Servers RackConnect reports UNPROCESSABLE, with the reason from their metadata (%d at most).' % c.tableRows,
           [0, 32, 16, 7],
-          [g.target('max by (%s, name, reason) (\n  %s\n  %s\n)' % [server, s('rackconnect_automation_unprocessable_info'), nameJoin], table=true)],
+          [g.target('topk(%d, max by (%s, name, reason) (\n  %s\n  %s\n))' % [c.tableRows, server, s('rackconnect_automation_unprocessable_info'), nameJoin], table=true)],
           [['name', 'Name'], ['account', 'Account'], ['region', 'Region'], ['server_id', 'Server ID'], ['reason', 'Reason']],
         ),
         g.panel(
@@ -133,8 +139,8 @@ local g = import 'lib.libsonnet';
         timeToPanel('Time to Complete', 'Managed Operations Complete', 'managed', 'Complete', [12, 48, 12, 8]),
       ],
       [
-        g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info')),
-        g.variable('region', 'Region', 'label_values(%s, region)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info', 'account=~"$account"')),
+        g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_up')),
+        g.variable('region', 'Region', 'label_values(%s, region)' % lib.series(c.rackconnectSelector, 'rackconnect_up', 'account=~"$account", region!=""')),
       ],
     ),
   },

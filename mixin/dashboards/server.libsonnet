@@ -63,8 +63,10 @@ local g = import 'lib.libsonnet';
                 [['server_id', 'Server ID'], ['reason', 'Reason']]),
       ],
       [
-        g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info')),
-        g.variable('region', 'Region', 'label_values(%s, region)' % lib.series(c.rackconnectSelector, 'rackconnect_server_info', 'account=~"$account"')),
+        // One account and one region at a time, so the server picker lists one region's
+        // servers, never the whole fleet.
+        g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_up'), multi=false),
+        g.variable('region', 'Region', 'label_values(%s, region)' % lib.series(c.rackconnectSelector, 'rackconnect_up', 'account=~"$account", region!=""'), multi=false),
         g.variable('server_id', 'Server', 'label_values(%s, server_id)'
                    % lib.series(c.rackconnectSelector, 'rackconnect_server_info', 'account=~"$account", region=~"$region"'), multi=false),
       ],
