@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -253,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dashboards", type=Path, default=REPO / "grafana/dashboards")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the children on the way out
     results = []
     for servers in (int(n) for n in args.servers.split(",")):
         results.append(measure(servers, args.rules, args.dashboards, args.evaluations))

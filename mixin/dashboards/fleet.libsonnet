@@ -19,6 +19,7 @@ local g = import 'lib.libsonnet';
     local rc = 'account_region_status:rackconnect_automation_status:sum',
     local mo = 'account_region_status:rackconnect_managed_operations_status:sum',
     local bad = [[null, 'green'], [1, 'red']],
+    // A status no server has gives no series in the status counts: the stats show 0.
 
     // History the exporter records. Two exporters polling the same account record the same
     // changes: max by account keeps one of them before summing the accounts.
@@ -54,13 +55,13 @@ local g = import 'lib.libsonnet';
         g.stat('Not ready', 'Servers still being automated, or whose automation failed.', [8, 1, 4, 4],
                'sum(account_region:rackconnect_server_not_ready:sum{%s})' % sel, [[null, 'green'], [1, 'yellow']]),
         g.stat('RackConnect FAILED', 'Servers whose RackConnect automation status is FAILED.', [12, 1, 4, 4],
-               'sum(%s{%s, status="FAILED"})' % [rc, sel], bad),
+               'sum(%s{%s, status="FAILED"}) or vector(0)' % [rc, sel], bad),
         g.stat('RackConnect UNPROCESSABLE',
                'Servers RackConnect cannot process, usually built in a region that does not match the RackConnect configuration.',
-               [16, 1, 4, 4], 'sum(%s{%s, status="UNPROCESSABLE"})' % [rc, sel], [[null, 'green'], [1, 'orange']]),
+               [16, 1, 4, 4], 'sum(%s{%s, status="UNPROCESSABLE"}) or vector(0)' % [rc, sel], [[null, 'green'], [1, 'orange']]),
         g.stat('Managed Operations errors',
                'Servers whose Managed Operations post-build automation reports Build Error or Authentication Error.',
-               [20, 1, 4, 4], 'sum(%s{%s, status=~"Build Error|Authentication Error"})' % [mo, sel], bad),
+               [20, 1, 4, 4], 'sum(%s{%s, status=~"Build Error|Authentication Error"}) or vector(0)' % [mo, sel], bad),
         g.timeseries('RackConnect automation status', 'Servers by rackconnect_automation_status metadata value.',
                      [0, 5, 12, 8], [g.target('sum by (status) (%s{%s})' % [rc, sel], '{{status}}')],
                      stacked=true, colors=c.rackconnectStatusColors),
