@@ -1,15 +1,15 @@
 """What the shipped rules and dashboards cost Prometheus at fleet scale.
 
-    python -m bench.rules [--servers 10000,50000] [--evaluations 20]
+    python -m bench.rules [--servers 10000,50000] [--evaluations 20] [--interval 15]
                           [--rules FILE] [--dashboards DIR]
 
 For each fleet size it starts the scale simulator, ``rackconnect-exporter serve`` against it
-and Debian's Prometheus (scrape and evaluation every 15 s, the rules file loaded, a
-temporary TSDB, all on 127.0.0.1). Once Prometheus holds the whole fleet it reads
+and Debian's Prometheus (scrape and evaluation every ``--interval`` seconds, the rules file
+loaded, a temporary TSDB, all on 127.0.0.1). Once Prometheus holds the whole fleet it reads
 ``/api/v1/rules`` until every group has been evaluated ``--evaluations`` times, and reports
 each group's median and max evaluation time with its five slowest rules (by median), the
 head series, then times every dashboard target as an instant query and over the last 5
-minutes (step 15 s), and every variable's label values, through the HTTP API. Variables
+minutes (step: the interval), and every variable's label values, through the HTTP API. Variables
 with All get ``.*``, the others their first value. The machine's load comes with the
 figures: on a shared machine they are upper bounds.
 """
@@ -34,7 +34,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SCALE_USER = ("scale-user", "scale0123456789abcdef0123456789ab")
-INTERVAL = 15
 REPEATS = 3
 
 
@@ -65,11 +64,20 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def alive(procs: list[subprocess.Popen[bytes]], logs: str) -> bool:
+    """True, or an error with the log of the first child that exited."""
+    for number, proc in enumerate(procs):
+        if proc.poll() is not None:
+            log = (Path(logs) / f"{number}.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{log}")
+    return True
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def evaluations(port: int, count: int) -> dict[str, dict[str, Any]]:
+def evaluations(port: int, count: int, interval: float) -> dict[str, dict[str, Any]]:
     """Per group: the evaluation times of the group and of each rule, ``count`` evaluations."""
     seen: dict[str, dict[str, Any]] = {}
     while not seen or min(len(g["times"]) for g in seen.values()) < count:
@@ -83,7 +91,7 @@ def evaluations(port: int, count: int) -> dict[str, dict[str, Any]]:
                     name = rule.get("name")
                     mine["rules"].setdefault(name, []).append(rule["evaluationTime"])
             mine["last"] = group["lastEvaluation"]
-        time.sleep(INTERVAL / 3)
+        time.sleep(interval / 3)
     return seen
 
 
@@ -123,7 +131,7 @@ def timed(port: int, path: str, params: dict[str, Any]) -> tuple[list[float], in
     return times, rows
 
 
-def dashboard_queries(port: int, folder: Path) -> list[dict[str, Any]]:
+def dashboard_queries(port: int, folder: Path, interval: float) -> list[dict[str, Any]]:
     out = []
     for path in sorted(folder.glob("*.json")):
         board = json.loads(path.read_text(encoding="utf-8"))
@@ -136,7 +144,7 @@ def dashboard_queries(port: int, folder: Path) -> list[dict[str, Any]]:
                 rng, range_rows = timed(
                     port,
                     "/api/v1/query_range",
-                    {"query": expr, "start": now - 300, "end": now, "step": INTERVAL},
+                    {"query": expr, "start": now - 300, "end": now, "step": interval},
                 )
                 query = f"{panel['title']} {target['refId']}"
                 out.append(
@@ -146,7 +154,9 @@ def dashboard_queries(port: int, folder: Path) -> list[dict[str, Any]]:
     return out
 
 
-def measure(servers: int, rules: Path, dashboards: Path, count: int) -> dict[str, Any]:
+def measure(
+    servers: int, rules: Path, dashboards: Path, count: int, interval: float
+) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         sim_port, exp_port, prom_port = free_port(), free_port(), free_port()
@@ -172,7 +182,10 @@ def measure(servers: int, rules: Path, dashboards: Path, count: int) -> dict[str
             config.write_text(
                 json.dumps(
                     {
-                        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+                        "global": {
+                            "scrape_interval": f"{interval:g}s",
+                            "evaluation_interval": f"{interval:g}s",
+                        },
                         "rule_files": [str(rules.resolve())],
                         "scrape_configs": [
                             {
@@ -189,17 +202,20 @@ def measure(servers: int, rules: Path, dashboards: Path, count: int) -> dict[str
             )  # fmt: skip
             count_query = {"query": 'count(rackconnect_server_info{job="rackconnect-exporter"})'}
             wait_for(
-                lambda: any(
-                    float(r["value"][1]) >= servers
-                    for r in get(prom_port, "/api/v1/query", count_query)["result"]
+                lambda: (
+                    alive(procs, tmp)
+                    and any(
+                        float(r["value"][1]) >= servers
+                        for r in get(prom_port, "/api/v1/query", count_query)["result"]
+                    )
                 ),
                 900,
                 "the whole fleet in Prometheus",
             )
             load_before = load()
-            groups = evaluations(prom_port, count)
+            groups = evaluations(prom_port, count, interval)
             head = get(prom_port, "/api/v1/status/tsdb")["headStats"]["numSeries"]
-            queries = dashboard_queries(prom_port, dashboards)
+            queries = dashboard_queries(prom_port, dashboards, interval)
             return {
                 "servers": servers,
                 "load": [load_before, load()],
@@ -249,6 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--servers", default="10000,50000", help="default: %(default)s")
     parser.add_argument("--evaluations", type=int, default=20, help="default: %(default)s")
     parser.add_argument(
+        "--interval", type=float, default=15, help="scrape and evaluation, s (default: %(default)s)"
+    )
+    parser.add_argument(
         "--rules", type=Path, default=REPO / "deploy/prometheus/rackconnect-alerts.yml"
     )
     parser.add_argument("--dashboards", type=Path, default=REPO / "grafana/dashboards")
@@ -257,7 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the children on the way out
     results = []
     for servers in (int(n) for n in args.servers.split(",")):
-        results.append(measure(servers, args.rules, args.dashboards, args.evaluations))
+        results.append(
+            measure(servers, args.rules, args.dashboards, args.evaluations, args.interval)
+        )
         print(report(results[-1]), flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))

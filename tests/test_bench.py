@@ -39,3 +39,24 @@ def test_the_benchmark_runs_and_prints_the_table() -> None:
         assert row in out, row
     assert "token-bucket wait | 0; " not in out  # each window overlapped polls
     assert "nan" not in out
+
+
+def test_the_rule_benchmark_reports_groups_rules_and_dashboard_queries() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.rules", "--servers=300", "--evaluations=2", "--interval=2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "### 300 servers" in out
+    assert "| **rackconnect.alerts** | 2 |" in out
+    assert "| **rackconnect.rules** | 2 |" in out
+    assert "| server_status:rackconnect_automation_status:not_deployed | 2 |" in out
+    # The not-ready table lists the scale fleet's servers in trouble, within tableRows.
+    row = next(line for line in out.splitlines() if "Servers not ready A |" in line)
+    assert 0 < int(row.split("|")[2]) <= 500, row
+    assert "| rackconnect-server: variable server_id | 100 |" in out  # one region of three
