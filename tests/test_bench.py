@@ -13,17 +13,22 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parent.parent
 
 
-def test_the_benchmark_runs_and_prints_the_table() -> None:
+def bench(module: str, *args: str, timeout: float) -> str:
+    """The output of ``python -m MODULE ARGS`` from the repository, which must exit 0."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--servers", "300", "--budget", "0.2"],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    return result.stdout
+
+
+def test_the_benchmark_runs_and_prints_the_table() -> None:
+    out = bench("bench", "--servers", "300", "--budget", "0.2", timeout=180)
     assert "| | 300 servers |" in out
     for row in (
         "scrape gzip: median / p99",
@@ -42,16 +47,7 @@ def test_the_benchmark_runs_and_prints_the_table() -> None:
 
 
 def test_the_rule_benchmark_reports_groups_rules_and_dashboard_queries() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.rules", "--servers=300", "--evaluations=2", "--interval=2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = bench("bench.rules", "--servers=300", "--evaluations=2", "--interval=2", timeout=240)
     assert "### 300 servers" in out
     assert "| **rackconnect.alerts** | 2 |" in out
     assert "| **rackconnect.rules** | 2 |" in out
