@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 AUTOMATION_STATUS_KEY = "rackconnect_automation_status"
 MANAGED_STATUS_KEY = "rax_service_level_automation"
 UNPROCESSABLE_REASON_KEY = "rackconnect_unprocessable_reason"
@@ -45,6 +47,12 @@ FEATURE_KEYS: dict[str, tuple[str, ...]] = {
 MAX_REASON_LENGTH = 200
 MAX_METADATA_LABEL_LENGTH = 128  # metadata values as --server.metadata-label labels
 MAX_STATUS_LENGTH = 32
+
+# RackConnect v3.0 resource states (public IPs, pools, pool nodes); anything else UNKNOWN.
+V3_STATES = ("ADDING", ACTIVE, "REMOVING", "ADD_FAILED", "REMOVE_FAILED")
+V3_FAILURES = frozenset({"ADD_FAILED", "REMOVE_FAILED"})
+PUBLIC_IP = "public_ip"  # the ``resource`` of a v3.0 failure
+POOL_NODE = "pool_node"
 
 NEXT = "next"
 FIRST = "first"
@@ -139,6 +147,40 @@ def _metadata_labels(
     )
 
 
+class PublicIp(msgspec.Struct, frozen=True, gc=False):
+    """A RackConnect v3.0 public IP of a cloud server; ``address`` is ``""`` until allocated."""
+
+    id: str
+    server_id: str
+    address: str
+    status: str
+    status_detail: str | None
+    created: float | None
+    updated: float | None
+
+
+class Pool(msgspec.Struct, frozen=True, gc=False):
+    """A RackConnect v3.0 load balancer pool; ``port`` is None when the API gives none."""
+
+    id: str
+    name: str
+    port: int | None
+    virtual_ip: str
+    status: str
+
+
+class PoolNode(msgspec.Struct, frozen=True, gc=False):
+    """A cloud server's membership of a RackConnect v3.0 load balancer pool."""
+
+    id: str
+    pool_id: str
+    server_id: str
+    status: str
+    status_detail: str | None
+    created: float | None
+    updated: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     """What the exporter knows about one cloud server, already normalised."""
@@ -157,6 +199,9 @@ class Server:
     # What only the in-server API tells (the agent): the gateway IP and (task, status)s.
     gateway_ip: str | None = None
     tasks: tuple[tuple[str, str], ...] = ()
+    # What the region's RackConnect v3.0 API tells: public IPs and pool memberships.
+    public_ips: tuple[PublicIp, ...] = ()
+    pool_nodes: tuple[PoolNode, ...] = ()
 
     @classmethod
     def from_api(
@@ -229,21 +274,44 @@ class Server:
             return not managed or self.generation == FIRST
         return self.managed_status == COMPLETE
 
-    def ready(self, rackconnect: bool, managed: bool) -> bool:
+    def v3_done(self) -> bool:
+        """Every RackConnect v3.0 public IP and pool membership ``ACTIVE`` (true for none)."""
+        return all(r.status == ACTIVE for r in self.public_ips) and all(
+            n.status == ACTIVE for n in self.pool_nodes
+        )
+
+    def v3_failure(self) -> tuple[str, str, str, str | None] | None:
+        """The first failed v3.0 resource: (resource, resource_id, status, status_detail)."""
+        for kind, items in ((PUBLIC_IP, self.public_ips), (POOL_NODE, self.pool_nodes)):
+            for item in items:
+                if item.status in V3_FAILURES:
+                    return kind, item.id, item.status, item.status_detail
+        return None
+
+    def ready(self, rackconnect: bool, managed: bool, v3: bool = False) -> bool:
         """The rule behind ``rackconnect_server_ready``.
 
-        ``rackconnect`` is whether RackConnect is expected in the server's region.
+        ``rackconnect`` is whether RackConnect v2.0 is expected in the server's region,
+        ``v3`` whether the region has RackConnect v3.0.
         """
         return (
-            self.nova_done() and self.rackconnect_done(rackconnect) and self.managed_done(managed)
+            self.nova_done()
+            and self.rackconnect_done(rackconnect)
+            and self.managed_done(managed)
+            and (not v3 or self.v3_done())
         )
 
     def failed(self, rackconnect: bool = True) -> bool:
-        """True when Nova or either automation reached a terminal failure state."""
+        """True when Nova, either automation or a v3.0 resource reached a terminal failure."""
         rc_failed = self.automation_status in AUTOMATION_FAILURES and not self.rackconnect_done(
             rackconnect
         )
-        return self.status == ERROR or rc_failed or self.managed_status in MANAGED_FAILURES
+        return (
+            self.status == ERROR
+            or rc_failed
+            or self.managed_status in MANAGED_FAILURES
+            or self.v3_failure() is not None
+        )
 
 
 @dataclass(frozen=True)

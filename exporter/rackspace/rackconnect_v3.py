@@ -23,12 +23,12 @@ import msgspec
 import requests
 
 from exporter.errors import BAD_RESPONSE, UpstreamError
-from exporter.model import parse_timestamp
+from exporter.model import V3_STATES, Pool, PoolNode, PublicIp, parse_timestamp
 from exporter.rackspace.client import ApiClient, check_status, strip_query
 
 API = "rackconnect_v3"
 CATALOG_TYPE = "rax:rackconnect"
-STATES = ("ADDING", "ACTIVE", "REMOVING", "ADD_FAILED", "REMOVE_FAILED")
+STATES = V3_STATES
 UNKNOWN = "UNKNOWN"
 _STATES = frozenset(STATES)
 
@@ -44,43 +44,6 @@ def state(value: object) -> str:
 
 def _detail(value: object) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
-
-
-# --- the records the exporter keeps ------------------------------------------------------
-
-
-class PublicIp(msgspec.Struct, frozen=True, gc=False):
-    """A public IP of a cloud server; ``address`` is ``""`` until allocated."""
-
-    id: str
-    server_id: str
-    address: str
-    status: str
-    status_detail: str | None
-    created: float | None
-    updated: float | None
-
-
-class Pool(msgspec.Struct, frozen=True, gc=False):
-    """A load balancer pool; ``port`` is None when the API gives none."""
-
-    id: str
-    name: str
-    port: int | None
-    virtual_ip: str
-    status: str
-
-
-class PoolNode(msgspec.Struct, frozen=True, gc=False):
-    """A cloud server's membership of a load balancer pool."""
-
-    id: str
-    pool_id: str
-    server_id: str
-    status: str
-    status_detail: str | None
-    created: float | None
-    updated: float | None
 
 
 # --- the documents as the API sends them -------------------------------------------------

@@ -1,0 +1,75 @@
+"""The RackConnect v3.0 part of a server record: done, failure and the ready rule."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from exporter.model import PoolNode, PublicIp, Server
+
+
+def ip(status: str, detail: str | None = None, id: str = "ip-1") -> PublicIp:
+    return PublicIp(
+        id=id, server_id="s1", address="", status=status, status_detail=detail,
+        created=None, updated=None,
+    )  # fmt: skip
+
+
+def node(status: str, detail: str | None = None) -> PoolNode:
+    return PoolNode(
+        id="n-1", pool_id="p-1", server_id="s1", status=status, status_detail=detail,
+        created=None, updated=None,
+    )  # fmt: skip
+
+
+BASE = Server(
+    id="s1", name="web", generation="next", created=None, automation_status=None,
+    features=(), managed_status=None, unprocessable_reason=None, status="ACTIVE",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ips", "nodes", "ready"),
+    [
+        ((), (), True),
+        ((ip("ACTIVE"),), (node("ACTIVE"),), True),
+        ((ip("ADDING"),), (), False),
+        ((ip("ACTIVE"),), (node("REMOVING"),), False),
+        ((ip("ADD_FAILED", "no address"),), (), False),
+        ((ip("ACTIVE"),), (node("ADD_FAILED"),), False),
+        ((ip("REMOVE_FAILED"),), (), False),
+        ((ip("UNKNOWN"),), (), False),
+    ],
+)
+def test_v3_ready_rule(ips: tuple, nodes: tuple, ready: bool) -> None:
+    server = dataclasses.replace(BASE, public_ips=ips, pool_nodes=nodes)
+    assert server.v3_done() is ready
+    assert server.ready(False, False, v3=True) is ready
+    assert server.ready(False, False, v3=False)  # outside a v3.0 region v3.0 is not asked
+
+
+def test_nova_build_is_not_ready_on_v3() -> None:
+    building = dataclasses.replace(BASE, status="BUILD", public_ips=(ip("ACTIVE"),))
+    assert not building.ready(False, False, v3=True)
+
+
+def test_v3_failure_names_the_first_failed_resource() -> None:
+    ok = dataclasses.replace(BASE, public_ips=(ip("ADDING"),), pool_nodes=(node("ACTIVE"),))
+    assert ok.v3_failure() is None
+    assert not ok.failed(False)
+    failed = dataclasses.replace(
+        BASE,
+        public_ips=(ip("ACTIVE"), ip("REMOVE_FAILED", "device gone", id="ip-2")),
+        pool_nodes=(node("ADD_FAILED", "Unable to communicate with network device"),),
+    )
+    assert failed.v3_failure() == ("public_ip", "ip-2", "REMOVE_FAILED", "device gone")
+    assert failed.failed(False)
+    node_failed = dataclasses.replace(BASE, pool_nodes=(node("ADD_FAILED", "x"),))
+    assert node_failed.v3_failure() == ("pool_node", "n-1", "ADD_FAILED", "x")
+
+
+def test_records_compare_by_value() -> None:
+    one = dataclasses.replace(BASE, public_ips=(ip("ACTIVE"),))
+    assert one == dataclasses.replace(BASE, public_ips=(ip("ACTIVE"),))
+    assert one != dataclasses.replace(BASE, public_ips=(ip("ADDING"),))
