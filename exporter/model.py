@@ -329,6 +329,10 @@ class RegionView:
     last_error: str | None = None
     servers: tuple[Server, ...] = ()
     parts: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+    # RackConnect v3.0: None outside a v3.0 region, else whether its last poll succeeded;
+    # the load balancer pools of its last good poll.
+    v3_up: bool | None = None
+    pools: tuple[Pool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -343,10 +347,15 @@ class AccountView:
     polled: bool = False  # the first poll has finished (successfully or not)
     regions: tuple[RegionView, ...] = ()
     rackconnect_regions: tuple[str, ...] | None = None  # None: every region
+    rackconnect_v3_regions: tuple[str, ...] = ()  # the regions with RackConnect v3.0
 
     def expects_rackconnect(self, region: str) -> bool:
-        """Whether RackConnect automation is expected for servers in ``region``."""
+        """Whether RackConnect (v2.0) automation is expected for servers in ``region``."""
         return rackconnect_expected(self.rackconnect, self.rackconnect_regions, region)
+
+    def has_rackconnect_v3(self, region: str) -> bool:
+        """Whether ``region`` has RackConnect v3.0 (``Server.ready``'s ``v3``)."""
+        return region.upper() in self.rackconnect_v3_regions
 
 
 def rackconnect_expected(rackconnect: bool, regions: tuple[str, ...] | None, region: str) -> bool:
