@@ -44,9 +44,11 @@ class ServerFamily(Family):
     region=...,server_id="..."``, without the closing brace) and whether RackConnect and
     Managed Operations are expected there; it returns every line of the family for that
     server (each one name, labels, its own labels if any, ``}``, the value), or "".
+    A ``sparse`` family's header is left out while no region has a line of it.
     """
 
     lines: Lines = field(kw_only=True)
+    sparse: bool = field(default=False, kw_only=True)
 
 
 def escape_label(value: str) -> str:
