@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
+from exporter.model_v3 import (
+    POOL_NODE,
+    PUBLIC_IP,
+    V3_FAILURES,
+    Pool,
+    PoolNode,
+    PublicIp,
+    v3_wired,
+)
 
 AUTOMATION_STATUS_KEY = "rackconnect_automation_status"
 MANAGED_STATUS_KEY = "rax_service_level_automation"
@@ -47,12 +55,6 @@ FEATURE_KEYS: dict[str, tuple[str, ...]] = {
 MAX_REASON_LENGTH = 200
 MAX_METADATA_LABEL_LENGTH = 128  # metadata values as --server.metadata-label labels
 MAX_STATUS_LENGTH = 32
-
-# RackConnect v3.0 resource states (public IPs, pools, pool nodes); anything else UNKNOWN.
-V3_STATES = ("ADDING", ACTIVE, "REMOVING", "ADD_FAILED", "REMOVE_FAILED")
-V3_FAILURES = frozenset({"ADD_FAILED", "REMOVE_FAILED"})
-PUBLIC_IP = "public_ip"  # the ``resource`` of a v3.0 failure
-POOL_NODE = "pool_node"
 
 NEXT = "next"
 FIRST = "first"
@@ -145,40 +147,6 @@ def _metadata_labels(
         for label, key in wanted
         if metadata.get(key) is not None
     )
-
-
-class PublicIp(msgspec.Struct, frozen=True, gc=False):
-    """A RackConnect v3.0 public IP of a cloud server; ``address`` is ``""`` until allocated."""
-
-    id: str
-    server_id: str
-    address: str
-    status: str
-    status_detail: str | None
-    created: float | None
-    updated: float | None
-
-
-class Pool(msgspec.Struct, frozen=True, gc=False):
-    """A RackConnect v3.0 load balancer pool; ``port`` is None when the API gives none."""
-
-    id: str
-    name: str
-    port: int | None
-    virtual_ip: str
-    status: str
-
-
-class PoolNode(msgspec.Struct, frozen=True, gc=False):
-    """A cloud server's membership of a RackConnect v3.0 load balancer pool."""
-
-    id: str
-    pool_id: str
-    server_id: str
-    status: str
-    status_detail: str | None
-    created: float | None
-    updated: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +244,7 @@ class Server:
 
     def v3_done(self) -> bool:
         """Every RackConnect v3.0 public IP and pool membership ``ACTIVE`` (true for none)."""
-        return all(r.status == ACTIVE for r in self.public_ips) and all(
-            n.status == ACTIVE for n in self.pool_nodes
-        )
+        return v3_wired(self.public_ips) and v3_wired(self.pool_nodes)
 
     def v3_failure(self) -> tuple[str, str, str, str | None] | None:
         """The first failed v3.0 resource: (resource, resource_id, status, status_detail)."""
@@ -361,14 +327,6 @@ class AccountView:
 def rackconnect_expected(rackconnect: bool, regions: tuple[str, ...] | None, region: str) -> bool:
     """RackConnect applies to the account and, when regions are declared, to ``region``."""
     return rackconnect and (regions is None or region.upper() in regions)
-
-
-def rackconnect_v3_regions(
-    setting: tuple[str, ...] | None, catalog: Iterable[str]
-) -> tuple[str, ...]:
-    """Where an account has RackConnect v3.0: the configured regions, or (``setting`` None,
-    auto) the regions whose catalog has a ``rax:rackconnect`` endpoint."""
-    return tuple(sorted(catalog)) if setting is None else setting
 
 
 def rackconnect_v2_regions(

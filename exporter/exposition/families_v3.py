@@ -7,7 +7,8 @@ The per-server families are ``sparse``: a fleet without v3.0 gets neither lines 
 from __future__ import annotations
 
 from exporter.exposition.text import Family, ServerFamily, escape_label
-from exporter.model import MAX_REASON_LENGTH, POOL_NODE, PUBLIC_IP, UNKNOWN, V3_STATES, Server
+from exporter.model import MAX_REASON_LENGTH, UNKNOWN, Server
+from exporter.model_v3 import POOL_NODE, PUBLIC_IP, V3_STATES
 
 SERVER = ("account", "region", "server_id")
 REGION = ("account", "region")

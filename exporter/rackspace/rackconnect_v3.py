@@ -23,7 +23,8 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from exporter.errors import BAD_RESPONSE, UpstreamError
-from exporter.model import V3_STATES, Pool, PoolNode, PublicIp, parse_timestamp
+from exporter.model import parse_timestamp
+from exporter.model_v3 import V3_STATES, Pool, PoolNode, PublicIp
 from exporter.rackspace.client import OK_STATUSES, Answer, ApiClient, check_status, strip_query
 
 API = "rackconnect_v3"
