@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from exporter.exposition.history import changes
 from exporter.model import PoolNode, PublicIp, Server
 
 
@@ -73,3 +74,24 @@ def test_records_compare_by_value() -> None:
     one = dataclasses.replace(BASE, public_ips=(ip("ACTIVE"),))
     assert one == dataclasses.replace(BASE, public_ips=(ip("ACTIVE"),))
     assert one != dataclasses.replace(BASE, public_ips=(ip("ADDING"),))
+
+
+def test_v3_history_counts_each_resource_and_times_it_from_its_created() -> None:
+    adding = PublicIp(
+        id="ip-1", server_id="s1", address="", status="ADDING", status_detail=None,
+        created=1000.0, updated=1000.0,
+    )  # fmt: skip
+    active = PublicIp(
+        id="ip-1", server_id="s1", address="203.0.113.9", status="ACTIVE", status_detail=None,
+        created=1000.0, updated=1040.0,
+    )  # fmt: skip
+    before = dataclasses.replace(BASE, public_ips=(adding,), pool_nodes=(node("ACTIVE"),))
+    after = dataclasses.replace(BASE, public_ips=(active,))
+    found = changes([before], [after], now=1100.0)
+    assert [(c.automation, c.before, c.after, c.duration) for c in found] == [
+        ("rackconnect_v3_public_ip", "ADDING", "ACTIVE", 40.0),  # its updated, not the poll
+        ("rackconnect_v3_pool_node", "ACTIVE", "none", None),  # the membership went
+    ]
+    appeared = changes([BASE], [dataclasses.replace(BASE, public_ips=(adding,))], now=1100.0)
+    assert [(c.before, c.after, c.duration) for c in appeared] == [("none", "ADDING", None)]
+    assert changes([after], [after], now=1200.0) == []

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporter.rackspace import rackconnect_v3
 from exporter.simulator import Fault, Simulator
 from tests.conftest import account_config
 from tests.expo_helpers import promtool_check, series, value
@@ -207,6 +208,43 @@ def test_an_unchanged_region_keeps_its_very_records(sim: Simulator, exporter, cl
     dfw = next((a, b) for a, b in zip(first, second, strict=True) if a.region == "DFW")
     assert any(s.public_ips for s in dfw[0].servers)
     assert all(map(operator.is_, dfw[0].servers, dfw[1].servers))
+
+
+def test_an_unchanged_v3_answer_is_not_parsed_again(
+    sim: Simulator, exporter, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter.poll()
+    clock.now += 300  # the seeded ADDING resources settle
+    exporter.poll()
+    parsed: list[int] = []
+    real = rackconnect_v3.parse_public_ips
+
+    def counting(body: bytes, where: str = "public_ips") -> list:
+        parsed.append(len(body))
+        return real(body, where)
+
+    monkeypatch.setattr(rackconnect_v3, "parse_public_ips", counting)
+    clock.now += 60
+    exporter.poll()
+    assert parsed == []  # the same body as last time
+    sim.add_public_ip(new_server(sim), after=0)
+    clock.now += 60
+    exporter.poll()
+    assert len(parsed) == 1
+
+
+def test_a_401_from_the_v3_api_authenticates_again(sim: Simulator, exporter) -> None:
+    sim.add_fault(Fault(kind="status", api="rackconnect_v3", status=401, count=1))
+    exporter.poll()
+    parsed = exporter.scrape()
+    assert value(parsed, "rackconnect_v3_up", region="DFW") == 1
+    assert value(parsed, "rackconnect_api_requests_total", api="rackconnect_v3", code="401") == 1
+    identity = [
+        v
+        for (n, labels), v in parsed.items()
+        if n == "rackconnect_api_requests_total" and ("api", "identity") in labels
+    ]
+    assert sum(identity) == 2  # the first token, then a new one after the 401
 
 
 def test_promtool_accepts_the_v3_exposition(sim: Simulator, exporter) -> None:
