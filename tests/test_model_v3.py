@@ -6,7 +6,10 @@ import dataclasses
 
 import pytest
 
+from exporter.exposition.families import PER_SERVER_FAMILIES
+from exporter.exposition.families_v3 import PUBLIC_IP_STATUS
 from exporter.exposition.history import changes
+from exporter.exposition.render import RegionRenderer
 from exporter.model import PoolNode, PublicIp, Server
 
 
@@ -95,3 +98,19 @@ def test_v3_history_counts_each_resource_and_times_it_from_its_created() -> None
     appeared = changes([BASE], [dataclasses.replace(BASE, public_ips=(adding,))], now=1100.0)
     assert [(c.before, c.after, c.duration) for c in appeared] == [("none", "ADDING", None)]
     assert changes([after], [after], now=1200.0) == []
+
+
+def test_the_v3_families_are_written_only_in_regions_that_have_v3() -> None:
+    families = PER_SERVER_FAMILIES
+    at = families.index(PUBLIC_IP_STATUS)
+    renderer = RegionRenderer("acme", "DFW", families)
+    plain = [dataclasses.replace(BASE, id=f"s{i}") for i in range(3)]
+    before = renderer.render(plain, False, False)
+    assert len(before) == len(families)
+    assert before[at] == b""
+    assert renderer.render(plain, False, False) is before  # unchanged: the same tuple
+    wired = [*plain[:2], dataclasses.replace(plain[2], public_ips=(ip("ACTIVE"),))]
+    after = renderer.render(wired, False, False)
+    assert after[at].count(b"\n") == 6  # one public IP, six states
+    assert after[:at] == before[:at]  # the other families' lines are the same
+    assert renderer.render(plain, False, False)[at] == b""

@@ -1,7 +1,8 @@
 """The RackConnect v3.0 families: per server (public IPs, pool memberships, failure details)
 and per region (pools, the v3.0 API's health).
 
-The per-server families are ``sparse``: a fleet without v3.0 gets neither lines nor headers.
+The per-server families are written only in regions where a server has v3.0 resources: a
+fleet without v3.0 pays nothing for them and gets neither lines nor headers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ STATES = (*V3_STATES, UNKNOWN)
 _TAILS = {
     current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in STATES) for current in STATES
 }
+
+
+def has_v3(server: Server) -> bool:
+    """Whether the server has a RackConnect v3.0 public IP or pool membership."""
+    return bool(server.public_ips or server.pool_nodes)
 
 
 def _state_set(prefix: str, status: str) -> str:
@@ -65,7 +71,7 @@ V3_SERVER_FAMILIES = (
         "ADD_FAILED, REMOVE_FAILED, UNKNOWN): 1 for the current one, 0 for the others.",
         (*SERVER, "public_ip_id", "status"),
         lines=_ip_status,
-        sparse=True,
+        only_if=has_v3,
     ),
     PUBLIC_IP_INFO := ServerFamily(
         "rackconnect_v3_public_ip_info",
@@ -74,7 +80,7 @@ V3_SERVER_FAMILIES = (
         "always 1).",
         (*SERVER, "public_ip_id", "address"),
         lines=_ip_info,
-        sparse=True,
+        only_if=has_v3,
     ),
     POOL_NODE_STATUS := ServerFamily(
         "rackconnect_v3_pool_node_status",
@@ -83,7 +89,7 @@ V3_SERVER_FAMILIES = (
         "current one, 0 for the others.",
         (*SERVER, "pool_id", "status"),
         lines=_node_status,
-        sparse=True,
+        only_if=has_v3,
     ),
     STATUS_DETAIL_INFO := ServerFamily(
         "rackconnect_v3_status_detail_info",
@@ -92,7 +98,7 @@ V3_SERVER_FAMILIES = (
         "status_detail (always 1).",
         (*SERVER, "resource", "resource_id", "detail"),
         lines=_detail,
-        sparse=True,
+        only_if=has_v3,
     ),
 )
 """The v3.0 per-server families, after the exporter's others."""

@@ -244,7 +244,7 @@ def render_parts(
     fragments = [r.parts for _, r in published.regions if r.parts]
     for i, family in enumerate((*server_families, *HISTORY_FAMILIES)):
         parts = [f[i] for f in fragments if i < len(f)]
-        if isinstance(family, ServerFamily) and family.sparse and not any(map(len, parts)):
+        if isinstance(family, ServerFamily) and family.only_if and not any(map(len, parts)):
             continue
         chunks.append(family.header(openmetrics, note))
         chunks.extend(parts)
