@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporter.polling.account import AccountPoller
 from exporter.rackspace import rackconnect_v3
 from exporter.simulator import Fault, Simulator
+from exporter.store import Store
 from tests.conftest import account_config
 from tests.expo_helpers import promtool_check, series, value
 from tests.test_simulator_v3 import Clock, v3_scenario
@@ -245,6 +247,27 @@ def test_a_401_from_the_v3_api_authenticates_again(sim: Simulator, exporter) -> 
         if n == "rackconnect_api_requests_total" and ("api", "identity") in labels
     ]
     assert sum(identity) == 2  # the first token, then a new one after the 401
+
+
+def test_a_rate_limited_v3_api_delays_the_region_and_fails_only_v3(sim: Simulator) -> None:
+    store = Store(60)
+    poller = AccountPoller(account_config(sim, "vee"), store.open_account("vee"), 5.0)
+    try:
+        poller.authenticate()
+        sim.add_fault(
+            Fault(
+                kind="rate_limit",
+                api="rackconnect_v3",
+                retry_after=120,
+                retry_after_format="seconds",
+            )
+        )
+        assert poller.poll_region("DFW") == 120
+        assert poller.poll_region("ORD") is None  # no v3.0 there
+    finally:
+        poller.close()
+    dfw = next(r for r in store.current.accounts[0].regions if r.region == "DFW")
+    assert (dfw.up, dfw.v3_up) == (True, False)
 
 
 def test_promtool_accepts_the_v3_exposition(sim: Simulator, exporter) -> None:

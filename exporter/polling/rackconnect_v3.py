@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from exporter.errors import BAD_RESPONSE, UpstreamError
+from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import format_exception, logger
 from exporter.model import Pool, PoolNode, PublicIp, Server
 from exporter.publishing import V3Poll
@@ -52,7 +52,7 @@ class RegionV3:
             state = fetch_region(client, base, tokens, self.region, self._seen)
         except UpstreamError as exc:
             self._failed(exc)
-            self.retry_after = exc.retry_after
+            self.retry_after = exc.retry_after if exc.reason == RATE_LIMITED else None
             return False
         except Exception as exc:  # a bug must not cost the Cloud Servers poll
             logger.error(
