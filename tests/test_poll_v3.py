@@ -270,6 +270,19 @@ def test_a_rate_limited_v3_api_delays_the_region_and_fails_only_v3(sim: Simulato
     assert (dfw.up, dfw.v3_up) == (True, False)
 
 
+def test_a_configured_v3_region_missing_from_the_catalog_fails_only_v3(
+    sim: Simulator, make_exporter, clock: Clock
+) -> None:
+    config = account_config(sim, "vee", rackconnect_v3=("DFW", "ORD"))
+    exporter = make_exporter(config, clock=clock)
+    exporter.poll()
+    parsed = exporter.scrape()
+    assert value(parsed, "rackconnect_v3_up", region="ORD") == 0
+    assert value(parsed, "rackconnect_up", region="ORD") == 1
+    assert value(parsed, "rackconnect_v3_up", region="DFW") == 1
+    assert "no RackConnect v3.0 (rax:rackconnect) endpoint for ORD" in exporter.log.getvalue()
+
+
 def test_promtool_accepts_the_v3_exposition(sim: Simulator, exporter) -> None:
     server = new_server(sim)
     sim.add_public_ip(server, after=0, outcome="ADD_FAILED", detail="bad\nline \\ here")
