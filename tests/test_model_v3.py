@@ -1,4 +1,4 @@
-"""The RackConnect v3.0 part of a server record: done, failure and the ready rule."""
+"""RackConnect v3.0 on the records: done, failure, the ready rule, the history and rendering."""
 
 from __future__ import annotations
 
