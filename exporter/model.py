@@ -8,6 +8,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.model_v3 import (
+    POOL_NODE,
+    PUBLIC_IP,
+    V3_FAILURES,
+    Pool,
+    PoolNode,
+    PublicIp,
+    v3_wired,
+)
+
 AUTOMATION_STATUS_KEY = "rackconnect_automation_status"
 MANAGED_STATUS_KEY = "rax_service_level_automation"
 UNPROCESSABLE_REASON_KEY = "rackconnect_unprocessable_reason"
@@ -157,6 +167,9 @@ class Server:
     # What only the in-server API tells (the agent): the gateway IP and (task, status)s.
     gateway_ip: str | None = None
     tasks: tuple[tuple[str, str], ...] = ()
+    # What the region's RackConnect v3.0 API tells: public IPs and pool memberships.
+    public_ips: tuple[PublicIp, ...] = ()
+    pool_nodes: tuple[PoolNode, ...] = ()
 
     @classmethod
     def from_api(
@@ -229,21 +242,42 @@ class Server:
             return not managed or self.generation == FIRST
         return self.managed_status == COMPLETE
 
-    def ready(self, rackconnect: bool, managed: bool) -> bool:
+    def v3_done(self) -> bool:
+        """Every RackConnect v3.0 public IP and pool membership ``ACTIVE`` (true for none)."""
+        return v3_wired(self.public_ips) and v3_wired(self.pool_nodes)
+
+    def v3_failure(self) -> tuple[str, str, str, str | None] | None:
+        """The first failed v3.0 resource: (resource, resource_id, status, status_detail)."""
+        for kind, items in ((PUBLIC_IP, self.public_ips), (POOL_NODE, self.pool_nodes)):
+            for item in items:
+                if item.status in V3_FAILURES:
+                    return kind, item.id, item.status, item.status_detail
+        return None
+
+    def ready(self, rackconnect: bool, managed: bool, v3: bool = False) -> bool:
         """The rule behind ``rackconnect_server_ready``.
 
-        ``rackconnect`` is whether RackConnect is expected in the server's region.
+        ``rackconnect`` is whether RackConnect v2.0 is expected in the server's region,
+        ``v3`` whether the region has RackConnect v3.0.
         """
         return (
-            self.nova_done() and self.rackconnect_done(rackconnect) and self.managed_done(managed)
+            self.nova_done()
+            and self.rackconnect_done(rackconnect)
+            and self.managed_done(managed)
+            and (not v3 or self.v3_done())
         )
 
     def failed(self, rackconnect: bool = True) -> bool:
-        """True when Nova or either automation reached a terminal failure state."""
+        """True when Nova, either automation or a v3.0 resource reached a terminal failure."""
         rc_failed = self.automation_status in AUTOMATION_FAILURES and not self.rackconnect_done(
             rackconnect
         )
-        return self.status == ERROR or rc_failed or self.managed_status in MANAGED_FAILURES
+        return (
+            self.status == ERROR
+            or rc_failed
+            or self.managed_status in MANAGED_FAILURES
+            or self.v3_failure() is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -261,6 +295,10 @@ class RegionView:
     last_error: str | None = None
     servers: tuple[Server, ...] = ()
     parts: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+    # RackConnect v3.0: None outside a v3.0 region, else whether its last poll succeeded;
+    # the load balancer pools of its last good poll.
+    v3_up: bool | None = None
+    pools: tuple[Pool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -275,23 +313,20 @@ class AccountView:
     polled: bool = False  # the first poll has finished (successfully or not)
     regions: tuple[RegionView, ...] = ()
     rackconnect_regions: tuple[str, ...] | None = None  # None: every region
+    rackconnect_v3_regions: tuple[str, ...] = ()  # the regions with RackConnect v3.0
 
     def expects_rackconnect(self, region: str) -> bool:
-        """Whether RackConnect automation is expected for servers in ``region``."""
+        """Whether RackConnect (v2.0) automation is expected for servers in ``region``."""
         return rackconnect_expected(self.rackconnect, self.rackconnect_regions, region)
+
+    def has_rackconnect_v3(self, region: str) -> bool:
+        """Whether ``region`` has RackConnect v3.0 (``Server.ready``'s ``v3``)."""
+        return region.upper() in self.rackconnect_v3_regions
 
 
 def rackconnect_expected(rackconnect: bool, regions: tuple[str, ...] | None, region: str) -> bool:
     """RackConnect applies to the account and, when regions are declared, to ``region``."""
     return rackconnect and (regions is None or region.upper() in regions)
-
-
-def rackconnect_v3_regions(
-    setting: tuple[str, ...] | None, catalog: Iterable[str]
-) -> tuple[str, ...]:
-    """Where an account has RackConnect v3.0: the configured regions, or (``setting`` None,
-    auto) the regions whose catalog has a ``rax:rackconnect`` endpoint."""
-    return tuple(sorted(catalog)) if setting is None else setting
 
 
 def rackconnect_v2_regions(

@@ -18,7 +18,7 @@ from exporter.exposition.history import RegionHistory, changes
 from exporter.exposition.render import RegionRenderer
 from exporter.exposition.sections import render_parts
 from exporter.exposition.text import ServerFamily
-from exporter.model import AccountView, RegionView, Server
+from exporter.model import AccountView, Pool, RegionView, Server
 
 # A write that replaces at least this many bytes of a region's lines publishes at once.
 PUBLISH_AT_ONCE_BYTES = 1024 * 1024
@@ -98,6 +98,13 @@ def _reuse(
     )
 
 
+class V3Poll(NamedTuple):
+    """How a region's RackConnect v3.0 API answered a poll, and its last good pools."""
+
+    up: bool
+    pools: tuple[Pool, ...] = ()
+
+
 class Rendered(NamedTuple):
     """A region rendered from new records, not yet published."""
 
@@ -147,13 +154,23 @@ class RegionState:
         replaced = sum(len(o) for o, n in zip(self.view.parts, parts, strict=False) if o is not n)
         return Rendered(records, fragments, history, lines, parts, replaced)
 
-    def publish(self, rendered: Rendered, now: float, duration: float) -> None:
+    def publish(
+        self, rendered: Rendered, now: float, duration: float, v3: V3Poll | None = None
+    ) -> None:
         """Show ``rendered`` as the region's last successful poll, finished at ``now``."""
         self.fragments = rendered.fragments
         self.history = rendered.history
         self.history_fragments = rendered.history_fragments
         self.view = RegionView(
-            self.view.region, True, now, duration, None, rendered.records, rendered.parts
+            self.view.region,
+            True,
+            now,
+            duration,
+            None,
+            rendered.records,
+            rendered.parts,
+            v3_up=None if v3 is None else v3.up,
+            pools=() if v3 is None else v3.pools,
         )
 
 

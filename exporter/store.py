@@ -25,6 +25,7 @@ from exporter.publishing import (
     Publisher,
     RegionState,
     Snapshot,
+    V3Poll,
     build_snapshot,
 )
 
@@ -61,17 +62,25 @@ class AccountWriter:
         rackconnect: bool,
         managed: bool,
         rackconnect_regions: tuple[str, ...] | None = None,
+        rackconnect_v3_regions: tuple[str, ...] = (),
     ) -> None:
         """Record what Identity said about the account."""
-        self.store._known(self, tenant_id, rackconnect, managed, rackconnect_regions)
+        self.store._known(
+            self, tenant_id, rackconnect, managed, rackconnect_regions, v3=rackconnect_v3_regions
+        )
 
     def polled(self) -> None:
         """Mark the end of the first poll of every region of the account."""
         self.store._polled(self)
 
-    def succeeded(self, region: str, servers: Iterable[Server], duration: float) -> None:
-        """Replace a region's servers: its complete listing, one record per server id."""
-        self.store._write(self, region, servers, duration)
+    def succeeded(
+        self, region: str, servers: Iterable[Server], duration: float, v3: V3Poll | None = None
+    ) -> None:
+        """Replace a region's servers: its complete listing, one record per server id.
+
+        ``v3`` is how the region's RackConnect v3.0 API answered (None: not a v3.0 region).
+        """
+        self.store._write(self, region, servers, duration, v3)
 
     def failed(self, region: str, reason: str, duration: float) -> None:
         """Record a failed poll; the region keeps its last good servers."""
@@ -172,6 +181,8 @@ class Store:
         rackconnect: bool,
         managed: bool,
         rackconnect_regions: tuple[str, ...] | None = None,
+        *,
+        v3: tuple[str, ...] = (),
     ):
         with self._lock:
             account = self._owner(writer)
@@ -185,6 +196,7 @@ class Store:
                 rackconnect=rackconnect,
                 managed=managed,
                 rackconnect_regions=rackconnect_regions,
+                rackconnect_v3_regions=v3,
             )
             # An earlier authentication failure was reported under region "".
             if fresh == view and "" not in account.regions:
@@ -201,7 +213,12 @@ class Store:
                 self._changed()
 
     def _write(
-        self, writer: AccountWriter, region: str, servers: Iterable[Server], duration: float
+        self,
+        writer: AccountWriter,
+        region: str,
+        servers: Iterable[Server],
+        duration: float,
+        v3: V3Poll | None,
     ) -> None:
         with self._lock:
             account = self._owner(writer)
@@ -216,7 +233,7 @@ class Store:
             with self._lock:
                 if self._owner(writer) is not account or account.regions.get(region) is not state:
                     return  # the owner changed or the region was removed while rendering
-                state.publish(rendered, self._clock(), duration)
+                state.publish(rendered, self._clock(), duration, v3)
                 self._changed(at_once=rendered.replaced >= PUBLISH_AT_ONCE_BYTES)
 
     def _failed(self, writer: AccountWriter, region: str, reason: str, duration: float) -> None:

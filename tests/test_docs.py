@@ -23,7 +23,7 @@ def metric_rows() -> dict[str, tuple[set[str], bool]]:
     for line in section.splitlines():
         if line.startswith("| metric |"):
             extra_only = "extra labels" in line
-        match = re.match(r"\| `([a-z_]+)` \|([^|]*)\|", line)
+        match = re.match(r"\| `([a-z0-9_]+)` \|([^|]*)\|", line)
         if match:
             rows[match.group(1)] = (set(re.findall(r"`([a-z_]+)`", match.group(2))), extra_only)
     return rows

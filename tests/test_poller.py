@@ -22,6 +22,13 @@ CONTRACT_FAMILIES = {
     "rackconnect_automation_unprocessable_info",
     "rackconnect_server_status",
     "rackconnect_server_ready",
+    # The demo's initech is on RackConnect v3.0 in HKG.
+    "rackconnect_v3_public_ip_status",
+    "rackconnect_v3_public_ip_info",
+    "rackconnect_v3_pool_node_status",
+    "rackconnect_v3_status_detail_info",
+    "rackconnect_v3_pool_info",
+    "rackconnect_v3_up",
     "rackconnect_account_info",
     "rackconnect_region_info",
     "rackconnect_up",

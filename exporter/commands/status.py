@@ -112,7 +112,11 @@ def rows(
             for s in region.servers:
                 if server is not None and server not in (s.id, s.name):
                     continue
-                ready = s.ready(account.expects_rackconnect(region.region), account.managed)
+                ready = s.ready(
+                    account.expects_rackconnect(region.region),
+                    account.managed,
+                    account.has_rackconnect_v3(region.region),
+                )
                 if not_ready and ready:
                     continue
                 out.append(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from operator import attrgetter
 
+from exporter.exposition.families_v3 import V3_POOL_INFO, V3_SERVER_FAMILIES, V3_UP
 from exporter.exposition.text import Family, Lines, ServerFamily, escape_label, number
 from exporter.model import AUTOMATION_STATUSES, FEATURE_KEYS, MANAGED_STATUSES, Server
 
@@ -85,7 +86,8 @@ def _features(server: Server, name: str, labels: str, rackconnect: bool, managed
 
 
 def _ready(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
-    return f"{name}{labels}}} {int(server.ready(rackconnect, managed))}\n"
+    # Records carry v3.0 resources only in a v3.0 region, so v3=True asks v3.0 just there.
+    return f"{name}{labels}}} {int(server.ready(rackconnect, managed, v3=True))}\n"
 
 
 def _tasks(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
@@ -157,6 +159,7 @@ PER_SERVER_FAMILIES = (
         SERVER,
         lines=_ready,
     ),
+    *V3_SERVER_FAMILIES,
 )
 """The exporter's per-server families, in the order of the exposition."""
 
@@ -284,6 +287,8 @@ FAMILIES = (
     POLL_DURATION,
     POLL_ERRORS,
     API_REQUESTS,
+    V3_UP,
+    V3_POOL_INFO,
     *AGENT_FAMILIES,
     *HISTORY_FAMILIES,
     SHARD_ORDINAL,

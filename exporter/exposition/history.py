@@ -18,17 +18,26 @@ from prometheus_client.utils import floatToGoString
 from exporter.exposition.families import AUTOMATION_DURATION, AUTOMATION_TRANSITIONS
 from exporter.exposition.text import labels
 from exporter.model import (
+    ACTIVE,
     AUTOMATION_FAILURES,
     COMPLETE,
     DEPLOYED,
     FIRST,
     MANAGED_FAILURES,
+    UNKNOWN,
+    PoolNode,
+    PublicIp,
     Server,
 )
 
 RACKCONNECT = "rackconnect"
 MANAGED = "managed"
-ABSENT = "none"  # the `from`/`to` of a metadata key that is not there
+V3_PUBLIC_IP = "rackconnect_v3_public_ip"  # RackConnect v3.0, per public IP
+V3_POOL_NODE = "rackconnect_v3_pool_node"  # RackConnect v3.0, per pool membership
+ABSENT = "none"  # the `from`/`to` of a metadata key (or a v3.0 resource) that is not there
+# A v3.0 resource is timed from its `created` when it first reaches one of these.
+_V3_OUTCOMES = frozenset({ACTIVE, "ADD_FAILED"})
+_V3_ON_ITS_WAY = frozenset({ABSENT, "ADDING", UNKNOWN})
 
 # Upper bounds in seconds, from a minute to a day.
 BUCKETS = (60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -69,6 +78,35 @@ def _change(automation: str, prev: Server, server: Server, now: float) -> Change
     return Change(automation, before or ABSENT, after or ABSENT, duration)
 
 
+def _v3_changes(
+    automation: str,
+    old: tuple[PublicIp, ...] | tuple[PoolNode, ...],
+    new: tuple[PublicIp, ...] | tuple[PoolNode, ...],
+    now: float,
+) -> list[Change]:
+    """A server's v3.0 resources of one kind: each one's change, timed where it arrived."""
+    before = {r.id: r for r in old}
+    found = []
+    for resource in new:
+        was = before.pop(resource.id, None)
+        prior = ABSENT if was is None else was.status
+        if prior == resource.status:
+            continue
+        duration = None
+        if resource.status in _V3_OUTCOMES and prior in _V3_ON_ITS_WAY:
+            when = now
+            updated = resource.updated
+            if updated is not None and (
+                was is None or was.updated is None or updated > was.updated
+            ):
+                when = min(updated, now)
+            if resource.created is not None:
+                duration = max(0.0, when - resource.created)
+        found.append(Change(automation, prior, resource.status, duration))
+    found.extend(Change(automation, r.status, ABSENT, None) for r in before.values())
+    return found
+
+
 def changes(old: Iterable[Server], new: Iterable[Server], now: float) -> list[Change]:
     """The changes from a region's last good records to a poll's, at poll time ``now``."""
     before = {s.id: s for s in old}
@@ -77,20 +115,21 @@ def changes(old: Iterable[Server], new: Iterable[Server], now: float) -> list[Ch
         return found
     for server in new:
         prev = before.get(server.id)
-        if (
-            prev is None
-            or prev is server
-            or (
-                prev.automation_status == server.automation_status
-                and prev.managed_status == server.managed_status
-            )
-        ):
+        if prev is None or prev is server:
             continue
-        # First-generation servers have no Managed Operations state of their own.
-        for automation in _FIRST_GEN if server.generation == FIRST else _BOTH:
-            change = _change(automation, prev, server, now)
-            if change is not None:
-                found.append(change)
+        if (
+            prev.automation_status != server.automation_status
+            or prev.managed_status != server.managed_status
+        ):
+            # First-generation servers have no Managed Operations state of their own.
+            for automation in _FIRST_GEN if server.generation == FIRST else _BOTH:
+                change = _change(automation, prev, server, now)
+                if change is not None:
+                    found.append(change)
+        if prev.public_ips is not server.public_ips:
+            found += _v3_changes(V3_PUBLIC_IP, prev.public_ips, server.public_ips, now)
+        if prev.pool_nodes is not server.pool_nodes:
+            found += _v3_changes(V3_POOL_NODE, prev.pool_nodes, server.pool_nodes, now)
     return found
 
 

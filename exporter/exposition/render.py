@@ -73,8 +73,10 @@ class RegionRenderer:
         self._writers = tuple((f.name, f.lines) for f in families)
         self._rows: dict[str, int] = {}  # server id -> its row in records and _spans
         self._flags: tuple[bool, bool] | None = None  # the account's, when last rendered
+        self._active = tuple(range(len(families)))  # the families written (see only_if)
         self._spans = array("Q")
-        self._last: tuple[bytes, ...] | None = None
+        self._last: tuple[bytes, ...] | None = None  # per family written
+        self._out: tuple[bytes, ...] = ()  # per family: what render returned last
         self.rendered = 0  # servers rendered by the last call, for tests and logs
         self.records: tuple[Server, ...] = ()  # the last call's servers, cached ones reused
 
@@ -90,7 +92,11 @@ class RegionRenderer:
         servers = list(servers)
         if old and len(servers) == len(held) and all(map(operator.is_, servers, held)):
             self.rendered = 0  # the very records of last time (an unchanged listing)
-            return self._last
+            return self._out
+        active = self._written(servers)
+        if active != self._active:  # a family starts or stops applying: render afresh
+            old, self._last, self._active = {}, None, active
+            self._writers = tuple((self.families[i].name, self.families[i].lines) for i in active)
         hits: list[int | None] = []  # per server: its row last time, if unchanged
         for server in servers:
             row = old.get(server.id)
@@ -110,7 +116,7 @@ class RegionRenderer:
             and len(servers) == len(old)
             and [s.id for s in servers] == list(old)
         ):
-            return self._last
+            return self._out
         n = len(self._writers)
         last = self._last or (b"",) * n
         views = [memoryview(b) for b in last]
@@ -190,4 +196,18 @@ class RegionRenderer:
             pieces[i], tails[i] = [], None  # one family's pieces at a time
         joined = tuple(joined_list)
         self._rows, self._spans, self._last = rows, new_spans, joined
-        return joined
+        self._out = joined
+        if len(active) < len(self.families):  # the others have no lines
+            out = [b""] * len(self.families)
+            for i, fragment in zip(active, joined, strict=True):
+                out[i] = fragment
+            self._out = tuple(out)
+        return self._out
+
+    def _written(self, servers: list[Server]) -> tuple[int, ...]:
+        """The families to write: all but those whose ``only_if`` no server passes."""
+        conditions = {f.only_if for f in self.families if f.only_if is not None}
+        passed = {c for c in conditions if any(map(c, servers))}
+        return tuple(
+            i for i, f in enumerate(self.families) if f.only_if is None or f.only_if in passed
+        )

@@ -30,6 +30,7 @@ from exporter.exposition.families import (
     TOTAL_SHARDS,
     UP,
 )
+from exporter.exposition.families_v3 import V3_POOL_INFO, V3_UP
 from exporter.exposition.gzipparts import Part
 from exporter.exposition.text import Family, ServerFamily, encode, labels, number
 from exporter.model import AccountView, RegionView
@@ -148,6 +149,34 @@ def _requests(p: Published) -> Iterable[Row]:
     )
 
 
+def _v3_up(p: Published) -> list[Row] | None:
+    rows: list[Row] = [
+        (int(r.v3_up), {"account": a, "region": r.region})
+        for a, r in p.regions
+        if r.v3_up is not None
+    ]
+    return rows or None
+
+
+def _v3_pools(p: Published) -> list[Row] | None:
+    rows: list[Row] = [
+        (
+            1,
+            {
+                "account": a,
+                "region": r.region,
+                "pool_id": pool.id,
+                "name": pool.name,
+                "port": "" if pool.port is None else str(pool.port),
+                "virtual_ip": pool.virtual_ip,
+            },
+        )
+        for a, r in p.regions
+        for pool in r.pools
+    ]
+    return rows or None
+
+
 SECTIONS = (
     Section(BUILD_INFO, _build, cached=False),
     Section(CONFIG_RELOAD_OK, _reload_ok, cached=False),
@@ -159,6 +188,8 @@ SECTIONS = (
     Section(POLL_DURATION, _duration),
     Section(POLL_ERRORS, _errors),
     Section(API_REQUESTS, _requests),
+    Section(V3_UP, _v3_up),
+    Section(V3_POOL_INFO, _v3_pools),
 )
 """The exporter's own families, in the order of the exposition, before the regions' parts."""
 
@@ -212,8 +243,11 @@ def render_parts(
     _add_sections(chunks, SECTIONS, published, openmetrics, note)
     fragments = [r.parts for _, r in published.regions if r.parts]
     for i, family in enumerate((*server_families, *HISTORY_FAMILIES)):
+        parts = [f[i] for f in fragments if i < len(f)]
+        if isinstance(family, ServerFamily) and family.only_if and not any(map(len, parts)):
+            continue
         chunks.append(family.header(openmetrics, note))
-        chunks.extend(f[i] for f in fragments if i < len(f))
+        chunks.extend(parts)
     _add_sections(chunks, LAST_SECTIONS, published, openmetrics, note)
     if openmetrics:
         chunks.append(b"# EOF\n")

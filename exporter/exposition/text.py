@@ -44,9 +44,12 @@ class ServerFamily(Family):
     region=...,server_id="..."``, without the closing brace) and whether RackConnect and
     Managed Operations are expected there; it returns every line of the family for that
     server (each one name, labels, its own labels if any, ``}``, the value), or "".
+    A family with ``only_if`` is written only in regions where a server passes it, and its
+    header is left out while no region has a line of it.
     """
 
     lines: Lines = field(kw_only=True)
+    only_if: Callable[[Server], bool] | None = field(default=None, kw_only=True)
 
 
 def escape_label(value: str) -> str:

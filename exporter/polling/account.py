@@ -14,11 +14,13 @@ from exporter.config import AccountConfig
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import format_exception, logger
 from exporter.polling.incremental import DEFAULT_FULL_EVERY, RegionRecords, RegionSync
+from exporter.polling.rackconnect_v3 import RegionV3
 from exporter.polling.ratelimit import DEFAULT_PER_MINUTE, TokenBucket
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (
     NEXT_GEN_SERVICE,
+    Access,
     automation,
     make_token_cache,
 )
@@ -31,6 +33,7 @@ class _Region:
 
     sync: RegionSync
     records: RegionRecords
+    v3: RegionV3 | None = None  # RackConnect v3.0, in a v3.0 region
 
 
 class AccountPoller:
@@ -83,7 +86,13 @@ class AccountPoller:
         access = self.tokens.access()
         name = self.account.name
         rackconnect, managed = automation(self.account, access)
-        self.writer.known(access.tenant_id, rackconnect, managed, access.v2_regions(self.account))
+        self.writer.known(
+            access.tenant_id,
+            rackconnect,
+            managed,
+            access.v2_regions(self.account),
+            access.v3_regions(self.account),
+        )
         # A region that drops out of the catalog is reported as failing, not left as it was.
         known = set(self.regions) - {GLOBAL}
         regions = self.account.regions or tuple(
@@ -122,6 +131,11 @@ class AccountPoller:
         try:
             listing = self.servers.list_region(region, since, state.records.known)
             servers = state.records.apply(listing)
+            access = self.tokens.access()
+            v3 = self._v3(region, state, access)
+            if v3 is not None:
+                v3.read(self.client, access.rackconnect_v3.get(region), self.tokens)
+                servers = v3.attach(servers)
         except UpstreamError as exc:
             self._failed(region, exc.reason, format_exception(exc), self.clock() - started)
             return exc.retry_after if exc.reason == RATE_LIMITED else None
@@ -134,7 +148,7 @@ class AccountPoller:
             self.writer.failed(region, BAD_RESPONSE, self.clock() - started)
             return None
         duration = self.clock() - started
-        self.writer.succeeded(region, servers, duration)
+        self.writer.succeeded(region, servers, duration, None if v3 is None else v3.poll())
         state.sync.succeeded(listing, full=since is None, now=self.wall())
         logger.debug(
             "poll succeeded",
@@ -148,7 +162,15 @@ class AccountPoller:
                 "duration": f"{duration:.3f}s",
             },
         )
-        return None
+        return None if v3 is None else v3.retry_after
+
+    def _v3(self, region: str, state: _Region, access: Access) -> RegionV3 | None:
+        """The region's v3.0 state when it is a v3.0 region (it may become one or stop)."""
+        if region not in access.v3_regions(self.account):
+            state.v3 = None
+        elif state.v3 is None:
+            state.v3 = RegionV3(self.account.name, region)
+        return state.v3
 
     def list_in_full_next(self) -> None:
         """Make the next poll of every region a full listing."""

@@ -23,8 +23,8 @@ from exporter.model import (
     FIRST_GEN_REGION,
     parse_timestamp,
     rackconnect_v2_regions,
-    rackconnect_v3_regions,
 )
+from exporter.model_v3 import rackconnect_v3_regions
 from exporter.rackspace import rackconnect_v3
 from exporter.rackspace.client import (
     RATE_LIMIT_STATUSES,

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote, urlencode
 
 import msgspec
-import requests
 
 from exporter.errors import BAD_RESPONSE, UpstreamError
 from exporter.model import parse_timestamp
-from exporter.rackspace.client import ApiClient, check_status, strip_query
+from exporter.model_v3 import V3_STATES, Pool, PoolNode, PublicIp
+from exporter.rackspace.client import OK_STATUSES, Answer, ApiClient, check_status, strip_query
 
 API = "rackconnect_v3"
 CATALOG_TYPE = "rax:rackconnect"
-STATES = ("ADDING", "ACTIVE", "REMOVING", "ADD_FAILED", "REMOVE_FAILED")
+STATES = V3_STATES
 UNKNOWN = "UNKNOWN"
 _STATES = frozenset(STATES)
 
@@ -44,43 +45,6 @@ def state(value: object) -> str:
 
 def _detail(value: object) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
-
-
-# --- the records the exporter keeps ------------------------------------------------------
-
-
-class PublicIp(msgspec.Struct, frozen=True, gc=False):
-    """A public IP of a cloud server; ``address`` is ``""`` until allocated."""
-
-    id: str
-    server_id: str
-    address: str
-    status: str
-    status_detail: str | None
-    created: float | None
-    updated: float | None
-
-
-class Pool(msgspec.Struct, frozen=True, gc=False):
-    """A load balancer pool; ``port`` is None when the API gives none."""
-
-    id: str
-    name: str
-    port: int | None
-    virtual_ip: str
-    status: str
-
-
-class PoolNode(msgspec.Struct, frozen=True, gc=False):
-    """A cloud server's membership of a load balancer pool."""
-
-    id: str
-    pool_id: str
-    server_id: str
-    status: str
-    status_detail: str | None
-    created: float | None
-    updated: float | None
 
 
 # --- the documents as the API sends them -------------------------------------------------
@@ -119,6 +83,7 @@ class _RawNode(msgspec.Struct):
 
 
 _Raw = TypeVar("_Raw", _RawPublicIp, _RawPool, _RawNode)
+_Item = TypeVar("_Item", PublicIp, Pool, PoolNode)
 # A listing is an array; one resource (``GET public_ips/{id}``, a POST's answer) an object.
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(list[kind] | kind)  # type: ignore[valid-type]
@@ -228,9 +193,13 @@ def endpoints(catalog: object) -> dict[str, str]:
 class Tokens(Protocol):
     """An account's token cache: sends a request with its token, again once after a 401."""
 
-    def send(self, request: Callable[[str], requests.Response]) -> requests.Response:
+    def send(self, request: Callable[[str], Answer]) -> Answer:
         """``request(token)``, re-authenticating once on 401."""
         ...
+
+
+Seen = dict[str, tuple[bytes, list[Any]]]
+"""What a reader parsed per URL, with the digest of the body it parsed."""
 
 
 def _get(
@@ -238,48 +207,87 @@ def _get(
     url: str,
     token: str | Tokens,
     region: str,
+    parse: Callable[[bytes, str], list[_Item]],
+    *,
     params: dict[str, str] | None = None,
-) -> tuple[bytes, str]:
-    def send(value: str) -> requests.Response:
+    seen: Seen | None = None,
+) -> list[_Item]:
+    """GET and parse; with ``seen``, a body whose digest is as last time is not parsed again."""
+
+    def send(value: str) -> Answer:
         return client.fetch(
             "GET", url, api=API, region=region, headers={"X-Auth-Token": value}, params=params
-        ).loaded()
+        )
 
-    response = send(token) if isinstance(token, str) else token.send(send)
-    check_status(response, "GET", url)
-    return response.content, f"GET {strip_query(url)}"
+    answer = send(token) if isinstance(token, str) else token.send(send)
+    where = f"GET {strip_query(url)}"
+    if answer.status_code not in OK_STATUSES:
+        check_status(answer.loaded(), "GET", url)
+    key = url + "?" + urlencode(params) if params else url
+    if seen is not None and key in seen and seen[key][0] == answer.digest:
+        return seen[key][1]
+    items = parse(answer.join(), where)
+    if seen is not None:
+        seen[key] = (answer.digest, items)
+    return items
 
 
 def fetch_public_ips(
-    client: ApiClient, base: str, token: str | Tokens, region: str, server_id: str | None = None
+    client: ApiClient,
+    base: str,
+    token: str | Tokens,
+    region: str,
+    server_id: str | None = None,
+    *,
+    seen: Seen | None = None,
 ) -> list[PublicIp]:
     """The region's public IPs (or one server's)."""
     params = {"cloud_server_id": server_id} if server_id is not None else None
-    body, where = _get(client, f"{base}/public_ips", token, region, params)
-    return parse_public_ips(body, where)
+    return _get(
+        client, f"{base}/public_ips", token, region, parse_public_ips, params=params, seen=seen
+    )
 
 
-def fetch_pools(client: ApiClient, base: str, token: str, region: str) -> list[Pool]:
+def fetch_pools(
+    client: ApiClient, base: str, token: str | Tokens, region: str, seen: Seen | None = None
+) -> list[Pool]:
     """The region's load balancer pools."""
-    body, where = _get(client, f"{base}/load_balancer_pools", token, region)
-    return parse_pools(body, where)
+    return _get(client, f"{base}/load_balancer_pools", token, region, parse_pools, seen=seen)
 
 
 def fetch_pool_nodes(
-    client: ApiClient, base: str, token: str, region: str, pool_id: str
+    client: ApiClient,
+    base: str,
+    token: str | Tokens,
+    region: str,
+    pool_id: str,
+    *,
+    seen: Seen | None = None,
 ) -> list[PoolNode]:
     """The nodes of one load balancer pool."""
-    body, where = _get(client, f"{base}/load_balancer_pools/{pool_id}/nodes", token, region)
-    return parse_pool_nodes(body, pool_id, where)
+    url = f"{base}/load_balancer_pools/{quote(pool_id, safe='')}/nodes"
+    return _get(client, url, token, region, lambda b, w: parse_pool_nodes(b, pool_id, w), seen=seen)
 
 
-def fetch_region(client: ApiClient, base: str, token: str, region: str) -> RegionState:
-    """Everything a poll reads: public IPs, pools and each pool's nodes."""
-    pools = fetch_pools(client, base, token, region)
+def fetch_region(
+    client: ApiClient, base: str, token: str | Tokens, region: str, seen: Seen | None = None
+) -> RegionState:
+    """Everything a poll reads: public IPs, pools and each pool's nodes.
+
+    ``seen`` (kept by the caller between polls) spares parsing answers that did not change:
+    they give the very lists of last time.
+    """
+    pools = fetch_pools(client, base, token, region, seen)
     nodes = [
-        node for pool in pools for node in fetch_pool_nodes(client, base, token, region, pool.id)
+        node
+        for pool in pools
+        for node in fetch_pool_nodes(client, base, token, region, pool.id, seen=seen)
     ]
-    return RegionState(fetch_public_ips(client, base, token, region), pools, nodes)
+    if seen is not None:  # forget the pools that are gone
+        keep = {f"{base}/load_balancer_pools/{quote(p.id, safe='')}/nodes" for p in pools}
+        for key in [k for k in seen if k.endswith("/nodes") and k not in keep]:
+            del seen[key]
+    return RegionState(fetch_public_ips(client, base, token, region, seen=seen), pools, nodes)
 
 
 class ServerState(msgspec.Struct, frozen=True, gc=False):
@@ -294,14 +302,14 @@ def fetch_server(
 ) -> ServerState:
     """One server's public IPs and pool memberships: two requests, whatever the fleet's size."""
     ips = fetch_public_ips(client, base, tokens, region, server_id)
-    body, where = _get(
+    nodes = _get(
         client,
         f"{base}/load_balancer_pools/nodes/details",
         tokens,
         region,
-        {"cloud_server_id": server_id},
+        lambda b, w: parse_pool_nodes(b, where=w),
+        params={"cloud_server_id": server_id},
     )
-    nodes = parse_pool_nodes(body, where=where)
     return ServerState(
         [ip for ip in ips if ip.server_id == server_id],
         [node for node in nodes if node.server_id == server_id],

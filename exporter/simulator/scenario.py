@@ -257,6 +257,7 @@ class Scenario:
             password="Initech-Demo-Passw0rd",
             tenant_id="300003",
             regions=("HKG",),
+            rackconnect_v3=("HKG",),
             servers=tuple(
                 _region(
                     rng,

@@ -134,7 +134,9 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
                 counts["rc:" + (server.automation_status or NO_KEY)] += 1
                 counts["mo:" + (server.managed_status or NO_KEY)] += 1
                 counts["ready"] += server.ready(
-                    account.expects_rackconnect(region.region), account.managed
+                    account.expects_rackconnect(region.region),
+                    account.managed,
+                    account.has_rackconnect_v3(region.region),
                 )
             totals.update(counts)
             totals["servers"] += len(region.servers)
@@ -193,7 +195,9 @@ def _not_ready_table(snapshot: Snapshot, now: float) -> str:
         for region in account.regions:
             expected = account.expects_rackconnect(region.region)
             for server in region.servers:
-                if not server.ready(expected, account.managed):
+                if not server.ready(
+                    expected, account.managed, account.has_rackconnect_v3(region.region)
+                ):
                     rows.append((not server.failed(expected), account.name, region, server))
     rows.sort(key=lambda r: (r[0], r[1], r[2].region, r[3].name, r[3].id))
     body = "".join(

@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.model_v3 import ACTIVE, POOL_NODE, PUBLIC_IP, v3_wired
+from exporter.model_v3 import V3_FAILURES as FAILURES
 from exporter.rackspace.rackconnect_v3 import ServerState
 
-PUBLIC_IP = "public_ip"
-POOL_NODE = "pool_node"
-ACTIVE = "ACTIVE"
-FAILURES = frozenset({"ADD_FAILED", "REMOVE_FAILED"})
 NAMES = {PUBLIC_IP: "public IP", POOL_NODE: "pool node"}
 
 
@@ -105,7 +103,7 @@ class V3State:
 
     def settled(self) -> bool:
         """Every public IP and pool membership ``ACTIVE`` (also when there is none)."""
-        return all(r.status == ACTIVE for r in self.resources)
+        return v3_wired(self.resources)
 
     def done(self, require_public_ip: bool) -> bool:
         """Settled, and with ``require_public_ip`` at least one ``ACTIVE`` public IP."""
