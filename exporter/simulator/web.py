@@ -26,33 +26,23 @@ if TYPE_CHECKING:
     from exporter.simulator.core import Simulator
 
 # Fault root names per API and status; anything else gets the API's generic fault.
+_SERVERS_FAULTS = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "buildInProgress",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
 _FAULT_NAMES = {
-    "servers": {
-        400: "badRequest",
-        401: "unauthorized",
-        403: "forbidden",
-        404: "itemNotFound",
-        405: "badMethod",
-        409: "buildInProgress",
-        413: "overLimit",
-        415: "badMediaType",
-        429: "overLimit",
-        501: "notImplemented",
-        503: "serviceUnavailable",
-    },
-    "servers_v1": {
-        400: "badRequest",
-        401: "unauthorized",
-        403: "resizeNotAllowed",
-        404: "itemNotFound",
-        405: "badMethod",
-        409: "buildInProgress",
-        413: "overLimit",
-        415: "badMediaType",
-        429: "overLimit",
-        501: "notImplemented",
-        503: "serviceUnavailable",
-    },
+    "servers": _SERVERS_FAULTS,
+    # First-generation Cloud Servers names its 403 fault differently.
+    "servers_v1": {**_SERVERS_FAULTS, 403: "resizeNotAllowed"},
     "identity": {
         400: "badRequest",
         401: "unauthorized",
