@@ -1,7 +1,10 @@
 // Settings of the RackConnect mixin. Override any of them when importing:
 //   (import 'rackconnect-mixin/mixin.libsonnet') + { _config+:: { rackconnectSelector: 'job="rc"' } }
+local lib = import 'lib.libsonnet';
+
 {
   _config+:: {
+    local config = self,
     // Label matchers that select the exporter's series (no braces). Every rule and every
     // dashboard query uses it: set it to the job (or namespace, ...) your scrape config gives.
     rackconnectSelector: 'job="rackconnect-exporter"',
@@ -48,6 +51,8 @@
     automationStuckSeconds: 1800,  // DEPLOYING this long after creation: RackConnectAutomationStuck
     managedOperationsStuckSeconds: 3600,  // Pending/In Progress this long: RackConnectManagedOperationsStuck
     serverNotReadySeconds: 3600,  // not ready this long after creation: RackConnectServerNotReady
+    // ADDING or REMOVING this long (RackConnect v3.0): RackConnectV3Stuck.
+    rackconnectV3StuckSeconds: 1800,
     dataStaleSeconds: 300,  // no successful poll for this long: RackConnectDataStale
     // p90 time from creation to DEPLOYED (or Complete) over the last day above this:
     // RackConnectAutomationSlow.
@@ -69,6 +74,11 @@
       RackConnectDataStale: '5m',
       RackConnectConfigReloadFailed: '5m',
       RackConnectAutomationSlow: '30m',
+      RackConnectV3PublicIPFailed: '5m',
+      RackConnectV3PoolNodeFailed: '5m',
+      // v3.0 gives no time a state began: the `for` is the threshold.
+      RackConnectV3Stuck: lib.duration(config.rackconnectV3StuckSeconds),
+      RackConnectV3PollFailing: '10m',
     },
 
     // How long an alert on the exporter's per-server or per-region series keeps firing after
@@ -92,6 +102,10 @@
       RackConnectDataStale: 'warning',
       RackConnectConfigReloadFailed: 'warning',
       RackConnectAutomationSlow: 'info',
+      RackConnectV3PublicIPFailed: 'critical',
+      RackConnectV3PoolNodeFailed: 'critical',
+      RackConnectV3Stuck: 'warning',
+      RackConnectV3PollFailing: 'warning',
     },
   },
 }

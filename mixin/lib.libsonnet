@@ -23,5 +23,8 @@
     notReady: 'server:rackconnect_server_ready:not_ready',
     info: 'server:rackconnect_server_info:in_trouble',
     created: 'server:rackconnect_server_created_timestamp_seconds:in_trouble',
+    // RackConnect v3.0: the public IPs and pool memberships not ACTIVE.
+    v3PublicIP: 'server_status:rackconnect_v3_public_ip_status:not_active',
+    v3PoolNode: 'server_status:rackconnect_v3_pool_node_status:not_active',
   },
 }

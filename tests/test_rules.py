@@ -36,7 +36,8 @@ SEVERITIES = {"critical", "warning", "info"}
 # Per-server metrics: an alert built on one of them must name the server.
 PER_SERVER = re.compile(
     r"rackconnect_(automation_status|managed_operations_status|server_created_timestamp_seconds"
-    r"|server_ready|automation_feature_enabled|automation_unprocessable_info)\b"
+    r"|server_ready|automation_feature_enabled|automation_unprocessable_info"
+    r"|v3_public_ip_status|v3_pool_node_status)\b"
 )
 ALERTS = [rule["alert"] for rule in alerting_rules()]
 
@@ -90,7 +91,7 @@ def test_the_issue_alerts_exist() -> None:
 def test_alert_follows_mixin_conventions(name: str) -> None:
     """Name, severity and the four annotations follow monitoring-mixin conventions."""
     alert = alerting_rule(name)
-    assert re.fullmatch(r"RackConnect(?:[A-Z][a-z]+)+", name)
+    assert re.fullmatch(r"RackConnect(?:V3)?(?:[A-Z][a-z]+|IP)+", name)
     assert alert["labels"]["severity"] in SEVERITIES
     annotations = alert["annotations"]
     assert set(annotations) == {"summary", "description", "runbook_url", "dashboard_url"}
@@ -184,7 +185,7 @@ def test_rules_file_is_the_mixin_render() -> None:
 
 def selectors(expr: str) -> list[str]:
     """The label matchers of every series selector in a PromQL expression."""
-    return re.findall(r"\b[a-z_:]+\{([^}]*)\}", expr)
+    return re.findall(r"\b[a-z0-9_:]+\{([^}]*)\}", expr)
 
 
 def test_every_selector_uses_the_configured_selector() -> None:
@@ -193,7 +194,7 @@ def test_every_selector_uses_the_configured_selector() -> None:
         for rule in group["rules"]:
             found = selectors(rule["expr"])
             # Metric names outside a selector; recorded names (with colons) do not count.
-            metrics = re.findall(r"(?<![\w:])(?:rackconnect_[a-z_]+|up)\b(?![{(:])", rule["expr"])
+            metrics = re.findall(r"(?<![\w:])(?:rackconnect_\w+|up)\b(?![{(:])", rule["expr"])
             # A rule without a selector may only combine records of its own group.
             assert found or re.fullmatch(r"[\w:]+:[\w:]+ - [\w:]+:[\w:]+", rule["expr"]), rule
             assert all(m.startswith('job="rackconnect-exporter"') for m in found), rule["expr"]

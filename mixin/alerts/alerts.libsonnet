@@ -19,7 +19,17 @@ local lib = import '../lib.libsonnet';
 
     // The per-server records, read by the alerts below and the fleet dashboard.
     local rec = lib.serverRecords,
-    local records = [
+    local v3 = (import 'v3.libsonnet')(c, {
+      s: s,
+      oneReplica: oneReplica,
+      perServer: perServer,
+      alert: alert,
+      theServer: theServer,
+      fleet: fleet,
+      health: health,
+      words: words,
+    }),
+    local records = v3.records + [
       {
         record: rec.automation,
         expr: oneReplica('%s == 1' % s('rackconnect_automation_status', 'status!="DEPLOYED"')),
@@ -41,6 +51,8 @@ local lib = import '../lib.libsonnet';
               s(rec.managed),
               s(rec.notReady),
               '%s == 1' % s('rackconnect_server_status', 'status="ERROR"'),
+              s(rec.v3PublicIP),
+              s(rec.v3PoolNode),
             ]),
           ]
         ),
@@ -208,7 +220,7 @@ local lib = import '../lib.libsonnet';
                     '%s and on (%s) %s' % [s(rec.automation, 'status="DEPLOYING"'), server, s(rec.created)],
                     '%s and on (%s) %s'
                     % [s(rec.managed, 'status=~"Pending|In Progress"'), server, s(rec.created)],
-                  ]
+                  ] + v3.covered
                 ]),
               ]
             ),
@@ -285,7 +297,7 @@ local lib = import '../lib.libsonnet';
             % lib.duration(c.automationSlowSeconds),
             fleet,
           ),
-        ],
+        ] + v3.alerts,
       },
     ],
   },
