@@ -131,7 +131,8 @@ def test_dashboard_variables(name: str) -> None:
 # records of the servers in trouble instead (or an account/region count).
 FLEET_WIDE = re.compile(
     r"(?<![\w:])rackconnect_(server_info|server_ready|server_created_timestamp_seconds"
-    r"|automation_status|managed_operations_status|automation_feature_enabled)\{"
+    r"|automation_status|managed_operations_status|automation_feature_enabled"
+    r"|v3_public_ip_status|v3_public_ip_info|v3_pool_node_status)\{"
 )
 
 
@@ -199,6 +200,9 @@ def test_server_dashboard_shows_one_server() -> None:
         "rackconnect_automation_feature_enabled",
         "rackconnect_server_created_timestamp_seconds",
         "rackconnect_server_ready",
+        "rackconnect_v3_public_ip_info",
+        "rackconnect_v3_pool_node_status",
+        "rackconnect_v3_pool_info",
     ):
         assert metric in exprs
     assert all(
@@ -223,6 +227,9 @@ def test_fleet_dashboard_shows_what_the_issue_asks_for() -> None:
         "Time to DEPLOYED",
         "Time to Complete",
         "RackConnect automation features",
+        "RackConnect v3.0 public IPs by state",
+        "RackConnect v3.0 pool memberships by state",
+        "RackConnect v3.0 failures",
     ):
         assert title in panels
 

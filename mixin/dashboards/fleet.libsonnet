@@ -40,6 +40,27 @@ local g = import 'lib.libsonnet';
         unit='s',
       ),
 
+    // RackConnect v3.0: the counts per region and state are recorded; the failures come from
+    // the alert group's records (failed resources only). The detail family is read whole: the
+    // exporter writes it only where the API gives a status_detail, which is rare.
+    local v3ByState(title, what, metric, grid) =
+      g.timeseries(title, 'RackConnect v3.0 %s per region and state (ADDING, ACTIVE, REMOVING, ADD_FAILED, REMOVE_FAILED, UNKNOWN).' % what,
+                   grid, [g.target('sum by (region, status) (account_region_status:%s:sum{%s})' % [metric, sel], '{{region}} {{status}}')]),
+    local failed = 'status=~"ADD_FAILED|REMOVE_FAILED"',
+    local detail(resource) = s('rackconnect_v3_status_detail_info', 'resource="%s"' % resource),
+    local v3Failures =
+      local ip = 'label_replace(%s, "resource", "public IP", "", "")' % s(rec.v3PublicIP, failed);
+      local node = 'label_replace(%s, "resource", "pool membership", "", "")' % s(rec.v3PoolNode, failed);
+      local ipKey = '%s, public_ip_id' % server;
+      'topk(%d, (\n' % c.tableRows
+      + '      %s\n      * on (%s) group_left (detail)\n' % [ip, ipKey]
+      + '        label_replace(max by (%s, resource_id, detail) (%s), "public_ip_id", "$1", "resource_id", "(.*)")\n' % [server, detail('public_ip')]
+      + '    or on (%s)\n      %s\n' % [ipKey, ip]
+      + '    or\n      %s\n      * on (%s) group_left (detail)\n' % [node, server]
+      + '        topk by (%s) (1, %s)\n' % [server, detail('pool_node')]
+      + '    or on (%s, pool_id)\n      %s\n' % [server, node]
+      + '  )\n  %s\n)' % nameJoin,
+
     'rackconnect-fleet.json': g.dashboard(
       c.dashboardUIDs.fleet,
       'RackConnect fleet',
@@ -138,6 +159,27 @@ local g = import 'lib.libsonnet';
         g.row('Automation history', 47),
         timeToPanel('Time to DEPLOYED', 'RackConnect DEPLOYED', 'rackconnect', 'DEPLOYED', [0, 48, 12, 8]),
         timeToPanel('Time to Complete', 'Managed Operations Complete', 'managed', 'Complete', [12, 48, 12, 8]),
+        g.row('RackConnect v3.0', 56),
+        v3ByState('RackConnect v3.0 public IPs by state', 'public IPs', 'rackconnect_v3_public_ip_status', [0, 57, 12, 8]),
+        v3ByState('RackConnect v3.0 pool memberships by state', 'load balancer pool memberships',
+                  'rackconnect_v3_pool_node_status', [12, 57, 12, 8]),
+        g.table(
+          'RackConnect v3.0 failures',
+          'Public IPs and load balancer pool memberships that are ADD_FAILED or REMOVE_FAILED (%d at most), with the status_detail RackConnect gives (for a pool membership, one of the server\'s pool membership details).' % c.tableRows,
+          [0, 65, 24, 8],
+          [g.target(v3Failures, table=true)],
+          [
+            ['name', 'Name'],
+            ['account', 'Account'],
+            ['region', 'Region'],
+            ['server_id', 'Server ID'],
+            ['resource', 'Resource'],
+            ['public_ip_id', 'Public IP'],
+            ['pool_id', 'Pool'],
+            ['status', 'Status'],
+            ['detail', 'Detail'],
+          ],
+        ),
       ],
       [
         g.variable('account', 'Account', 'label_values(%s, account)' % lib.series(c.rackconnectSelector, 'rackconnect_up')),

@@ -8,6 +8,8 @@ local g = import 'lib.libsonnet';
     local c = $._config,
     local sel = 'account=~"$account", region=~"$region", server_id=~"$server_id"',
     local s(metric, extra='') = lib.series(c.rackconnectSelector, metric, std.join(', ', std.filter(function(x) x != '', [sel, extra]))),
+    // The region's load balancer pools: per region, so no server_id.
+    local pools = lib.series(c.rackconnectSelector, 'rackconnect_v3_pool_info', 'account=~"$account", region=~"$region"'),
     local on = [[null, 'transparent'], [1, 'green']],
     local lit = [{ type: 'value', options: { '0': { text: 'no', color: 'transparent' }, '1': { text: 'yes', color: 'green' } } }],
     local statusTimeline(title, description, grid, metric, colors) =
@@ -61,6 +63,23 @@ local g = import 'lib.libsonnet';
         g.table('Unprocessable reason', 'Why RackConnect reports UNPROCESSABLE, when the metadata says.', [12, 24, 12, 6],
                 [g.target('max by (server_id, reason) (%s)' % s('rackconnect_automation_unprocessable_info'), table=true)],
                 [['server_id', 'Server ID'], ['reason', 'Reason']]),
+        g.row('RackConnect v3.0', 30),
+        g.table('RackConnect v3.0 public IPs', 'Each public IP of the server, its address ("" until allocated) and state.',
+                [0, 31, 12, 6],
+                [g.target('max by (public_ip_id, address, status) (\n  %s\n  * on (%s, public_ip_id) group_left (status)\n    max by (%s, public_ip_id, status) (%s == 1)\n)'
+                          % [s('rackconnect_v3_public_ip_info'), lib.server, lib.server, s('rackconnect_v3_public_ip_status')], table=true)],
+                [['public_ip_id', 'Public IP'], ['address', 'Address'], ['status', 'Status']]),
+        g.table('RackConnect v3.0 pool memberships',
+                'Each load balancer pool the server is a member of (its name, port and virtual IP from the region\'s pools), and the state of the membership.',
+                [12, 31, 12, 6],
+                [g.target(('max by (pool_id, name, port, virtual_ip, status) (\n  (%s == 1)\n  * on (account, region, pool_id) group_left (name, port, virtual_ip)\n'
+                           + '    max by (account, region, pool_id, name, port, virtual_ip) (%s)\n  or on (account, region, server_id, pool_id)\n  %s == 1\n)')
+                          % [s('rackconnect_v3_pool_node_status'), pools, s('rackconnect_v3_pool_node_status')], table=true)],
+                [['name', 'Pool'], ['pool_id', 'Pool ID'], ['port', 'Port'], ['virtual_ip', 'Virtual IP'], ['status', 'Status']]),
+        g.table('RackConnect v3.0 status details', 'Why a public IP or pool membership is in its state, where RackConnect says (status_detail).',
+                [0, 37, 24, 5],
+                [g.target('max by (resource, resource_id, detail) (%s)' % s('rackconnect_v3_status_detail_info'), table=true)],
+                [['resource', 'Resource'], ['resource_id', 'ID'], ['detail', 'Detail']]),
       ],
       [
         // One account and one region at a time, so the server picker lists one region's

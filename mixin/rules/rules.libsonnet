@@ -44,6 +44,14 @@ local lib = import '../lib.libsonnet';
             expr: byStatus('rackconnect_managed_operations_status', 'Complete', rec.managed),
           },
           {
+            record: 'account_region_status:rackconnect_v3_public_ip_status:sum',
+            expr: byStatus('rackconnect_v3_public_ip_status', 'ACTIVE', rec.v3PublicIP),
+          },
+          {
+            record: 'account_region_status:rackconnect_v3_pool_node_status:sum',
+            expr: byStatus('rackconnect_v3_pool_node_status', 'ACTIVE', rec.v3PoolNode),
+          },
+          {
             record: 'account_region_feature:rackconnect_automation_feature_enabled:sum',
             expr: oneReplica('sum', 'rackconnect_automation_feature_enabled', 'account, region, feature'),
           },
