@@ -1,6 +1,7 @@
 // The alerting rules. They cost Prometheus in proportion to the servers in trouble, not to
 // the fleet: the group first records, once per evaluation, the few per-server series that
-// matter (status series with value 1 other than the settled one, servers not ready, and the
+// matter (status series with value 1 other than the settled one, RackConnect v3.0 public IPs
+// and pool memberships not ACTIVE (v3.libsonnet), servers not ready, and the
 // name and creation time of those servers only); the alerts then read those small recorded
 // series. Rules of one group run in order at the same timestamp, so each alert sees this
 // evaluation's records. Each record aggregates the replicas away (_config.replicaLabels),

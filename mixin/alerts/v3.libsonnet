@@ -1,7 +1,8 @@
 // The RackConnect v3.0 part of the alert group: the records of the public IPs and pool
 // memberships that are not ACTIVE (value 1 only, so their cost follows the failures), and
 // the alerts on them. alerts.libsonnet calls this with its helpers (h) and places the
-// records before the alerts.
+// records before the alerts. rackconnect_region_info{rackconnect="false"} speaks of v2.0
+// metadata (a v3.0 region usually has it): these alerts do not skip those regions.
 local lib = import '../lib.libsonnet';
 
 function(c, h) {
@@ -10,13 +11,13 @@ function(c, h) {
   local server = lib.server,
   local failed = 'status=~"ADD_FAILED|REMOVE_FAILED"',
   local moving = 'status=~"ADDING|REMOVING"',
-  // The status_detail of the resource, as AutomationUnprocessable gives its reason.
-  local detail(resource, idLabel) =
+  // The status_detail of the resource, as AutomationUnprocessable gives its reason. The
+  // matchers after the server's are given with the label that fills each (%q).
+  local detail(matchers, labels) =
     '(detail: {{ with printf `%s` $labels.account $labels.region $labels.server_id%s | query }}'
     % [
-      s('rackconnect_v3_status_detail_info', 'account=%%q, region=%%q, server_id=%%q, resource="%s"%s'
-                                             % [resource, if idLabel == '' then '' else ', resource_id=%q']),
-      if idLabel == '' then '' else ' $labels.' + idLabel,
+      s('rackconnect_v3_status_detail_info', 'account=%q, region=%q, server_id=%q, ' + matchers),
+      std.join('', [' $labels.' + l for l in labels]),
     ]
     + '{{ . | first | label "detail" }}{{ else }}none given{{ end }})',
 
@@ -40,11 +41,11 @@ function(c, h) {
       h.perServer(s(rec.v3PublicIP, failed)),
       'RackConnect v3.0 could not add or remove a public IP of a cloud server.',
       'RackConnect v3.0 public IP {{ $labels.public_ip_id }} of %s, is {{ $labels.status }} ' % h.theServer
-      + detail('public_ip', 'public_ip_id') + '.',
+      + detail('resource="public_ip", resource_id=%q', ['public_ip_id']) + '.',
       h.fleet,
     ),
-    // The exporter gives the pool node's own id as the detail's resource_id, and the
-    // alert knows the pool: the detail is the server's pool membership detail.
+    // The exporter gives the pool node's own id as the detail's resource_id, which no
+    // status series carries: the description quotes a pool membership detail of the server.
     h.alert(
       'RackConnectV3PoolNodeFailed',
       h.perServer(s(rec.v3PoolNode, failed)),
@@ -53,7 +54,7 @@ function(c, h) {
       + '{{ with printf `%s` $labels.account $labels.region $labels.pool_id | query }}'
         % s('rackconnect_v3_pool_info', 'account=%q, region=%q, pool_id=%q')
       + '{{ . | first | label "name" }} {{ end }}({{ $labels.pool_id }}) is {{ $labels.status }} '
-      + detail('pool_node', '') + '.',
+      + detail('resource="pool_node"', []) + '.',
       h.fleet,
     ),
     // v3.0 exposes no time at which a public IP or a pool membership entered its state (nor
