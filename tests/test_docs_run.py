@@ -34,6 +34,12 @@ RUNS_ELSEWHERE = {
     'curl -s -H "X-Auth-Token: $TOKEN" '
     '"https://$REGION.servers.api.rackspacecloud.com/v2/$TENANT_ID/servers/$SERVER_ID/metadata"'
     " | python3 -m json.tool",
+    'curl -s -H "X-Auth-Token: $TOKEN" '
+    '"https://$REGION.rackconnect.api.rackspacecloud.com/v3/$TENANT_ID/public_ips?cloud_server_id=$SERVER_ID"'
+    " | python3 -m json.tool",
+    'curl -s -H "X-Auth-Token: $TOKEN" '
+    '"https://$REGION.rackconnect.api.rackspacecloud.com/v3/$TENANT_ID/load_balancer_pools/nodes/details'
+    '?cloud_server_id=$SERVER_ID" | python3 -m json.tool',
 }
 
 
