@@ -102,13 +102,13 @@ def test_failure_details_appear(sim: Simulator, exporter) -> None:
     server = new_server(sim)
     ip = sim.add_public_ip(server, after=0, outcome="ADD_FAILED", detail='no "free" address')
     pool = sim.rackconnect_v3("vee", "DFW")["pools"][1]["id"]
-    node = sim.add_pool_node(server, pool, after=0, outcome="ADD_FAILED", detail="x" * 300)
+    sim.add_pool_node(server, pool, after=0, outcome="ADD_FAILED", detail="x" * 300)
     exporter.poll()
     parsed = exporter.scrape()
     details = series(parsed, DETAIL, server_id=server)
     assert {(d["resource"], d["resource_id"], d["detail"]) for d in details} == {
         ("public_ip", ip, 'no "free" address'),
-        ("pool_node", node, "x" * 200),
+        ("pool_node", pool, "x" * 200),  # the pool's id: it joins with the node's status
     }
     assert value(parsed, IP_STATUS, server_id=server, status="ADD_FAILED") == 1
     assert value(parsed, "rackconnect_v3_public_ip_info", server_id=server) == 1

@@ -54,7 +54,9 @@ def _node_status(server: Server, name: str, labels: str, rackconnect: bool, mana
 
 def _detail(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
     found = [(PUBLIC_IP, ip.id, ip.status_detail) for ip in server.public_ips]
-    found += [(POOL_NODE, node.id, node.status_detail) for node in server.pool_nodes]
+    # A server is in a pool at most once: the pool's id names the membership and joins
+    # with rackconnect_v3_pool_node_status.
+    found += [(POOL_NODE, node.pool_id, node.status_detail) for node in server.pool_nodes]
     return "".join(
         f'{name}{labels},resource="{kind}",resource_id="{escape_label(resource_id)}",'
         f'detail="{escape_label(detail[:MAX_REASON_LENGTH])}"}} 1\n'

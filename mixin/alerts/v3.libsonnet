@@ -44,8 +44,6 @@ function(c, h) {
       + detail('resource="public_ip", resource_id=%q', ['public_ip_id']) + '.',
       h.fleet,
     ),
-    // The exporter gives the pool node's own id as the detail's resource_id, which no
-    // status series carries: the description quotes a pool membership detail of the server.
     h.alert(
       'RackConnectV3PoolNodeFailed',
       h.perServer(s(rec.v3PoolNode, failed)),
@@ -54,7 +52,7 @@ function(c, h) {
       + '{{ with printf `%s` $labels.account $labels.region $labels.pool_id | query }}'
         % s('rackconnect_v3_pool_info', 'account=%q, region=%q, pool_id=%q')
       + '{{ . | first | label "name" }} {{ end }}({{ $labels.pool_id }}) is {{ $labels.status }} '
-      + detail('resource="pool_node"', []) + '.',
+      + detail('resource="pool_node", resource_id=%q', ['pool_id']) + '.',
       h.fleet,
     ),
     // v3.0 exposes no time at which a public IP or a pool membership entered its state (nor
