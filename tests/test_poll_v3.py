@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.polling.account import AccountPoller
+from exporter.polling.rackconnect_v3 import RegionV3
 from exporter.rackspace import rackconnect_v3
 from exporter.simulator import Fault, Simulator
 from exporter.store import Store
@@ -210,6 +211,29 @@ def test_an_unchanged_region_keeps_its_very_records(sim: Simulator, exporter, cl
     dfw = next((a, b) for a, b in zip(first, second, strict=True) if a.region == "DFW")
     assert any(s.public_ips for s in dfw[0].servers)
     assert all(map(operator.is_, dfw[0].servers, dfw[1].servers))
+
+
+def test_an_unchanged_reading_is_not_grouped_again(
+    sim: Simulator, exporter, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter.poll()
+    clock.now += 300  # the seeded ADDING resources settle
+    exporter.poll()
+    grouped: list[str] = []
+    real = RegionV3._group
+
+    def counting(self: RegionV3, state: object) -> None:
+        grouped.append(self.region)
+        real(self, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RegionV3, "_group", counting)
+    clock.now += 60
+    exporter.poll()
+    assert grouped == []  # every pool's nodes, public IPs and pools as last time
+    sim.add_public_ip(new_server(sim), after=0)
+    clock.now += 60
+    exporter.poll()
+    assert grouped == ["DFW"]
 
 
 def test_an_unchanged_v3_answer_is_not_parsed_again(

@@ -8,6 +8,7 @@ resources kept on the records, and the region's ``rackconnect_v3_up`` says 0.
 from __future__ import annotations
 
 import dataclasses
+import operator
 
 from exporter.errors import BAD_RESPONSE, RATE_LIMITED, UpstreamError
 from exporter.logs import format_exception, logger
@@ -17,6 +18,11 @@ from exporter.rackspace.client import ApiClient
 from exporter.rackspace.rackconnect_v3 import RegionState, Seen, Tokens, fetch_region
 
 _NONE: tuple[tuple[PublicIp, ...], tuple[PoolNode, ...]] = ((), ())
+
+
+def _same(old: list[PoolNode], new: list[PoolNode]) -> bool:
+    """Whether two readings hold the very same nodes: the pools' lists are joined anew."""
+    return len(old) == len(new) and all(map(operator.is_, old, new))
 
 
 class RegionV3:
@@ -93,11 +99,15 @@ class RegionV3:
         if (
             old is not None
             and old.public_ips is state.public_ips
-            and old.nodes is state.nodes
+            and _same(old.nodes, state.nodes)
             and old.pools is state.pools
         ):
             return  # every answer was the very body of last time
         self._state = state
+        self._group(state)
+
+    def _group(self, state: RegionState) -> None:
+        """Each server's public IPs and pool memberships, held once while they are equal."""
         self._pools = tuple(sorted(state.pools, key=lambda p: p.id))
         ips: dict[str, list[PublicIp]] = {}
         nodes: dict[str, list[PoolNode]] = {}
