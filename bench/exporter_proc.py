@@ -9,7 +9,8 @@ published at its end. The request budget
 bucket; each answer reports how long polls waited anyway.
 
 - ``poll`` / ``poll full``: one poll of every region (``full`` forgets the changes-since
-  baseline first); answers wall time, CPU time and request count as JSON.
+  baseline first); answers wall time, CPU time and request counts (Cloud Servers, and
+  RackConnect v3.0 where the account has it) as JSON.
 - ``start`` / ``start change`` then ``stop``: full polls in a row, in the background,
   while the client scrapes, every ``INTERVAL`` seconds at most; with ``change`` the
   simulated fleet takes one step before each poll (and the replay forgets what it
@@ -29,6 +30,7 @@ import urllib.request
 from exporter.app import Exporter, Web, tune_runtime
 from exporter.config import AccountConfig
 from exporter.polling.supervisor import PollSettings
+from exporter.rackspace.rackconnect_v3 import API as RACKCONNECT_V3
 
 
 def memory() -> dict[str, int]:
@@ -72,14 +74,14 @@ def main() -> None:
     httpd = exporter.listen(Web(("127.0.0.1", 0)))
     print(json.dumps({"url": httpd.url, **memory()}), flush=True)
 
-    def requests_made() -> int:
+    def requests_made(kind: str = "servers") -> int:
         with store._lock:
-            return sum(n for (_, _, api, _), n in store._requests.items() if api == "servers")
+            return sum(n for (_, _, api, _), n in store._requests.items() if api == kind)
 
     def timed_poll(full: bool) -> dict:
         if full:
             poller.list_in_full_next()
-        before = requests_made()
+        before, before_v3 = requests_made(), requests_made(RACKCONNECT_V3)
         waited = throttled[0]
         wall, cpu = time.perf_counter(), time.process_time()
         exporter.supervisor.poll_now()
@@ -89,6 +91,7 @@ def main() -> None:
             "wall": wall,
             "cpu": time.process_time() - cpu,
             "requests": requests_made() - before,
+            "requests_v3": requests_made(RACKCONNECT_V3) - before_v3,
             "throttled": throttled[0] - waited,
             "up": all(r.up for a in store.current.accounts for r in a.regions),
         }

@@ -133,6 +133,11 @@ def table(results: list[Result]) -> str:
         "full poll: requests (per region)",
         lambda r: f"{r.full['requests']} ({r.full['requests'] / 3:g})",
     )
+    if any(r.rackconnect_v3 for r in results):
+        row(
+            "full poll: RackConnect v3.0 requests (per region)",
+            lambda r: f"{r.full.get('requests_v3', 0)} ({r.full.get('requests_v3', 0) / 3:g})",
+        )
     row(
         "incremental poll, nothing changed: wall / CPU",
         lambda r: f"{ms(r.delta['wall'])} / {ms(r.delta['cpu'])}",
@@ -142,8 +147,9 @@ def table(results: list[Result]) -> str:
         lambda r: f"{r.delta['requests']} ({r.delta['requests'] / 3:g})",
     )
     row("exporter peak RSS (at start)", lambda r: f"{size(r.rss_peak)} ({size(r.rss_start)})")
-    if len(results) > 1:
-        a, b = results[-2], results[-1]
+    alike = [r for r in results if r.rackconnect_v3 == results[-1].rackconnect_v3]
+    if len(alike) > 1:
+        a, b = alike[-2], alike[-1]
         per = b.servers - a.servers
         growth = (
             f"RSS {(b.rss_peak - a.rss_peak) / per / 1024:.1f} KiB, "
@@ -154,10 +160,14 @@ def table(results: list[Result]) -> str:
         )
         label = f"growth per server, {a.servers:,} to {b.servers:,}"
         rows.append((label, [""] * (len(results) - 1) + [growth]))
-    header = "| | " + " | ".join(f"{r.servers:,} servers" for r in results) + " |"
+    header = "| | " + " | ".join(_column(r) for r in results) + " |"
     lines = [header, "| --- |" + " --- |" * len(results)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
     return "\n".join(lines)
+
+
+def _column(r: Result) -> str:
+    return f"{r.servers:,} servers" + (", RackConnect v3.0" if r.rackconnect_v3 else "")
 
 
 def targets(r: Result) -> list[tuple[bool, str]]:
@@ -190,3 +200,34 @@ def across(runs: list[Result]) -> list[str]:
         + spread([busy_ratio(r, "changing") for r in runs], lambda v: f"{v:.2f}x"),
         f"- first full poll CPU: {spread([r.full['cpu'] for r in runs])}",
     ]
+
+
+V3_MOST = 1.5  # with RackConnect v3.0, warm poll CPU and peak RSS at most this times without
+
+
+def compare_v3(without: list[Result], with_v3: list[Result]) -> list[tuple[bool | None, str]]:
+    """Warm poll CPU, peak RSS and the steady gzip p99 ratio with v3.0 against without,
+    each the median of its runs; the first two are goals (at most V3_MOST times)."""
+
+    def mid(runs: list[Result], figure) -> float:
+        return statistics.median(figure(r) for r in runs)
+
+    out: list[tuple[bool | None, str]] = []
+    for name, figure, unit in (
+        ("warm full poll CPU", warm_cpu, ms),
+        ("peak RSS", lambda r: float(r.rss_peak), size),
+    ):
+        a, b = mid(without, figure), mid(with_v3, figure)
+        out.append(
+            (
+                b <= V3_MOST * a,
+                f"{name} with v3.0 at most {V3_MOST}x without: "
+                f"{unit(b)} against {unit(a)} ({_ratio(b, a)})",
+            )
+        )
+    a = mid(without, lambda r: busy_ratio(r, "steady"))
+    b = mid(with_v3, lambda r: busy_ratio(r, "steady"))
+    out.append(
+        (None, f"gzip p99 during steady polls / floor's: {b:.2f}x with v3.0, {a:.2f}x without")
+    )
+    return out

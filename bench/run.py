@@ -8,7 +8,10 @@ minimal static server (the floor for this machine) and a render-on-scrape
 prometheus_client exporter holding the same records; then scrapes the exporter and the
 floor in turn while full polls run every 2 s, first of an unchanged fleet, then of one
 that changes before each poll (so regions render and compress again under scrape load).
-A figure with too few samples behind it says so instead of a number.
+A figure with too few samples behind it says so instead of a number. With
+``--rackconnect-v3`` each size is measured again with every region a RackConnect v3.0
+region, where each server has a public IP and a load balancer pool membership, and the
+two are compared.
 
 Times are measured by this process's client (``bench/client.py``: keep-alive, raw
 sockets, ``recv_into`` a reused buffer) from sending the request to the last body byte.
@@ -42,6 +45,7 @@ from bench.report import (
     WINDOW_SECONDS,
     WINDOWS,
     across,
+    compare_v3,
     table,
     targets,
 )
@@ -55,6 +59,7 @@ class Result:
     """Everything measured for one fleet size."""
 
     servers: int
+    rackconnect_v3: bool = False
     full: dict = field(default_factory=dict)
     delta: dict = field(default_factory=dict)
     warm: list[dict] = field(default_factory=list)
@@ -102,7 +107,7 @@ class Proc:
             self.proc.kill()
 
 
-def start_simulator(servers: int) -> tuple[Proc, str]:
+def start_simulator(servers: int, rackconnect_v3: bool = False) -> tuple[Proc, str]:
     sim = Proc(
         "exporter",
         "simulate",
@@ -110,6 +115,7 @@ def start_simulator(servers: int) -> tuple[Proc, str]:
         f"--servers={servers}",
         "--simulator.step-interval=0",
         "--web.listen-address=127.0.0.1:0",
+        *(["--rackconnect-v3"] if rackconnect_v3 else []),
     )
     while True:
         match = re.match(r"Identity v2\.0:\s+(\S+)", sim.line())
@@ -182,9 +188,9 @@ def busy_window(
             client.close()
 
 
-def measure(servers: int, budget: float, upstream: str) -> Result:
-    result = Result(servers)
-    sim, identity = start_simulator(servers)
+def measure(servers: int, budget: float, upstream: str, rackconnect_v3: bool = False) -> Result:
+    result = Result(servers, rackconnect_v3)
+    sim, identity = start_simulator(servers, rackconnect_v3)
     origin = identity.split("/v2.0", 1)[0]
     exporter = naive = static = replay = None
     try:
@@ -259,15 +265,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--runs", type=int, default=1, help="runs per size; the table shows the last"
     )
+    parser.add_argument(
+        "--rackconnect-v3",
+        dest="rackconnect_v3",
+        action="store_true",
+        help="measure each size again with RackConnect v3.0 (a public IP and a pool "
+        "membership per server) and compare the two",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the raw results here")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.servers.split(",") if n.strip()]
+    kinds = (False, True) if args.rackconnect_v3 else (False,)
     runs: dict[int, list[Result]] = {}
+    v3_runs: dict[int, list[Result]] = {}
     for n in sizes:
-        for i in range(args.runs):
-            print(f"measuring {n:,} servers, run {i + 1}...", file=sys.stderr, flush=True)
-            runs.setdefault(n, []).append(measure(n, args.budget, args.upstream))
-    results = [runs[n][-1] for n in sizes]
+        for v3 in kinds:
+            for i in range(args.runs):
+                what = " with RackConnect v3.0" if v3 else ""
+                print(f"measuring {n:,} servers{what}, run {i + 1}...", file=sys.stderr, flush=True)
+                found = measure(n, args.budget, args.upstream, v3)
+                (v3_runs if v3 else runs).setdefault(n, []).append(found)
+    results = [r for n in sizes for r in (runs[n][-1], *v3_runs.get(n, [])[-1:])]
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     print(f"`{command}` on Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print(table(results))
@@ -276,12 +294,20 @@ def main(argv: list[str] | None = None) -> None:
         if args.runs > 1:
             print(f"\nAcross {args.runs} runs at {n:,} servers (min / median / max):")
             print("\n".join(across(runs[n])))
+            if n in v3_runs:
+                print(f"\nWith RackConnect v3.0, across {args.runs} runs at {n:,} servers:")
+                print("\n".join(across(v3_runs[n])))
+        if n in v3_runs:
+            print(f"\nWith RackConnect v3.0 at {n:,} servers, against without (medians of runs):")
+            compared = compare_v3(runs[n], v3_runs[n])
+            print("\n".join(f"- {text}" for met, text in compared if met is None))
+            goals += [(met, text) for met, text in compared if met is not None]
         if goals:
             print(f"\nGoals at {n:,} servers, each run:")
             for met, text in goals:
                 print(f"- [{'x' if met else ' '}] {text}")
     if args.json:
-        raw = {n: [r.__dict__ for r in rs] for n, rs in runs.items()}
+        raw = {n: [r.__dict__ for r in (*rs, *v3_runs.get(n, []))] for n, rs in runs.items()}
         Path(args.json).write_text(json.dumps(raw, indent=1))
 
 

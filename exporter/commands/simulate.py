@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1000,
         help="number of servers for --scenario scale (default: %(default)s)",
     )
+    parser.add_argument(
+        "--rackconnect-v3",
+        dest="rackconnect_v3",
+        action="store_true",
+        help="with --scenario scale: every region is a RackConnect v3.0 region, and every "
+        "server has a public IP and a load balancer pool membership",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     add_step_interval_flag(parser)
     # The spelling before the simulator's flags were dotted, kept working.
@@ -82,7 +89,11 @@ def build(args: argparse.Namespace) -> tuple[Simulator, str, int]:
     if args.scenario == "scale":
         if args.servers < 0:
             raise ValueError("--servers must not be negative")
-        scenario = Scenario.scale(servers=args.servers, seed=args.seed)
+        scenario = Scenario.scale(
+            servers=args.servers, seed=args.seed, rackconnect_v3=args.rackconnect_v3
+        )
+    elif args.rackconnect_v3:
+        raise ValueError("--rackconnect-v3 needs --scenario scale")
     else:
         scenario = Scenario.demo(seed=args.seed)
     sim = Simulator(scenario, step_interval=step, token_lifetime=lifetime)

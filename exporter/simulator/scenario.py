@@ -282,8 +282,14 @@ class Scenario:
         seed: int = 1,
         managed: bool = True,
         rackconnect: bool = True,
+        *,
+        rackconnect_v3: bool = False,
     ) -> Scenario:
-        """One account with many servers split across regions, mostly in settled states."""
+        """One account with many servers split across regions, mostly in settled states.
+
+        With ``rackconnect_v3`` every region is a RackConnect v3.0 region, where each
+        server starts with a public IP and a load balancer pool membership.
+        """
         rng = random.Random(seed)
         regions = tuple(r.upper() for r in regions)
         specs = []
@@ -319,6 +325,7 @@ class Scenario:
             regions=regions,
             rackconnect=rackconnect,
             managed=managed,
+            rackconnect_v3=regions if rackconnect_v3 else (),
             servers=tuple(specs),
         )
         return cls(accounts=[account], seed=seed)
