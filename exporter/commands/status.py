@@ -13,7 +13,9 @@ from exporter.app import Exporter
 from exporter.commands import flags
 from exporter.config import REGIONS, Config
 from exporter.errors import AUTH, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from exporter.model import RegionView
 from exporter.polling.supervisor import PollSettings
+from exporter.rackconnect_v3_state import V3State
 from exporter.rackspace.cloudservers import GLOBAL
 from exporter.store import Snapshot
 
@@ -33,7 +35,8 @@ COLUMNS = (
     "MANAGED",
     "READY",
 )
-REASON_COLUMN = "REASON"  # shown last, only when some server has an UNPROCESSABLE reason
+V3_COLUMN = "RACKCONNECT_V3"  # shown only when some server is in a RackConnect v3.0 region
+REASON_COLUMN = "REASON"  # shown last, only when some server has a reason to show
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ class Row:
     ready: bool
     unprocessable_reason: str | None
     status: str | None = None  # the Nova status
+    v3: V3State | None = None  # None outside a RackConnect v3.0 region
+
+    @property
+    def reason(self) -> str | None:
+        """The UNPROCESSABLE reason, else what keeps RackConnect v3.0 from being wired."""
+        if self.unprocessable_reason or self.v3 is None:
+            return self.unprocessable_reason
+        return self.v3.reason()
 
     def cells(self) -> tuple[str, ...]:
         """The table cells, in COLUMNS order."""
@@ -71,8 +82,8 @@ class Row:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The JSON object of one server."""
-        return {
+        """The JSON object of one server (``public_ips`` and ``pool_nodes`` in v3.0 regions)."""
+        doc = {
             "account": self.account,
             "region": self.region,
             "server_id": self.server_id,
@@ -85,6 +96,7 @@ class Row:
             "unprocessable_reason": self.unprocessable_reason,
             "ready": self.ready,
         }
+        return doc | self.v3.fields() if self.v3 is not None else doc
 
 
 def poll_once(config: Config, timeout: float) -> Snapshot:
@@ -112,11 +124,8 @@ def rows(
             for s in region.servers:
                 if server is not None and server not in (s.id, s.name):
                     continue
-                ready = s.ready(
-                    account.expects_rackconnect(region.region),
-                    account.managed,
-                    account.has_rackconnect_v3(region.region),
-                )
+                v3 = account.has_rackconnect_v3(region.region)
+                ready = s.ready(account.expects_rackconnect(region.region), account.managed, v3)
                 if not_ready and ready:
                     continue
                 out.append(
@@ -132,6 +141,7 @@ def rows(
                         ready=ready,
                         unprocessable_reason=s.unprocessable_reason,
                         status=s.status,
+                        v3=V3State.of_server(s) if v3 else None,
                     )
                 )
     out.sort(key=lambda r: (r.account, r.region, r.name, r.server_id))
@@ -148,13 +158,27 @@ def problems(snapshot: Snapshot) -> list[tuple[str, str, str]]:
     ]
 
 
+def v3_problems(snapshot: Snapshot) -> list[tuple[str, str]]:
+    """(account, region) of every region polled but whose RackConnect v3.0 poll failed."""
+    return [
+        (a.name, r.region)
+        for a in snapshot.accounts
+        for r in a.regions
+        if r.up and r.v3_up is False
+    ]
+
+
 def render_table(found: list[Row]) -> str:
     """An aligned text table with a one-line summary."""
     table = [COLUMNS, *(r.cells() for r in found)]
-    if any(r.unprocessable_reason for r in found):
-        table[0] = (*COLUMNS, REASON_COLUMN)
+    if any(r.v3 is not None for r in found):
+        table[0] = (*table[0], V3_COLUMN)
         for i, r in enumerate(found, 1):
-            table[i] = (*table[i], r.unprocessable_reason or "-")
+            table[i] = (*table[i], r.v3.describe() if r.v3 is not None else "-")
+    if any(r.reason for r in found):
+        table[0] = (*table[0], REASON_COLUMN)
+        for i, r in enumerate(found, 1):
+            table[i] = (*table[i], r.reason or "-")
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
@@ -168,19 +192,22 @@ def render_json(found: list[Row], snapshot: Snapshot) -> str:
     """``{"servers": [...], "regions": [...]}``."""
     doc = {
         "servers": [r.as_json() for r in found],
-        "regions": [
-            {
-                "account": a.name,
-                "region": r.region,
-                "up": r.up,
-                "error": r.last_error,
-                "servers": len(r.servers),
-            }
-            for a in snapshot.accounts
-            for r in a.regions
-        ],
+        "regions": [_region_json(a.name, r) for a in snapshot.accounts for r in a.regions],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _region_json(account: str, region: RegionView) -> dict[str, Any]:
+    doc = {
+        "account": account,
+        "region": region.region,
+        "up": region.up,
+        "error": region.last_error,
+        "servers": len(region.servers),
+    }
+    if region.v3_up is not None:  # a RackConnect v3.0 region
+        doc["rackconnect_v3_up"] = region.v3_up
+    return doc
 
 
 def poll_and_print(
@@ -206,6 +233,13 @@ def poll_and_print(
     for account, region, reason in failed:
         where = f"{account}/{region}" if region else account
         print(f"status: {where}: poll failed ({reason})", file=err)
+    v3_failed = v3_problems(snapshot)
+    for account, region in v3_failed:
+        print(
+            f"status: {account}/{region}: RackConnect v3.0 poll failed "
+            "(public IPs and pool memberships shown as of its last good poll)",
+            file=err,
+        )
     if not any(a.known for a in snapshot.accounts):
         reasons = {reason for _, region, reason in failed if not region}
         if reasons <= {AUTH}:
@@ -228,6 +262,8 @@ def poll_and_print(
     # A failed region leaves servers out: a script must not read that as "all is well".
     if any(not wanted or region in wanted or not region for _, region, _ in failed):
         return EXIT_FAILURE
+    if any(not wanted or region in wanted for _, region in v3_failed):
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -235,9 +271,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``status`` flags to a parser."""
     parser.description = (
         "Poll every configured account once and print a table (or JSON) of servers. Exit 0; "
-        "1 when a region it polled failed (the others are still printed) or no account could "
-        "be reached; 3 on a configuration error, an unknown --region, or when every account "
-        "failed to authenticate."
+        "1 when a region it polled failed, Cloud Servers or RackConnect v3.0 (the others are "
+        "still printed), or no account could be reached; 3 on a configuration error, an "
+        "unknown --region, or when every account failed to authenticate."
     )
     parser.add_argument(
         "--output",

@@ -11,7 +11,8 @@ from collections import Counter
 from html import escape
 
 from exporter import __version__, revision
-from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, RegionView
+from exporter.model import AUTOMATION_STATUSES, MANAGED_STATUSES, RegionView, Server
+from exporter.rackconnect_v3_state import V3State
 from exporter.store import Snapshot
 
 NOT_READY_ROWS = 200  # the table stops here and says how many more there are
@@ -76,7 +77,8 @@ def render_landing(snapshot: Snapshot, telemetry_path: str) -> bytes:
         f"<style>{_STYLE}</style></head><body>",
         "<h1>RackConnect Exporter</h1>",
         f"<p>Version {_h(__version__)}, revision {_h(revision())}. RackConnect v2.0 and"
-        " Managed Operations automation status of Rackspace cloud servers.</p>",
+        " Managed Operations automation status of Rackspace cloud servers, and their"
+        " RackConnect v3.0 public IPs and load balancer pool memberships.</p>",
         f"<p><a href='{_h(_relative(telemetry_path))}'>Metrics</a> · "
         "<a href='./-/healthy'>Health</a> · <a href='./-/ready'>Readiness</a></p>",
     ]
@@ -97,12 +99,15 @@ def _accounts_table(snapshot: Snapshot, now: float) -> str:
     for account in snapshot.accounts:
         for region in account.regions or ():
             state = "up" if region.up else f"down ({region.last_error})"
+            if region.v3_up is not None:
+                state += "; RackConnect v3.0 " + ("up" if region.v3_up else "down")
             last = f"{_age(region.last_success, now)} ago" if region.last_success else "never"
             stale = "" if region.up else " class='stale'" + _stale_title(region)
             rows.append(
                 f"<tr{stale}><td>{_h(account.name)}</td><td>{_h(account.tenant_id)}</td>"
                 f"<td>{_h(region.region or '(none)')}</td>"
-                f"<td class='{'' if region.up else 'down'}'>{_h(state)}</td>"
+                f"<td class='{'' if region.up and region.v3_up is not False else 'down'}'>"
+                f"{_h(state)}</td>"
                 f"<td>{_h(last)}</td><td class='n'>{len(region.servers)}</td></tr>"
             )
         if not account.regions:
@@ -189,16 +194,22 @@ def _count_cell(count: int, status: str, tag: str = "td") -> str:
     return f"<{tag} class='{css}'>{count}</{tag}>"
 
 
+def _reason(server: Server, v3: bool) -> str:
+    """The UNPROCESSABLE reason, or the failed (else pending) RackConnect v3.0 resource."""
+    if server.unprocessable_reason or not v3:
+        return server.unprocessable_reason or ""
+    return V3State.of_server(server).reason() or ""
+
+
 def _not_ready_table(snapshot: Snapshot, now: float) -> str:
     rows = []
     for account in snapshot.accounts:
         for region in account.regions:
             expected = account.expects_rackconnect(region.region)
+            v3 = account.has_rackconnect_v3(region.region)
             for server in region.servers:
-                if not server.ready(
-                    expected, account.managed, account.has_rackconnect_v3(region.region)
-                ):
-                    rows.append((not server.failed(expected), account.name, region, server))
+                if not server.ready(expected, account.managed, v3):
+                    rows.append((not server.failed(expected), account.name, region, server, v3))
     rows.sort(key=lambda r: (r[0], r[1], r[2].region, r[3].name, r[3].id))
     body = "".join(
         f"<tr class='{'' if ok else 'failed'}{'' if region.up else ' stale'}'>"
@@ -207,9 +218,9 @@ def _not_ready_table(snapshot: Snapshot, now: float) -> str:
         f"<td>{_h(server.status or NO_KEY)}</td>"
         f"<td>{_h(server.automation_status or NO_KEY)}</td>"
         f"<td>{_h(server.managed_status or NO_KEY)}</td>"
-        f"<td>{_h(server.unprocessable_reason or '')}</td>"
+        f"<td>{_h(_reason(server, v3))}</td>"
         f"<td>{_h(_age(server.created, now))}</td></tr>"
-        for ok, account, region, server in rows[:NOT_READY_ROWS]
+        for ok, account, region, server, v3 in rows[:NOT_READY_ROWS]
     )
     more = len(rows) - NOT_READY_ROWS
     tail = f"<p>… and {more} more.</p>" if more > 0 else ""

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from exporter.commands.wait.report import Reporter
-from exporter.commands.wait.v3 import V3State
 from exporter.commands.wait.verdict import DONE, State, Timings, judge
 from exporter.durations import format_duration
 from exporter.errors import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
 from exporter.model import Server
+from exporter.rackconnect_v3_state import V3State
 
 BACKOFF = 1.5
 

@@ -12,7 +12,7 @@ deleted while waited for. Outside its declared RackConnect regions UNPROCESSABLE
 and counts as done.
 
 On a RackConnect v3.0 region each read also asks the v3.0 API for the server's public IPs
-and pool memberships (``exporter.commands.wait.v3`` judges them); v2.0 metadata is not
+and pool memberships (``exporter.rackconnect_v3_state`` judges them); v2.0 metadata is not
 expected there unless the configuration says so.
 """
 
@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any
 
 from exporter.commands.wait.loop import BACKOFF, Read, Subject, Watcher
-from exporter.commands.wait.v3 import V3State
 from exporter.commands.wait.verdict import WaitError
 from exporter.config import AccountConfig, Config
 from exporter.durations import format_duration
@@ -40,6 +39,7 @@ from exporter.model import (
     Server,
     rackconnect_expected,
 )
+from exporter.rackconnect_v3_state import V3State
 from exporter.rackspace.client import ApiClient
 from exporter.rackspace.cloudservers import GLOBAL, CloudServers
 from exporter.rackspace.identity import (

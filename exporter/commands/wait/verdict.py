@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.commands.wait.v3 import V3State
 from exporter.errors import ExporterError
 from exporter.model import (
     AUTOMATION_FAILURES,
@@ -15,6 +14,7 @@ from exporter.model import (
     UNPROCESSABLE,
     Server,
 )
+from exporter.rackconnect_v3_state import V3State
 
 TARGETS = ("rackconnect", "managed", "ready")
 # Nova statuses after which automation will never run.

@@ -1,4 +1,4 @@
-"""RackConnect v3.0 in ``wait``: a server's public IPs and pool memberships (pure, no I/O).
+"""RackConnect v3.0 state of one server: its public IPs and pool memberships (pure, no I/O).
 
 A v3.0 server is wired when every public IP and pool membership it has is ``ACTIVE``;
 ``ADD_FAILED`` and ``REMOVE_FAILED`` are terminal; ``ADDING``, ``REMOVING`` and anything
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.model import Server
 from exporter.model_v3 import ACTIVE, POOL_NODE, PUBLIC_IP, v3_wired
 from exporter.model_v3 import V3_FAILURES as FAILURES
 from exporter.rackspace.rackconnect_v3 import ServerState
@@ -84,6 +85,11 @@ class V3State:
         times = [t for pair in stamps for t in pair if t is not None]
         return cls(ips, nodes, max(times) if times else None)
 
+    @classmethod
+    def of_server(cls, server: Server) -> V3State:
+        """From a polled record's public IPs and pool memberships."""
+        return cls.of(ServerState(list(server.public_ips), list(server.pool_nodes)))
+
     @property
     def resources(self) -> tuple[Resource, ...]:
         """Public IPs, then pool memberships."""
@@ -115,6 +121,15 @@ class V3State:
         if not pending and require_public_ip and not self.has_active_ip():
             return "an ACTIVE public IP"
         return ", ".join(pending)
+
+    def reason(self) -> str | None:
+        """Why the server is not wired: the failed resource with its detail, or what is
+        pending (None when settled), for tables and pages."""
+        failed = self.failure()
+        if failed is not None:
+            return failed.failure()
+        pending = self.waiting_for(require_public_ip=False)
+        return f"RackConnect v3.0 waiting for {pending}" if pending else None
 
     def describe(self) -> str:
         """``public_ips=ACTIVE(203.0.113.5),ADDING pool_nodes=-``."""
