@@ -204,6 +204,19 @@ def check_reload(docs: Docs, result: subprocess.CompletedProcess[str]) -> None:
     assert (result.returncode, result.stdout) == (0, "Reloaded\n"), result.stderr
 
 
+def check_v3_failures(docs: Docs, result: subprocess.CompletedProcess[str]) -> None:
+    """One line per failed RackConnect v3.0 resource of the demo, with its detail."""
+    assert result.returncode == 0, result.stderr
+    names = {s["id"]: s["name"] for a in docs.sim.accounts for s in docs.sim.servers(a.name)}
+    expected = [
+        f"{names[r['server_id']]} {r['id']} {r['status']}: {r['status_detail']}"
+        for r in docs.sim.rackconnect_v3()["resources"]
+        if r["status"].endswith("FAILED")
+    ]
+    assert expected
+    assert sorted(result.stdout.splitlines()) == sorted(expected)
+
+
 FAILED_REGIONS = (
     "rackconnect-exporter status --config.file /etc/rackconnect-exporter/config.yml "
     "--output json | jq -r '.regions[] | select(.up | not) | "
@@ -219,6 +232,10 @@ CHECKS: dict[str, Callable[[Docs, subprocess.CompletedProcess[str]], None]] = {
     "rackconnect-exporter status --config.file /etc/rackconnect-exporter/config.yml "
     "--output json | jq '.servers[] | select(.server_id == \"SERVER_ID\")'": check_one_server,
     FAILED_REGIONS: check_failed_regions,
+    "rackconnect-exporter status --config.file /etc/rackconnect-exporter/config.yml "
+    "--output json | jq -r '.servers[] | .name as $n | ((.public_ips, .pool_nodes) // [])[] "
+    '| select(.status | endswith("FAILED")) | '
+    '"\\($n) \\(.id) \\(.status): \\(.status_detail)"\'': check_v3_failures,
     "curl -s http://localhost:10054/metrics | grep 'server_id=\"SERVER_ID\"'": (
         check_metrics_of_one_server
     ),
