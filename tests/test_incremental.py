@@ -7,6 +7,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.polling.incremental import OVERLAP, RegionSync
 from exporter.rackspace import cloudservers
@@ -237,3 +238,41 @@ def test_a_full_listing_decodes_only_the_pages_whose_body_changed(
     fresh.page_size = 2
     assert shifted.servers == fresh.list_region(region).servers
     assert [s.id for s in shifted.servers] == ids[1:]
+
+
+# Families whose series Prometheus sorts by account, region and server id, then by a label
+# that names a server's own series (every other label is the same for all of them), and the
+# features, which it sorts by feature first. Prometheus sorts label names too, so
+# `generation`, `name` and `reason` come before `region`: those families cannot be in its
+# order region by region.
+SORTED_BY_SERVER = (
+    "rackconnect_automation_feature_enabled",
+    "rackconnect_server_created_timestamp_seconds",
+    "rackconnect_automation_status",
+    "rackconnect_managed_operations_status",
+    "rackconnect_server_status",
+    "rackconnect_server_ready",
+)
+
+
+def test_series_come_in_the_order_prometheus_sorts_them(sim, make_exporter) -> None:
+    exporter = make_exporter(account_config(sim, "globex"), account_config(sim, "acme"))
+    exporter.poll()
+    for i in range(3):  # new servers come in a delta, in no particular order of id
+        sim.add_server("globex", "SYD", name=f"fresh-{i}", metadata={})
+    sim.delete_server(live_servers(sim, "globex")[0]["id"])
+    exporter.poll()
+    body = exporter.get("/metrics").text
+    seen = set()
+    for family in text_string_to_metric_families(body):
+        if family.name in SORTED_BY_SERVER:
+            keys = [sorted({**s.labels, "__name__": s.name}.items()) for s in family.samples]
+            if family.name == "rackconnect_automation_feature_enabled":
+                # in its order account by account (each feature is one run of all accounts)
+                keys = [k for k in keys if ("account", "globex") in k]
+            assert len(keys) > 3, family.name
+            assert keys == sorted(keys), family.name
+            seen.add(family.name)
+            ids = [s.labels["server_id"] for s in family.samples]
+            assert ids != sorted(ids, key=lambda i: i[::-1]), "the ids must not come sorted"
+    assert seen == set(SORTED_BY_SERVER)

@@ -158,5 +158,9 @@ def test_an_unchanged_full_listing_gives_the_records_already_held() -> None:
     held = records.apply(Listing(servers=[server("1"), server("2")]))
     assert records.apply(Listing(servers=list(held))) is held
     assert records.apply(Listing(full=False)) is held
-    fresh = records.apply(Listing(servers=[server("2"), server("1")]))
-    assert [s.id for s in fresh] == ["2", "1"]
+    # the same records listed in another order, or one of them twice, are not the same listing
+    assert records.apply(Listing(servers=[held[1], held[0]])) is held
+    twice = records.apply(Listing(servers=[held[0], held[0]]))
+    assert [s.id for s in twice] == ["1"]
+    fresh = records.apply(Listing(servers=[server("3"), server("2"), server("10")]))
+    assert [s.id for s in fresh] == ["10", "2", "3"]  # in order of id, as Prometheus sorts

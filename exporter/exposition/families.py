@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from operator import attrgetter
+from functools import partial
+from operator import attrgetter, eq
 
 from exporter.exposition.families_v3 import V3_POOL_INFO, V3_SERVER_FAMILIES, V3_UP
 from exporter.exposition.text import Family, Lines, ServerFamily, escape_label, number
@@ -26,11 +27,12 @@ REGION = ("account", "region")
 def state_set(value: Callable[[Server], str | None], statuses: tuple[str, ...]) -> Lines:
     """Lines of a state set: a ``status`` series per state, 1 for the server's ``value``.
 
-    No lines when the server has no value; a value is always one of ``statuses``.
+    No lines when the server has no value; a value is always one of ``statuses``. The
+    states are written in the order Prometheus sorts the series (see polling/incremental.py).
     """
     # current status -> the tail of every line of the set, after the other labels
     tails = {
-        current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in statuses)
+        current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in sorted(statuses))
         for current in statuses
     }
 
@@ -76,13 +78,25 @@ def _feature_line(feature: str, on: bool) -> str:
 _FEATURE_LINES = {(f, on): _feature_line(f, on) for f in FEATURE_KEYS for on in (False, True)}
 
 
-def _features(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
-    if not server.features:
-        return ""
-    prefix = name + labels
-    return prefix + prefix.join(
-        _FEATURE_LINES.get((f, on)) or _feature_line(f, on) for f, on in server.features
-    )
+# Which features each run of the features family writes: one known feature, then the others.
+_FEATURE_RUNS: tuple[Callable[[str], bool], ...] = (
+    *(partial(eq, feature) for feature in sorted(FEATURE_KEYS)),
+    lambda feature: feature not in FEATURE_KEYS,
+)
+
+
+def _features(wanted: Callable[[str], bool]) -> Lines:
+    """The lines of the features that ``wanted`` picks."""
+
+    def lines(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
+        prefix = name + labels
+        return "".join(
+            prefix + (_FEATURE_LINES.get((f, on)) or _feature_line(f, on))
+            for f, on in server.features
+            if wanted(f)
+        )
+
+    return lines
 
 
 def _ready(server: Server, name: str, labels: str, rackconnect: bool, managed: bool) -> str:
@@ -121,12 +135,17 @@ PER_SERVER_FAMILIES = (
         (*SERVER, "status"),
         lines=state_set(attrgetter("automation_status"), AUTOMATION_STATUSES),
     ),
-    FEATURE_ENABLED := ServerFamily(
-        "rackconnect_automation_feature_enabled",
-        "gauge",
-        "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
-        (*SERVER, "feature"),
-        lines=_features,
+    # Written one feature at a time (then any other feature an in-server API names): the
+    # series then come in the order Prometheus sorts them, by feature before region.
+    *(
+        ServerFamily(
+            "rackconnect_automation_feature_enabled",
+            "gauge",
+            "1 if the RackConnect automation feature is ENABLED in the server metadata, else 0.",
+            (*SERVER, "feature"),
+            lines=_features(picks),
+        )
+        for picks in _FEATURE_RUNS
     ),
     MANAGED_STATUS := ServerFamily(
         "rackconnect_managed_operations_status",

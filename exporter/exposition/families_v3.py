@@ -17,7 +17,8 @@ STATES = (*V3_STATES, UNKNOWN)
 
 # current state -> the tail of every line of the state set, after the other labels
 _TAILS = {
-    current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in STATES) for current in STATES
+    current: tuple(f',status="{s}"}} {int(s == current)}\n' for s in sorted(STATES))
+    for current in STATES
 }
 
 

@@ -242,11 +242,14 @@ def render_parts(
     chunks: list[bytes | Part] = []
     _add_sections(chunks, SECTIONS, published, openmetrics, note)
     fragments = [r.parts for _, r in published.regions if r.parts]
+    written = ""
     for i, family in enumerate((*server_families, *HISTORY_FAMILIES)):
         parts = [f[i] for f in fragments if i < len(f)]
         if isinstance(family, ServerFamily) and family.only_if and not any(map(len, parts)):
             continue
-        chunks.append(family.header(openmetrics, note))
+        if family.name != written:  # a family written in runs has one header
+            chunks.append(family.header(openmetrics, note))
+            written = family.name
         chunks.extend(parts)
     _add_sections(chunks, LAST_SECTIONS, published, openmetrics, note)
     if openmetrics:

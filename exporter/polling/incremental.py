@@ -14,12 +14,15 @@ The lister is ``CloudServers.list_region(region, changes_since, known)``: Cloud 
 sends ISO 8601 UTC; first-gen v1.0 sends epoch seconds and answers 304 Not
 Modified when nothing changed (``Listing.not_modified``). The dates here are epoch seconds
 for both. ``RegionRecords`` holds what the listings add up to: the one place a delta is
-merged and the server cap is checked against the merged region.
+merged and the server cap is checked against the merged region. It keeps the servers in
+order of id, the order in which Prometheus sorts their series: a query that selects them
+then finds them already sorted (sorting tens of thousands of series in random order is
+most of what selecting them costs).
 """
 
 from __future__ import annotations
 
-import operator
+from operator import attrgetter
 
 from exporter.logs import logger
 from exporter.model import Server
@@ -30,12 +33,14 @@ DEFAULT_FULL_EVERY = 10  # a full listing every this many polls of a region
 MAX_DELTA_AGE = 7 * 86400.0  # deletions are kept upstream for 30 days; stay well inside
 MAX_SKEW = 300.0  # a Date further than this from the local clock is logged
 
+_by_id = attrgetter("id")
+
 
 class RegionRecords:
     """A region's servers as its listings add up: a full listing replaces, a delta merges.
 
     ``known`` (by id) lets a lister hand back the records already held for servers that
-    did not change; ``servers`` keeps its order: listed, then new ones at the end.
+    did not change; ``servers`` are in order of id.
     """
 
     def __init__(self, region: str) -> None:
@@ -50,8 +55,12 @@ class RegionRecords:
         """
         held = self.servers
         if listing.full:  # its size was checked page by page
-            listed = listing.servers
-            if len(listed) == len(held) and all(map(operator.is_, listed, held)):
+            listed, known = listing.servers, self.known
+            if (
+                len(listed) == len(held)
+                and all(known.get(s.id) is s for s in listed)
+                and len(set(map(id, listed))) == len(held)  # no server listed twice
+            ):
                 return held  # the very records of last time: an unchanged listing
             known = {s.id: s for s in listed}
         else:
@@ -64,7 +73,7 @@ class RegionRecords:
             check_size(len(known), self.region, changes=True)
             if known is self.known:
                 return held
-        self.known, self.servers = known, tuple(known.values())
+        self.known, self.servers = known, tuple(sorted(known.values(), key=_by_id))
         return self.servers
 
 
