@@ -23,6 +23,7 @@ WINDOW = (1280, 1024)
 RACKCONNECT = ["DEPLOYING", "DEPLOYED", "FAILED", "UNPROCESSABLE", "UNKNOWN"]
 MANAGED = ["Pending", "In Progress", "Complete", "Build Error", "Authentication Error", "UNKNOWN"]
 NO_KEY = "no key"
+V3 = ["wired", "pending", "failed", "none"]
 
 
 class Tables(HTMLParser):
@@ -88,11 +89,17 @@ def chromium(*args: str, profile: Path) -> str:
 def fleet_from_metrics(demo: Demo) -> dict[str, dict[str, str]]:
     """Per server id: account, region, name, Nova, RackConnect and Managed status, ready."""
     servers: dict[str, dict[str, str]] = {}
+    v3_regions: set[tuple[str, str]] = set()
+    v3_states: Counter[tuple[str, str]] = Counter()  # (server id, state) -> series of value 1
     for family in text_string_to_metric_families(demo.metrics()):
         for sample in family.samples:
+            if sample.name == "rackconnect_v3_up":
+                v3_regions.add((sample.labels["account"], sample.labels["region"]))
             server_id = sample.labels.get("server_id")
             if server_id is None:
                 continue
+            if sample.name.startswith("rackconnect_v3_") and sample.name.endswith("_status"):
+                v3_states[server_id, sample.labels["status"]] += int(sample.value)
             server = servers.setdefault(
                 server_id,
                 {"status": NO_KEY, "rackconnect": NO_KEY, "managed": NO_KEY, "ready": "?"},
@@ -107,6 +114,15 @@ def fleet_from_metrics(demo: Demo) -> dict[str, dict[str, str]]:
                 server["status"] = sample.labels["status"]
             elif sample.name == "rackconnect_server_ready":
                 server["ready"] = str(int(sample.value))
+    for server_id, server in servers.items():
+        if (server.get("account"), server.get("region")) in v3_regions:
+            states = {state for (i, state), n in v3_states.items() if i == server_id and n}
+            server["v3"] = (
+                "none" if not states
+                else "failed" if states & {"ADD_FAILED", "REMOVE_FAILED"}
+                else "wired" if states == {"ACTIVE"}
+                else "pending"
+            )  # fmt: skip
     return servers
 
 
@@ -161,7 +177,7 @@ def test_status_totals_match_the_metrics(
     tables, fleet, _ = page
     rows = tables.tables["status"]
     subheaders = rows[1]
-    assert subheaders == [*RACKCONNECT, NO_KEY, *MANAGED, NO_KEY]
+    assert subheaders == [*RACKCONNECT, NO_KEY, *MANAGED, NO_KEY, *V3]
     total = next(r for r in rows if r and r[0] == "Total")
     servers, ready, *by_status = total[1:]
     assert int(servers) == len(fleet)
@@ -170,8 +186,12 @@ def test_status_totals_match_the_metrics(
     managed = Counter(s["managed"] for s in fleet.values())
     expected = [rackconnect[k] for k in [*RACKCONNECT, NO_KEY]]
     expected += [managed[k] for k in [*MANAGED, NO_KEY]]
+    v3 = Counter(s["v3"] for s in fleet.values() if "v3" in s)
+    expected += [v3[k] for k in V3]
     assert [int(n) for n in by_status] == expected
     assert rackconnect["FAILED"] >= 1
+    assert v3["failed"] >= 1
+    assert v3["wired"] >= 1
 
 
 def test_not_ready_table_lists_exactly_the_servers_not_ready(

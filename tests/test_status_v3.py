@@ -205,3 +205,24 @@ def test_records_with_a_failed_removal_and_an_unknown_state() -> None:
     page = render_landing(snapshot, "/metrics").decode()  # type: ignore[arg-type]
     assert "is REMOVE_FAILED: Pool is locked</td>" in page
     assert "Not ready (2)" in page
+
+
+def test_landing_page_counts_a_v3_regions_servers_by_their_resources(
+    cloud, make_exporter, sim
+) -> None:
+    exporter = make_exporter(account_config(cloud, "vee"))
+    exporter.poll()
+    table = exporter.get("/").text.split("<table id='status'>")[1].split("</table>")[0]
+    assert "<th colspan='4'>RackConnect v3.0</th>" in table
+    row = next(r for r in table.split("<tr") if "<td>vee</td><td>DFW" in r)
+    servers, _ready, *counts = re.findall(r"<td class='n(?: bad)?'>(\d+)</td>", row)
+    wired, pending, failed, none = (int(c) for c in counts[-4:])
+    assert (pending, failed, none) == (2, 2, 0)
+    assert wired + pending + failed == int(servers)
+    assert "<td class='n bad'>2</td><td class='n'>0</td></tr>" in row  # failed stands out
+    ord_row = next(r for r in table.split("<tr") if "<td>vee</td><td>ORD" in r)
+    assert ord_row.endswith("<td></td>" * 4 + "</tr>")  # not a v3.0 region
+    # An account without v3.0 keeps the table as it was.
+    v2 = make_exporter(account_config(sim, "acme"))
+    v2.poll()
+    assert "RackConnect v3.0" not in v2.get("/").text.split("<table id='status'>")[1]

@@ -17,6 +17,9 @@ from exporter.store import Snapshot
 
 NOT_READY_ROWS = 200  # the table stops here and says how many more there are
 NO_KEY = "no key"
+# A v3.0 region's servers by their public IPs and pool memberships: all ACTIVE, some still
+# on their way, one failed, or none at all.
+V3_COLUMNS = ["wired", "pending", "failed", "none"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#1d1d1f;max-width:72em}
@@ -124,9 +127,22 @@ def _accounts_table(snapshot: Snapshot, now: float) -> str:
     )
 
 
+def _v3_column(server: Server) -> str:
+    if not server.public_ips and not server.pool_nodes:
+        return "none"
+    if server.v3_failure() is not None:
+        return "failed"
+    return "wired" if server.v3_done() else "pending"
+
+
 def _status_table(snapshot: Snapshot, now: float) -> str:
     rc_columns = [*AUTOMATION_STATUSES, NO_KEY]
     mo_columns = [*MANAGED_STATUSES, NO_KEY]
+    v3_regions = {
+        (a.name, r.region) for a in snapshot.accounts for r in a.regions
+        if a.has_rackconnect_v3(r.region)
+    }  # fmt: skip
+    v3_columns = V3_COLUMNS if v3_regions else []
     rows = []
     stale_rows = 0
     totals: Counter[str] = Counter()
@@ -143,6 +159,8 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
                     account.managed,
                     account.has_rackconnect_v3(region.region),
                 )
+                if (account.name, region.region) in v3_regions:
+                    counts["v3:" + _v3_column(server)] += 1
             totals.update(counts)
             totals["servers"] += len(region.servers)
             name = _h(region.region)
@@ -156,13 +174,21 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
                 f"<td class='n'>{len(region.servers)}</td><td class='n'>{counts['ready']}</td>"
                 + "".join(_count_cell(counts["rc:" + c], c) for c in rc_columns)
                 + "".join(_count_cell(counts["mo:" + c], c) for c in mo_columns)
+                + "".join(
+                    _count_cell(counts["v3:" + c], c)
+                    if (account.name, region.region) in v3_regions
+                    else "<td></td>"
+                    for c in v3_columns
+                )
                 + "</tr>"
             )
     header = (
         "<tr><th rowspan='2'>Account</th><th rowspan='2'>Region</th><th rowspan='2'>Servers</th>"
         f"<th rowspan='2'>Ready</th><th colspan='{len(rc_columns)}'>RackConnect automation</th>"
-        f"<th colspan='{len(mo_columns)}'>Managed Operations</th></tr><tr>"
-        + "".join(f"<th>{_h(c)}</th>" for c in rc_columns + mo_columns)
+        f"<th colspan='{len(mo_columns)}'>Managed Operations</th>"
+        + (f"<th colspan='{len(v3_columns)}'>RackConnect v3.0</th>" if v3_columns else "")
+        + "</tr><tr>"
+        + "".join(f"<th>{_h(c)}</th>" for c in rc_columns + mo_columns + v3_columns)
         + "</tr>"
     )
     total_row = (
@@ -170,6 +196,7 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
         f"<th class='n'>{totals['ready']}</th>"
         + "".join(_count_cell(totals["rc:" + c], c, "th") for c in rc_columns)
         + "".join(_count_cell(totals["mo:" + c], c, "th") for c in mo_columns)
+        + "".join(_count_cell(totals["v3:" + c], c, "th") for c in v3_columns)
         + "</tr>"
     )
     note = (
@@ -189,7 +216,7 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
 
 
 def _count_cell(count: int, status: str, tag: str = "td") -> str:
-    bad = status in ("FAILED", "UNPROCESSABLE", "Build Error", "Authentication Error")
+    bad = status in ("FAILED", "UNPROCESSABLE", "Build Error", "Authentication Error", "failed")
     css = "n bad" if bad and count else "n"
     return f"<{tag} class='{css}'>{count}</{tag}>"
 
