@@ -174,7 +174,8 @@ PER_SERVER_FAMILIES = (
         "rackconnect_server_ready",
         "gauge",
         "1 when the Nova status is ACTIVE and RackConnect and Managed Operations automation "
-        "are both done for the server (RackConnect only where it is expected).",
+        "are both done for the server (RackConnect only where it is expected; in a RackConnect "
+        "v3.0 region, every public IP and pool membership ACTIVE).",
         SERVER,
         lines=_ready,
     ),
