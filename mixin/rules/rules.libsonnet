@@ -23,8 +23,11 @@ local lib = import '../lib.libsonnet';
         name: 'rackconnect.rules',
         rules: [
           {
+            // Servers per region, counted from rackconnect_server_ready (one series per
+            // server, as rackconnect_server_info): the exporter writes those in the order
+            // Prometheus sorts them, where the info series sort by name first.
             record: 'account_region:rackconnect_server_info:count',
-            expr: oneReplica('count', 'rackconnect_server_info', 'account, region'),
+            expr: oneReplica('count', 'rackconnect_server_ready', 'account, region'),
           },
           {
             record: 'account_region:rackconnect_server_not_ready:sum',
