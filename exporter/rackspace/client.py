@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import hashlib
 import json
 import os
 import time
@@ -38,6 +37,7 @@ from exporter.rackspace.deadline import (
     deadlines,
     decode_slot,
 )
+from exporter.rackspace.repeat import PreparedGets, body_digest
 from exporter.rackspace.retry import cloud_retry
 
 USER_AGENT = f"rackconnect-exporter/{__version__}"
@@ -47,7 +47,7 @@ RATE_LIMIT_STATUSES = frozenset({413, 429})
 OK_STATUSES = frozenset({200, 203})  # 203: a proxy's answer, Nova's document all the same
 # Refuse a response body above this size (a full page of 1,000 servers is a few MiB).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 256 * 1024
 DECODE_WAIT = 10.0  # seconds a large body waits for a decode slot before giving up
 
 OnResponse = Callable[[str, str, int], None]
@@ -56,10 +56,11 @@ OnResponse = Callable[[str, str, int], None]
 
 @dataclass
 class Answer:
-    """A response and its body as read: the chunks, not yet joined, and their SHA-256.
+    """A response and its body as read: the chunks, not yet joined, and their digest.
 
     A caller that has seen this very body before (same digest) can skip joining and
-    decoding it; ``loaded()`` gives the usual response with its ``content``.
+    decoding it; ``loaded()`` gives the usual response with its ``content``. The digest
+    is only compared within this process (see ``repeat.body_digest``).
     """
 
     response: requests.Response
@@ -156,6 +157,7 @@ class ApiClient:
             os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         )
         self._proxies: dict[str, dict[str, str]] = {}
+        self._gets = PreparedGets(self.session)
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
         adapter.poolmanager.pool_classes_by_scheme = POOL_CLASSES
         self.session.mount("http://", adapter)
@@ -185,17 +187,7 @@ class ApiClient:
         where = f"{method} {strip_query(url)}"
         with deadlines(self.timeout, self) as attempts:
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=dict(options.get("headers") or {}),
-                    params=options.get("params"),
-                    json=options.get("json_body"),
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    stream=True,
-                    proxies=self._proxies_for(url),
-                )
+                response = self._send(method, url, options)
                 try:
                     chunks, digest = self._read_body(
                         response, where, attempts[-1] if attempts else None
@@ -212,6 +204,32 @@ class ApiClient:
                 self._on_response(api, region, attempt.status)
         self._on_response(api, region, response.status_code)
         return Answer(response, chunks, digest)
+
+    def _send(self, method: str, url: str, options: RequestOptions) -> requests.Response:
+        headers, prepared = options.get("headers") or {}, None
+        if method == "GET" and options.get("json_body") is None:
+            prepared = self._gets.get(url, options.get("params"), headers)
+        if prepared is None:
+            return self.session.request(
+                method,
+                url,
+                headers=dict(headers),
+                params=options.get("params"),
+                json=options.get("json_body"),
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+                proxies=self._proxies_for(url),
+            )
+        return self.session.send(  # as ``request`` would send it: the session's settings
+            prepared,
+            timeout=self.timeout,
+            allow_redirects=False,
+            stream=True,
+            proxies={**self.session.proxies, **self._proxies_for(url)},
+            verify=self.session.verify,
+            cert=self.session.cert,
+        )
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         """The proxies HTTP(S)_PROXY and NO_PROXY give for the URL's origin."""
@@ -232,7 +250,6 @@ class ApiClient:
         # The watchdog's clock (monotonic): it cuts the attempt off at this deadline.
         deadline = attempt.deadline if attempt is not None else time.monotonic() + self.timeout
         chunks: list[bytes] = []
-        digest = hashlib.sha256()
         size = 0
         with contextlib.ExitStack() as stack:
             for chunk in response.iter_content(CHUNK_BYTES):
@@ -246,10 +263,9 @@ class ApiClient:
                         BAD_RESPONSE, f"{where}: response larger than {limit} bytes"
                     )
                 chunks.append(chunk)
-                digest.update(chunk)
             if attempt is not None and attempt.expired:
                 raise UpstreamError(TIMEOUT, f"{where}: body not received within the timeout")
-            return chunks, digest.digest()
+            return chunks, body_digest(chunks)
 
 
 def loads(data: bytes) -> Any:

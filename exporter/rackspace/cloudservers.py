@@ -54,7 +54,7 @@ NOTHING: Mapping[str, Server] = MappingProxyType({})
 class Page:
     """What one page of a full listing added, reused while its body stays the same."""
 
-    digest: bytes  # SHA-256 of the body
+    digest: bytes  # of the body, as ``repeat.body_digest`` gives it
     servers: tuple[Server, ...]
     deleted: tuple[str, ...]
     next: str | None
