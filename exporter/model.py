@@ -285,7 +285,7 @@ class RegionView:
     """One account and region, as of the last poll: what scrapes, pages and commands read.
 
     ``parts`` are the region's per-server families (the store's ``server_families``), then
-    its history families, rendered and compressed once.
+    its history families, rendered and compressed once: per family, a tuple of chunks.
     """
 
     region: str

@@ -88,14 +88,22 @@ def build_snapshot(
     return Snapshot(accounts, text, openmetrics, now)
 
 
-def _reuse(
-    fragments: tuple[bytes, ...], old: tuple[bytes, ...], parts: tuple[Part, ...]
-) -> tuple[Part, ...]:
-    """A part per fragment: the old one where the fragment is the very same bytes."""
+def _parts(
+    families: tuple[tuple[bytes, ...], ...], old: tuple[tuple[Part, ...], ...]
+) -> tuple[tuple[Part, ...], ...]:
+    """A part per chunk of each family: the old one where the chunk is the very same bytes."""
     return tuple(
-        parts[i] if i < len(old) and i < len(parts) and f is old[i] else Part(f)
-        for i, f in enumerate(fragments)
+        _family(chunks, old[i] if i < len(old) else ()) for i, chunks in enumerate(families)
     )
+
+
+def _family(chunks: tuple[bytes, ...], old: tuple[Part, ...]) -> tuple[Part, ...]:
+    held = {id(p.data): p for p in old}  # alive while this runs: their ids are unique
+    parts = []
+    for chunk in chunks:
+        part = held.get(id(chunk))
+        parts.append(Part(chunk) if part is None else part)
+    return tuple(parts)
 
 
 class V3Poll(NamedTuple):
@@ -109,10 +117,10 @@ class Rendered(NamedTuple):
     """A region rendered from new records, not yet published."""
 
     records: tuple[Server, ...]
-    fragments: tuple[bytes, ...]
+    fragments: tuple[tuple[bytes, ...], ...]
     history: RegionHistory
     history_fragments: tuple[bytes, ...]
-    parts: tuple[Part, ...]
+    parts: tuple[tuple[Part, ...], ...]
     replaced: int  # bytes of the published parts that these replace
 
 
@@ -122,7 +130,7 @@ class RegionState:
 
     view: RegionView
     renderer: RegionRenderer
-    fragments: tuple[bytes, ...] = ()
+    fragments: tuple[tuple[bytes, ...], ...] = ()
     history: RegionHistory = field(default_factory=RegionHistory)
     history_fragments: tuple[bytes, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -143,15 +151,18 @@ class RegionState:
             history = history.record(changes(old, records, clock()))
         lines = history.render(account.name, region, rackconnect, account.managed)
         # Compress here, in the poller's thread, so that scrapes never do.
-        parts = self.view.parts
+        parts: tuple[tuple[Part, ...], ...] = self.view.parts
         if fragments is not self.fragments or lines is not self.history_fragments:
             count = len(fragments)
-            parts = _reuse(fragments, self.fragments, parts[:count]) + (
-                parts[count:] if lines is self.history_fragments else tuple(Part(f) for f in lines)
+            parts = _parts(fragments, parts[:count]) + (
+                parts[count:]
+                if lines is self.history_fragments
+                else tuple((Part(f),) for f in lines)
             )
         # Replaced lines stay alive until a snapshot without them is published: many of
         # them go out at once instead of waiting for the publish delay.
-        replaced = sum(len(o) for o, n in zip(self.view.parts, parts, strict=False) if o is not n)
+        kept = {id(p) for chunks in parts for p in chunks}
+        replaced = sum(len(p) for chunks in self.view.parts for p in chunks if id(p) not in kept)
         return Rendered(records, fragments, history, lines, parts, replaced)
 
     def publish(

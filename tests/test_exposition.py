@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from exporter import revision
+from exporter.exposition import render
 from exporter.exposition.families import PER_SERVER_FAMILIES, SERVER_READY
 from exporter.exposition.gzipparts import Body
 from exporter.exposition.history import Change, RegionHistory
@@ -219,9 +220,9 @@ def test_unchanged_servers_are_not_rendered_again() -> None:
     # ready on an account with neither RackConnect nor Managed Operations
     ready_line = 'rackconnect_server_ready{account="acme",region="ORD",server_id="%s"} %d\n'
     at = PER_SERVER_FAMILIES.index(SERVER_READY)
-    assert (ready_line % (FLEET[2].id, 0)).encode() in first[at]
+    assert (ready_line % (FLEET[2].id, 0)).encode() in b"".join(first[at])
     third = renderer.render(FLEET, False, False)
-    assert (ready_line % (FLEET[2].id, 1)).encode() in third[at]
+    assert (ready_line % (FLEET[2].id, 1)).encode() in b"".join(third[at])
     assert renderer.rendered == 3
     # removing and reordering reuse the cached lines too
     fourth = renderer.render([FLEET[2], FLEET[0]], False, False)
@@ -237,9 +238,14 @@ def test_deleted_servers_leave_the_cache() -> None:
     assert renderer.records == (FLEET[0],)
 
 
-def test_cached_lines_survive_any_sequence_of_changes() -> None:
-    """Inserts, deletes, changes and reorders: always what a fresh renderer makes."""
+@pytest.mark.parametrize("chunk", [render.CHUNK, 4])
+def test_cached_lines_survive_any_sequence_of_changes(chunk: int, monkeypatch) -> None:
+    """Inserts, deletes, changes and reorders: always what a fresh renderer makes, whether
+    the region is one chunk or many."""
+    monkeypatch.setattr(render, "CHUNK", chunk)
+    monkeypatch.setattr(render, "CHUNK_MOST", 4 * chunk)
     rng = random.Random(14)
+    chunks = 0
     fleet = [
         server(
             f"22222222-0000-0000-0000-{n:012d}",
@@ -265,3 +271,5 @@ def test_cached_lines_survive_any_sequence_of_changes() -> None:
             rng.shuffle(fleet)
         got = renderer.render(fleet, True, step % 7 != 0)
         assert got == RegionRenderer("acme", "ORD").render(fleet, True, step % 7 != 0), step
+        chunks = max(chunks, len(got[0]))
+    assert chunks > 4 if chunk == 4 else chunks == 1

@@ -7,6 +7,7 @@ import gzip
 import pytest
 
 from exporter.errors import UpstreamError
+from exporter.exposition.gzipparts import Part
 from exporter.model import RegionView, Server
 from exporter.polling.incremental import RegionRecords
 from exporter.rackspace import cloudservers
@@ -104,10 +105,12 @@ def test_a_write_replacing_many_lines_publishes_without_waiting() -> None:
     store.flush()
     before = store.current
     w.succeeded("ORD", [server("0", "FAILED")] + [server(str(i)) for i in range(1, count)], 0.1)
+    assert store.current is before  # one server: only its chunks are replaced
+    w.succeeded("ORD", [server(str(i), "FAILED") for i in range(count)], 0.1)
     assert store.current is not before
     (account,) = store.current.accounts
     (_, ord_) = account.regions
-    assert ord_.servers[0].automation_status == "FAILED"
+    assert {s.automation_status for s in ord_.servers} == {"FAILED"}
 
 
 def last_one_fails(count: int) -> tuple[Store, RegionView, RegionView]:
@@ -119,6 +122,29 @@ def last_one_fails(count: int) -> tuple[Store, RegionView, RegionView]:
     last = server(str(count - 1), "FAILED")
     w.succeeded("ORD", [server(str(i)) for i in range(count - 1)] + [last], 0.1)
     return store, before, store.current.accounts[0].regions[0]
+
+
+def same(a: tuple[Part, ...], b: tuple[Part, ...]) -> bool:
+    """Whether two families are the very same parts."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def test_a_change_in_a_large_region_rebuilds_only_its_chunks() -> None:
+    """One server changed, added or removed: the other chunks are the parts of last time."""
+    store, before, after = last_one_fails(3000)
+    automation = 2
+    old, new = before.parts[automation], after.parts[automation]
+    assert len(old) > 4  # cut into chunks
+    assert sum(p not in old for p in new) == 1
+    pairs = zip(before.parts, after.parts, strict=True)
+    assert sum(p not in was for was, now in pairs for p in now) <= 4  # a few families
+    w = store._accounts["a"].writer
+    servers = list(after.servers)
+    w.succeeded("ORD", [*servers[:100], *servers[101:], server("new")], 0.1)
+    moved = store.current.accounts[0].regions[0].parts[automation]
+    assert sum(p not in new for p in moved) <= 2
+    parsed = samples(store.current.body())
+    assert len(series(parsed, "rackconnect_server_info")) == 3000
 
 
 def test_an_unchanged_listing_keeps_the_records_already_held() -> None:
@@ -133,9 +159,10 @@ def test_an_unchanged_listing_keeps_the_records_already_held() -> None:
 def test_a_change_recompresses_only_the_families_whose_lines_changed() -> None:
     store, before, after = last_one_fails(50)
     info, automation = 0, 2  # rackconnect_server_info, rackconnect_automation_status
-    assert after.parts[info] is before.parts[info]
-    assert after.parts[automation] is not before.parts[automation]
-    assert b'server_id="49",status="FAILED"} 1' in after.parts[automation].data
+    assert same(after.parts[info], before.parts[info])
+    assert not same(after.parts[automation], before.parts[automation])
+    lines = b"".join(p.data for p in after.parts[automation])
+    assert b'server_id="49",status="FAILED"} 1' in lines
     parsed = samples(store.current.body())
     assert len(series(parsed, "rackconnect_server_info")) == 50
 

@@ -1,20 +1,51 @@
-"""A region's per-server families, rendered from its records: one bytes fragment a family.
+"""A region's per-server families, rendered from its records: a few chunks of bytes a family.
 
 Rendering happens once per write of the region, never per scrape. Each server's lines are
 cached and re-rendered only when that server's record changes, so a poll that changes
 little costs little (the kube-state-metrics approach). Each family writes its own lines
 (``ServerFamily.lines``); the renderer only knows how many there are.
+
+A family's lines are cut into chunks of about ``CHUNK`` servers, where a server's id says
+so (its CRC-32), so that a server added or removed moves no other chunk's boundaries. A
+chunk whose servers did not change is the very bytes of last time: a poll that changes a
+few servers builds (and compresses) a few chunks, and holds the region's old and new
+lines at once only for those, not for the whole region.
 """
 
 from __future__ import annotations
 
 import operator
+import zlib
 from array import array
 from collections.abc import Iterable
 
 from exporter.exposition.families import PER_SERVER_FAMILIES
 from exporter.exposition.text import Lines, ServerFamily, escape_label
 from exporter.model import Server
+
+# Offsets and lengths in a chunk of a family: 32 bits, half the size of 64 (a chunk is at
+# most CHUNK_MOST servers of a few KiB each).
+SPAN = "I"
+CHUNK = 256  # servers in a chunk, on average (a power of two)
+CHUNK_MOST = 4 * CHUNK  # a chunk is cut here whatever the ids say
+
+
+def _cuts(server_id: str) -> bool:
+    """Whether a chunk starts at this server (1 in CHUNK ids, the same in every poll)."""
+    return not zlib.crc32(server_id.encode("utf-8", "surrogatepass")) & (CHUNK - 1)
+
+
+def chunks(servers: list[Server]) -> list[tuple[int, int]]:
+    """The (start, end) rows of each chunk of ``servers``."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for row in range(1, len(servers)):
+        if row - start >= CHUNK_MOST or _cuts(servers[row].id):
+            out.append((start, row))
+            start = row
+    if servers:
+        out.append((start, len(servers)))
+    return out
 
 
 def region_head(account: str, region: str) -> str:
@@ -56,8 +87,9 @@ class RegionRenderer:
     """Renders the per-server families of one account and region, caching per server.
 
     A server's cached lines are not kept as separate strings: they are where they already
-    are, in the region's joined fragments, found by offset (``_spans``, per server and
-    family: start, then length). That halves the memory of a large fleet.
+    are, in the region's chunks, found by offset (``_spans``, per server and family: start
+    in its chunk, then length; ``_chunk_of``, per server: its chunk). That halves the
+    memory of a large fleet.
     """
 
     def __init__(
@@ -74,14 +106,18 @@ class RegionRenderer:
         self._rows: dict[str, int] = {}  # server id -> its row in records and _spans
         self._flags: tuple[bool, bool] | None = None  # the account's, when last rendered
         self._active = tuple(range(len(families)))  # the families written (see only_if)
-        self._spans = array("Q")
-        self._last: tuple[bytes, ...] | None = None  # per family written
-        self._out: tuple[bytes, ...] = ()  # per family: what render returned last
+        self._spans = array(SPAN)
+        self._chunk_of = array(SPAN)
+        self._starts: list[int] = []  # per chunk: its first row
+        self._last: list[tuple[bytes, ...]] | None = None  # per chunk: per family written
+        self._out: tuple[tuple[bytes, ...], ...] = ()  # per family: what render returned
         self.rendered = 0  # servers rendered by the last call, for tests and logs
         self.records: tuple[Server, ...] = ()  # the last call's servers, cached ones reused
 
-    def render(self, servers: Iterable[Server], rackconnect: bool, managed: bool):
-        """Per-family fragments for the region; re-renders only servers that changed.
+    def render(
+        self, servers: Iterable[Server], rackconnect: bool, managed: bool
+    ) -> tuple[tuple[bytes, ...], ...]:
+        """Per family, its chunks of lines; re-renders only servers that changed.
 
         When nothing changed (same servers, same order) it returns the very tuple it
         returned last time, so callers can skip work by identity.
@@ -117,92 +153,73 @@ class RegionRenderer:
             and [s.id for s in servers] == list(old)
         ):
             return self._out
-        n = len(self._writers)
-        last = self._last or (b"",) * n
-        views = [memoryview(b) for b in last]
-        spans = self._spans
-        width = 2 * n
-
-        def cached(row: int) -> tuple[memoryview, ...]:
-            at = row * width
-            return tuple(
-                views[i][spans[at + i] : spans[at + i] + spans[at + n + i]] for i in range(n)
+        last = self._last or []
+        starts = self._starts if last else []
+        firsts = {held[row].id: c for c, row in enumerate(starts)}  # an old chunk by its first
+        built = _Built(len(self._writers))
+        for start, end in chunks(servers):
+            hit = hits[start]
+            c = -1 if hit is None else self._chunk_of[hit]
+            if (
+                c >= 0
+                and starts[c] == hit
+                and _end(starts, c, len(held)) - hit == end - start
+                and hits[start:end] == list(range(hit, hit + end - start))
+            ):
+                built.reuse(last[c], self._spans, hit, end - start)  # the same servers
+                continue
+            before = firsts.get(servers[start].id)
+            fragments = self._build(
+                built, servers[start:end], hits[start:end], rackconnect, managed
             )
+            # a family whose lines did not change keeps its bytes (and compressed part)
+            built.add(fragments, None if before is None else last[before])
+        self._rows = {s.id: row for row, s in enumerate(servers)}
+        self._spans, self._chunk_of, self._starts = built.spans, built.chunk_of, built.starts
+        self._last = built.chunks
+        out: list[tuple[bytes, ...]] = [()] * len(self.families)
+        for at, i in enumerate(active):
+            out[i] = tuple(chunk[at] for chunk in built.chunks)
+        self._out = tuple(out)
+        return self._out
 
-        # Same servers in the same order: a family whose lines did not change is kept as
-        # it is (so is its compressed part), instead of being joined again.
-        keep = [False] * n
-        fresh: dict[int, list[bytes]] = {}
-        if self._last is not None and [s.id for s in servers] == list(old):
-            keep = [True] * n
-            for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
-                if hit is None:
-                    piece = fresh[row] = server_lines(
-                        server, self._head, rackconnect, managed, self._writers
-                    )
-                    before = cached(old[server.id])
-                    keep = [k and piece[i] == before[i] for i, k in enumerate(keep)]
-        # Each family is one exact-size join of its pieces: neighbouring cached rows are one
-        # slice of the old buffer (a run), neighbouring fresh rows one growing bytearray, so
-        # the pieces stay few and no small byte string outlives its row.
-        pieces: list[list[bytes | bytearray | memoryview]] = [[] for _ in range(n)]
-        runs = [[0, 0] for _ in range(n)]  # per family: the open run's start, end
-        tails: list[bytearray | None] = [None] * n  # per family: the open fresh rows
-        rows: dict[str, int] = {}
-        new_spans = array("Q")
+    def _build(
+        self,
+        built: _Built,
+        servers: list[Server],
+        hits: list[int | None],
+        rackconnect: bool,
+        managed: bool,
+    ) -> tuple[bytes, ...]:
+        """A chunk's lines per family: cached ones sliced from the old chunks, others rendered."""
+        n = len(self._writers)
+        width = built.width
+        spans, chunk_of, last = self._spans, self._chunk_of, self._last or []
+        views: dict[int, list[memoryview]] = {}
+        pieces: list[list[bytes | memoryview]] = [[] for _ in range(n)]
         offsets = [0] * n
-        for row, (server, hit) in enumerate(zip(servers, hits, strict=True)):
+        built.begin()
+        for server, hit in zip(servers, hits, strict=True):
             if hit is not None:
+                c = chunk_of[hit]
+                if c not in views:
+                    views[c] = [memoryview(b) for b in last[c]]
                 at = hit * width
                 lengths = spans[at + n : at + width].tolist()
-                for i in range(n):
-                    if keep[i]:
-                        continue
-                    tails[i] = None
-                    run, start = runs[i], spans[at + i]
-                    if run[1] != start:
-                        if run[1] > run[0]:
-                            pieces[i].append(views[i][run[0] : run[1]])
-                        run[0] = start
-                    run[1] = start + lengths[i]
+                for i, view in enumerate(views[c]):
+                    if lengths[i]:
+                        start = spans[at + i]
+                        pieces[i].append(view[start : start + lengths[i]])
             else:
-                lines = fresh.get(row) or server_lines(
-                    server, self._head, rackconnect, managed, self._writers
-                )
+                lines = server_lines(server, self._head, rackconnect, managed, self._writers)
                 lengths = [len(f) for f in lines]
                 for i in range(n):
-                    if keep[i] or not lengths[i]:
-                        continue
-                    run = runs[i]
-                    if run[1] > run[0]:
-                        pieces[i].append(views[i][run[0] : run[1]])
-                    run[0] = run[1] = 0
-                    tail = tails[i]
-                    if tail is None:
-                        tail = tails[i] = bytearray()
-                        pieces[i].append(tail)
-                    tail += lines[i]
-            new_spans.extend(offsets)
-            new_spans.extend(lengths)
+                    if lengths[i]:
+                        pieces[i].append(lines[i])
+            built.row(offsets, lengths)
             for i in range(n):
                 offsets[i] += lengths[i]
-            rows[server.id] = row
-        joined_list = []
-        for i in range(n):
-            run = runs[i]
-            if run[1] > run[0]:
-                pieces[i].append(views[i][run[0] : run[1]])
-            joined_list.append(last[i] if keep[i] else b"".join(pieces[i]))
-            pieces[i], tails[i] = [], None  # one family's pieces at a time
-        joined = tuple(joined_list)
-        self._rows, self._spans, self._last = rows, new_spans, joined
-        self._out = joined
-        if len(active) < len(self.families):  # the others have no lines
-            out = [b""] * len(self.families)
-            for i, fragment in zip(active, joined, strict=True):
-                out[i] = fragment
-            self._out = tuple(out)
-        return self._out
+        return tuple(b"".join(p) for p in pieces)
 
     def _written(self, servers: list[Server]) -> tuple[int, ...]:
         """The families to write: all but those whose ``only_if`` no server passes."""
@@ -211,3 +228,42 @@ class RegionRenderer:
         return tuple(
             i for i, f in enumerate(self.families) if f.only_if is None or f.only_if in passed
         )
+
+
+def _end(starts: list[int], chunk: int, rows: int) -> int:
+    """The row after an old chunk's last."""
+    return starts[chunk + 1] if chunk + 1 < len(starts) else rows
+
+
+class _Built:
+    """The chunks of a render as they are made, with their servers' spans."""
+
+    def __init__(self, families: int) -> None:
+        self.width = 2 * families
+        self.spans = array(SPAN)
+        self.chunk_of = array(SPAN)
+        self.starts: list[int] = []  # per chunk: its first row
+        self.chunks: list[tuple[bytes, ...]] = []
+
+    def begin(self) -> None:
+        """Start a chunk at the next row."""
+        self.starts.append(len(self.chunk_of))
+
+    def row(self, offsets: list[int], lengths: list[int]) -> None:
+        """One server's spans in the chunk being built."""
+        self.spans.extend(offsets)
+        self.spans.extend(lengths)
+        self.chunk_of.append(len(self.starts) - 1)
+
+    def add(self, fragments: tuple[bytes, ...], before: tuple[bytes, ...] | None) -> None:
+        """End the chunk being built; a family equal to ``before``'s keeps those bytes."""
+        if before is not None:
+            fragments = tuple(b if b == f else f for f, b in zip(fragments, before, strict=True))
+        self.chunks.append(fragments)
+
+    def reuse(self, fragments: tuple[bytes, ...], spans: array[int], row: int, count: int) -> None:
+        """An old chunk as it was: the same servers in the same order."""
+        self.begin()
+        self.spans.extend(spans[row * self.width : (row + count) * self.width])
+        self.chunk_of.extend([len(self.starts) - 1] * count)
+        self.chunks.append(fragments)

@@ -226,7 +226,8 @@ def render_parts(
 ) -> list[bytes | Part]:
     """The exposition as a list of parts: each region's rendered parts are used as they are.
 
-    Each region's parts are its ``server_families``, then its history families. ``shard``
+    Each region's parts are its ``server_families``, then its history families, each family
+    a tuple of chunks (or one part). ``shard``
     (index, total) adds the shard families.
     """
     note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
@@ -244,7 +245,7 @@ def render_parts(
     fragments = [r.parts for _, r in published.regions if r.parts]
     written = ""
     for i, family in enumerate((*server_families, *HISTORY_FAMILIES)):
-        parts = [f[i] for f in fragments if i < len(f)]
+        parts = [p for f in fragments if i < len(f) for p in _chunks(f[i])]
         if isinstance(family, ServerFamily) and family.only_if and not any(map(len, parts)):
             continue
         if family.name != written:  # a family written in runs has one header
@@ -255,6 +256,11 @@ def render_parts(
     if openmetrics:
         chunks.append(b"# EOF\n")
     return chunks
+
+
+def _chunks(family: bytes | Part | tuple[bytes | Part, ...]) -> tuple[bytes | Part, ...]:
+    """A region's family as the chunks it is cut into (a history family is one)."""
+    return family if isinstance(family, tuple) else (family,)
 
 
 def _add_sections(
