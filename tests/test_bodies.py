@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from exporter.app import fix_mmap_threshold
+from exporter.app import fix_mmap_threshold, limit_arenas
 from exporter.exposition.gzipparts import (
     COALESCE,
     Body,
@@ -73,3 +73,11 @@ def test_the_gzip_form_shares_the_parts_deflate_streams() -> None:
 def test_large_buffers_keep_their_own_mappings() -> None:
     # Without a fixed mmap threshold, replaced region buffers stay resident in the heap.
     assert fix_mmap_threshold()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_threads_share_two_heaps_unless_the_environment_says(monkeypatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert not limit_arenas()  # glibc read the variable itself
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_arenas()
