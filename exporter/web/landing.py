@@ -138,11 +138,8 @@ def _v3_column(server: Server) -> str:
 def _status_table(snapshot: Snapshot, now: float) -> str:
     rc_columns = [*AUTOMATION_STATUSES, NO_KEY]
     mo_columns = [*MANAGED_STATUSES, NO_KEY]
-    v3_regions = {
-        (a.name, r.region) for a in snapshot.accounts for r in a.regions
-        if a.has_rackconnect_v3(r.region)
-    }  # fmt: skip
-    v3_columns = V3_COLUMNS if v3_regions else []
+    any_v3 = any(a.has_rackconnect_v3(r.region) for a in snapshot.accounts for r in a.regions)
+    v3_columns = V3_COLUMNS if any_v3 else []
     rows = []
     stale_rows = 0
     totals: Counter[str] = Counter()
@@ -151,15 +148,13 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
             if not region.region:
                 continue
             counts: Counter[str] = Counter()
+            expected = account.expects_rackconnect(region.region)
+            v3 = account.has_rackconnect_v3(region.region)
             for server in region.servers:
                 counts["rc:" + (server.automation_status or NO_KEY)] += 1
                 counts["mo:" + (server.managed_status or NO_KEY)] += 1
-                counts["ready"] += server.ready(
-                    account.expects_rackconnect(region.region),
-                    account.managed,
-                    account.has_rackconnect_v3(region.region),
-                )
-                if (account.name, region.region) in v3_regions:
+                counts["ready"] += server.ready(expected, account.managed, v3)
+                if v3:
                     counts["v3:" + _v3_column(server)] += 1
             totals.update(counts)
             totals["servers"] += len(region.servers)
@@ -175,10 +170,7 @@ def _status_table(snapshot: Snapshot, now: float) -> str:
                 + "".join(_count_cell(counts["rc:" + c], c) for c in rc_columns)
                 + "".join(_count_cell(counts["mo:" + c], c) for c in mo_columns)
                 + "".join(
-                    _count_cell(counts["v3:" + c], c)
-                    if (account.name, region.region) in v3_regions
-                    else "<td></td>"
-                    for c in v3_columns
+                    _count_cell(counts["v3:" + c], c) if v3 else "<td></td>" for c in v3_columns
                 )
                 + "</tr>"
             )
