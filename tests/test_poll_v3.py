@@ -213,6 +213,26 @@ def test_an_unchanged_region_keeps_its_very_records(sim: Simulator, exporter, cl
     assert all(map(operator.is_, dfw[0].servers, dfw[1].servers))
 
 
+def test_a_changed_listing_keeps_the_other_servers_very_records(
+    sim: Simulator, exporter, clock: Clock
+) -> None:
+    exporter.poll()
+    clock.now += 300  # the seeded ADDING resources settle
+    exporter.poll()
+    before = next(r for r in exporter.store.current.accounts[0].regions if r.region == "DFW")
+    wired = next(s for s in before.servers if s.public_ips)
+    sim.set_status(wired.id, "REBOOT")
+    clock.now += 60
+    exporter.poll()
+    after = next(r for r in exporter.store.current.accounts[0].regions if r.region == "DFW")
+    by_id = {s.id: s for s in after.servers}
+    assert by_id[wired.id].status == "REBOOT"
+    assert by_id[wired.id].public_ips is wired.public_ips  # its v3.0 resources, attached again
+    others = [s for s in before.servers if s.id != wired.id]
+    assert others
+    assert all(by_id[s.id] is s for s in others)
+
+
 def test_an_unchanged_reading_is_not_grouped_again(
     sim: Simulator, exporter, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

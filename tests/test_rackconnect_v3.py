@@ -238,3 +238,20 @@ def test_failures_through_the_client(sim: Simulator) -> None:
         v3.fetch_pools(client, base, "not-a-token", "DFW")
     assert caught.value.reason == AUTH
     assert ("rackconnect_v3", "DFW", 401) in session.counted
+
+
+def test_a_changed_answer_keeps_the_unchanged_items_objects(sim: Simulator) -> None:
+    session = Session(sim)
+    base = session.endpoints["DFW"]
+    seen: v3.Seen = {}
+    first = v3.fetch_region(session.client, base, session.token, "DFW", seen)
+    sim.add_public_ip(sim.add_server("vee", "DFW", "pipeline-01"), after=0)
+    second = v3.fetch_region(session.client, base, session.token, "DFW", seen)
+    assert second.public_ips is not first.public_ips  # the answer changed
+    held = {id(ip) for ip in first.public_ips}
+    assert len(second.public_ips) == len(first.public_ips) + 1
+    assert sum(id(ip) in held for ip in second.public_ips) == len(first.public_ips)
+    assert {n.pool_id for n in second.nodes} == {p.id for p in second.pools}
+    assert all(
+        n.pool_id is next(p.id for p in second.pools if p.id == n.pool_id) for n in second.nodes
+    )

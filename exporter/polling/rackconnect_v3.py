@@ -41,9 +41,9 @@ class RegionV3:
         self._state: RegionState | None = None  # the last good reading
         self._pools: tuple[Pool, ...] = ()
         self._by_server: dict[str, tuple[tuple[PublicIp, ...], tuple[PoolNode, ...]]] = {}
-        self._made: dict[str, tuple[Server, Server]] = {}  # id -> (listed, with v3.0)
-        self._listed: tuple[Server, ...] | None = None
-        self._attached: tuple[Server, ...] = ()
+        self._listed: tuple[Server, ...] = ()  # what ``attach`` was last given
+        self._attached: tuple[Server, ...] = ()  # and what it gave, row by row
+        self._regrouped = False  # the resources changed since
 
     def read(self, client: ApiClient, base: str | None, tokens: Tokens) -> bool:
         """Read the region's v3.0 API; False (logged once per failing spell) when it failed."""
@@ -124,30 +124,31 @@ class RegionV3:
             held = self._by_server.get(server_id)
             by_server[server_id] = held if held == fresh else fresh
         self._by_server = by_server
-        self._listed = None  # attach again, even to the same listing
+        self._regrouped = True  # attach again, even to the same listing
 
     def attach(self, servers: tuple[Server, ...]) -> tuple[Server, ...]:
         """The listed records with their v3.0 public IPs and pool memberships."""
-        if servers is self._listed:
+        if servers is self._listed and not self._regrouped:
             return self._attached
-        made: dict[str, tuple[Server, Server]] = {}
+        listed_before, attached_before = self._listed, self._attached
+        row_before = {s.id: row for row, s in enumerate(listed_before)}
         out: list[Server] = []
-        changed = len(servers) != len(self._attached)
+        changed = len(servers) != len(attached_before)
         for listed in servers:
             ips, nodes = self._by_server.get(listed.id, _NONE)
-            before = self._made.get(listed.id)
-            if before is not None and before[0] is listed:
-                server = before[1]
-                if server.public_ips is not ips or server.pool_nodes is not nodes:
-                    server = dataclasses.replace(listed, public_ips=ips, pool_nodes=nodes)
-            elif ips or nodes:
-                server = dataclasses.replace(listed, public_ips=ips, pool_nodes=nodes)
-            else:
-                server = listed
-            made[listed.id] = (listed, server)
-            changed = changed or server is not self._attached[len(out)]
+            row = row_before.get(listed.id)
+            server = None
+            if row is not None and listed_before[row] is listed:
+                server = attached_before[row]  # this very record, attached last time
+            if server is None or server.public_ips is not ips or server.pool_nodes is not nodes:
+                server = (
+                    dataclasses.replace(listed, public_ips=ips, pool_nodes=nodes)
+                    if ips or nodes
+                    else listed
+                )
+            changed = changed or server is not attached_before[len(out)]
             out.append(server)
-        self._made, self._listed = made, servers
+        self._listed, self._regrouped = servers, False
         if changed:
             self._attached = tuple(out)
         return self._attached

@@ -31,15 +31,13 @@ API = "rackconnect_v3"
 CATALOG_TYPE = "rax:rackconnect"
 STATES = V3_STATES
 UNKNOWN = "UNKNOWN"
-_STATES = frozenset(STATES)
+_STATES = {word: word for word in STATES}  # each item's status is one of these strings
 
 
 def state(value: object) -> str:
     """A status as one of STATES, or UNKNOWN: trimmed, any case."""
     if isinstance(value, str):
-        word = value.strip().upper()
-        if word in _STATES:
-            return word
+        return _STATES.get(value.strip().upper(), UNKNOWN)
     return UNKNOWN
 
 
@@ -144,6 +142,8 @@ def parse_pool_nodes(
     nodes = []
     for raw in _decode(body, _RawNode, where):
         pool = raw.load_balancer_pool.id if raw.load_balancer_pool is not None else pool_id
+        if pool == pool_id:
+            pool = pool_id  # one string for the pool's every node, not one each
         if pool is None:
             raise UpstreamError(BAD_RESPONSE, f"{where}: node {raw.id!r} names no pool")
         nodes.append(
@@ -228,6 +228,9 @@ def _get(
         return seen[key][1]
     items = parse(answer.join(), where)
     if seen is not None:
+        if key in seen:  # items as they were are last time's objects: one copy is held
+            known = {item: item for item in seen[key][1]}
+            items = [known.get(item, item) for item in items]
         seen[key] = (answer.digest, items)
     return items
 
