@@ -62,6 +62,7 @@ def build_snapshot(
     accounts: tuple[AccountView, ...],
     *,
     errors: Mapping[tuple[str, str, str], int],
+    v3_errors: Mapping[tuple[str, str, str], int],
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     config_reload: tuple[bool, float | None] | None,
@@ -75,6 +76,7 @@ def build_snapshot(
             render_parts(
                 accounts,
                 errors=errors,
+                v3_errors=v3_errors,
                 requests=requests,
                 interval=interval,
                 openmetrics=om,
@@ -111,6 +113,7 @@ class V3Poll(NamedTuple):
 
     up: bool
     pools: tuple[Pool, ...] = ()
+    reason: str | None = None  # why it failed (``exporter.errors.REASONS``)
 
 
 class Rendered(NamedTuple):

@@ -119,6 +119,7 @@ class Store:
         self._render_lock = threading.Lock()
         self._accounts: dict[str, _Account] = {}
         self._errors: dict[tuple[str, str, str], int] = {}
+        self._v3_errors: dict[tuple[str, str, str], int] = {}  # of v3.0 regions only
         self._requests: dict[tuple[str, str, str, str], int] = {}
         self._reload: tuple[bool, float | None] | None = None
         with self._lock:
@@ -234,6 +235,7 @@ class Store:
                 if self._owner(writer) is not account or account.regions.get(region) is not state:
                     return  # the owner changed or the region was removed while rendering
                 state.publish(rendered, self._clock(), duration, v3)
+                self._count_v3_error(writer.account, region, v3)
                 self._changed(at_once=rendered.replaced >= PUBLISH_AT_ONCE_BYTES)
 
     def _failed(self, writer: AccountWriter, region: str, reason: str, duration: float) -> None:
@@ -248,6 +250,18 @@ class Store:
             key = (writer.account, region, reason)
             self._errors[key] = self._errors.get(key, 0) + 1
             self._changed()
+
+    def _count_v3_error(self, account: str, region: str, v3: V3Poll | None) -> None:
+        """Count a failed v3.0 poll: from its first poll, a v3.0 region has every reason at
+        0; a region that is no longer one has none."""
+        keys = [(account, region, reason) for reason in REASONS]
+        for key in keys:
+            if v3 is None:
+                self._v3_errors.pop(key, None)
+            else:
+                self._v3_errors.setdefault(key, 0)
+        if v3 is not None and v3.reason is not None:
+            self._v3_errors[account, region, v3.reason] += 1
 
     def _count_request(self, writer: AccountWriter, api: str, region: str, code: int) -> None:
         key = (writer.account, region, api, str(code))
@@ -265,7 +279,7 @@ class Store:
         return state
 
     def _forget_counters(self, match: Callable[[tuple[str, ...]], bool]) -> None:
-        for table in (self._errors, self._requests):
+        for table in (self._errors, self._v3_errors, self._requests):
             for key in [k for k in table if match(k)]:
                 del table[key]  # type: ignore[arg-type]
 
@@ -287,6 +301,7 @@ class Store:
         return build_snapshot(
             views,
             errors=self._errors,
+            v3_errors=self._v3_errors,
             requests=self._requests,
             interval=self._interval,
             config_reload=self._reload,

@@ -21,6 +21,7 @@ IP_STATUS = "rackconnect_v3_public_ip_status"
 NODE_STATUS = "rackconnect_v3_pool_node_status"
 DETAIL = "rackconnect_v3_status_detail_info"
 READY = "rackconnect_server_ready"
+V3_ERRORS = "rackconnect_v3_poll_errors_total"
 
 
 @pytest.fixture
@@ -59,6 +60,7 @@ def test_v3_up_and_pools_only_in_v3_regions(sim: Simulator, exporter) -> None:
     parsed = exporter.scrape()
     assert value(parsed, "rackconnect_v3_up", account="vee", region="DFW") == 1
     assert value(parsed, "rackconnect_v3_up", region="ORD") is None
+    assert {s["region"] for s in series(parsed, V3_ERRORS)} == {"DFW"}
     assert value(parsed, "rackconnect_up", region="ORD") == 1
     pools = series(parsed, "rackconnect_v3_pool_info", account="vee")
     assert {(p["region"], p["name"], p["port"]) for p in pools} == {
@@ -177,6 +179,7 @@ def test_a_failing_v3_api_keeps_cloud_servers_and_the_last_v3_series(
     exporter.poll()
     before = exporter.scrape()
     assert value(before, "rackconnect_v3_up", region="DFW") == 1
+    assert value(before, V3_ERRORS, region="DFW", reason="http_error") == 0
     sim.add_fault(Fault(kind="status", api="rackconnect_v3", status=500))
     sim.set_v3_status(ip, "ADDING")  # unseen while the API fails
     renamed = new_server(sim, "after-the-fault")
@@ -186,6 +189,9 @@ def test_a_failing_v3_api_keeps_cloud_servers_and_the_last_v3_series(
     parsed = exporter.scrape()
     assert value(parsed, "rackconnect_v3_up", region="DFW") == 0
     assert value(parsed, "rackconnect_up", region="DFW") == 1
+    assert value(parsed, V3_ERRORS, region="DFW", reason="http_error") == 2  # each poll
+    assert value(parsed, V3_ERRORS, region="DFW", reason="timeout") == 0
+    assert value(parsed, "rackconnect_poll_errors_total", region="DFW", reason="http_error") == 0
     assert value(parsed, "rackconnect_server_info", server_id=renamed) == 1  # new listing
     assert value(parsed, IP_STATUS, server_id=server, status="ACTIVE") == 1  # last good
     assert series(parsed, "rackconnect_v3_pool_info", region="DFW")

@@ -29,6 +29,7 @@ CONTRACT_FAMILIES = {
     "rackconnect_v3_status_detail_info",
     "rackconnect_v3_pool_info",
     "rackconnect_v3_up",
+    "rackconnect_v3_poll_errors_total",  # beyond the contract's list; in the README
     "rackconnect_account_info",
     "rackconnect_region_info",
     "rackconnect_up",

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from functools import partial
 from operator import attrgetter, eq
 
-from exporter.exposition.families_v3 import V3_POOL_INFO, V3_SERVER_FAMILIES, V3_UP
+from exporter.exposition.families_v3 import (
+    V3_POLL_ERRORS,
+    V3_POOL_INFO,
+    V3_SERVER_FAMILIES,
+    V3_UP,
+)
 from exporter.exposition.text import Family, Lines, ServerFamily, escape_label, number
 from exporter.model import AUTOMATION_STATUSES, FEATURE_KEYS, MANAGED_STATUSES, Server
 
@@ -308,6 +313,7 @@ FAMILIES = (
     POLL_ERRORS,
     API_REQUESTS,
     V3_UP,
+    V3_POLL_ERRORS,
     V3_POOL_INFO,
     *AGENT_FAMILIES,
     *HISTORY_FAMILIES,

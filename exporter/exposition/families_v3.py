@@ -112,6 +112,12 @@ V3_POOL_INFO = Family(
     "RackConnect v3.0 load balancer pool of the account and region (always 1).",
     (*REGION, "pool_id", "name", "port", "virtual_ip"),
 )
+V3_POLL_ERRORS = Family(
+    "rackconnect_v3_poll_errors_total",
+    "counter",
+    "Failed polls of the region's RackConnect v3.0 API, by reason (v3.0 regions only).",
+    (*REGION, "reason"),
+)
 V3_UP = Family(
     "rackconnect_v3_up",
     "gauge",

@@ -30,7 +30,7 @@ from exporter.exposition.families import (
     TOTAL_SHARDS,
     UP,
 )
-from exporter.exposition.families_v3 import V3_POOL_INFO, V3_UP
+from exporter.exposition.families_v3 import V3_POLL_ERRORS, V3_POOL_INFO, V3_UP
 from exporter.exposition.gzipparts import Part
 from exporter.exposition.text import Family, ServerFamily, encode, labels, number
 from exporter.model import AccountView, RegionView
@@ -43,6 +43,7 @@ class Published:
     accounts: list[AccountView]
     regions: list[tuple[str, RegionView]]  # (account, region) for every region
     errors: Mapping[tuple[str, str, str], int]
+    v3_errors: Mapping[tuple[str, str, str], int]
     requests: Mapping[tuple[str, str, str, str], int]
     config_reload: tuple[bool, float | None] | None
     shard: tuple[int, int] | None  # (index, total) when sharding is on
@@ -136,9 +137,17 @@ def _duration(p: Published) -> Iterable[Row]:
 
 
 def _errors(p: Published) -> Iterable[Row]:
+    return _counts(p.errors)
+
+
+def _v3_errors(p: Published) -> Iterable[Row] | None:
+    return _counts(p.v3_errors) if p.v3_errors else None
+
+
+def _counts(errors: Mapping[tuple[str, str, str], int]) -> Iterable[Row]:
     return (
         (n, {"account": a, "region": r, "reason": reason})
-        for (a, r, reason), n in sorted(p.errors.items())
+        for (a, r, reason), n in sorted(errors.items())
     )
 
 
@@ -189,6 +198,7 @@ SECTIONS = (
     Section(POLL_ERRORS, _errors),
     Section(API_REQUESTS, _requests),
     Section(V3_UP, _v3_up),
+    Section(V3_POLL_ERRORS, _v3_errors),
     Section(V3_POOL_INFO, _v3_pools),
 )
 """The exporter's own families, in the order of the exposition, before the regions' parts."""
@@ -220,6 +230,7 @@ def render_parts(
     requests: Mapping[tuple[str, str, str, str], int],
     interval: float,
     openmetrics: bool,
+    v3_errors: Mapping[tuple[str, str, str], int] | None = None,
     config_reload: tuple[bool, float | None] | None = None,
     server_families: tuple[ServerFamily, ...] = PER_SERVER_FAMILIES,
     shard: tuple[int, int] | None = None,
@@ -236,6 +247,7 @@ def render_parts(
         accounts,
         [(a.name, r) for a in accounts for r in a.regions],
         errors,
+        v3_errors or {},
         requests,
         config_reload,
         shard,

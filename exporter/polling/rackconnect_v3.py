@@ -79,7 +79,9 @@ class RegionV3:
 
     def poll(self) -> V3Poll:
         """The region's v3.0 part of the poll, for the writer."""
-        return V3Poll(self.error is None, self._pools)
+        if self.error is None:
+            return V3Poll(True, self._pools)
+        return V3Poll(False, self._pools, self.error.reason)
 
     def _failed(self, exc: UpstreamError, log: bool = True) -> None:
         if self.error is None and log:
