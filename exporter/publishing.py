@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from exporter.exposition.gzipparts import Body, Part
+from exporter.exposition.gzipparts import Body, Part, Payload
 from exporter.exposition.history import RegionHistory, changes
 from exporter.exposition.render import RegionRenderer
 from exporter.exposition.sections import render_parts
@@ -45,8 +45,8 @@ class Snapshot:
 
     def parts(
         self, openmetrics: bool = False, compressed: bool = False, first: Part | None = None
-    ) -> list[bytes] | list[bytes | memoryview]:
-        """The exposition to send, as byte strings in order; gzip is already computed.
+    ) -> Payload:
+        """The exposition to send: gzip is already computed, plain is inflated as it goes.
 
         ``first`` (the process families) goes in front, in the same gzip stream.
         """
@@ -90,24 +90,6 @@ def build_snapshot(
     return Snapshot(accounts, text, openmetrics, now)
 
 
-def _parts(
-    families: tuple[tuple[bytes, ...], ...], old: tuple[tuple[Part, ...], ...]
-) -> tuple[tuple[Part, ...], ...]:
-    """A part per chunk of each family: the old one where the chunk is the very same bytes."""
-    return tuple(
-        _family(chunks, old[i] if i < len(old) else ()) for i, chunks in enumerate(families)
-    )
-
-
-def _family(chunks: tuple[bytes, ...], old: tuple[Part, ...]) -> tuple[Part, ...]:
-    held = {id(p.data): p for p in old}  # alive while this runs: their ids are unique
-    parts = []
-    for chunk in chunks:
-        part = held.get(id(chunk))
-        parts.append(Part(chunk) if part is None else part)
-    return tuple(parts)
-
-
 class V3Poll(NamedTuple):
     """How a region's RackConnect v3.0 API answered a poll, and its last good pools."""
 
@@ -120,7 +102,6 @@ class Rendered(NamedTuple):
     """A region rendered from new records, not yet published."""
 
     records: tuple[Server, ...]
-    fragments: tuple[tuple[bytes, ...], ...]
     history: RegionHistory
     history_fragments: tuple[bytes, ...]
     parts: tuple[tuple[Part, ...], ...]
@@ -133,7 +114,6 @@ class RegionState:
 
     view: RegionView
     renderer: RegionRenderer
-    fragments: tuple[tuple[bytes, ...], ...] = ()
     history: RegionHistory = field(default_factory=RegionHistory)
     history_fragments: tuple[bytes, ...] = ()
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -145,7 +125,7 @@ class RegionState:
         old = self.view.servers
         region = self.view.region
         rackconnect = account.expects_rackconnect(region)
-        fragments = self.renderer.render(servers, rackconnect, account.managed)
+        families = self.renderer.render(servers, rackconnect, account.managed)
         records = self.renderer.records
         # The history changes only on transitions: compared with the last good records
         # (the renderer hands back the very same tuple when no record changed).
@@ -153,11 +133,12 @@ class RegionState:
         if records is not old:
             history = history.record(changes(old, records, clock()))
         lines = history.render(account.name, region, rackconnect, account.managed)
-        # Compress here, in the poller's thread, so that scrapes never do.
+        # The renderer's parts are compressed already, in this thread; the history's are
+        # compressed here, so that scrapes never compress anything.
         parts: tuple[tuple[Part, ...], ...] = self.view.parts
-        if fragments is not self.fragments or lines is not self.history_fragments:
-            count = len(fragments)
-            parts = _parts(fragments, parts[:count]) + (
+        count = len(families)
+        if parts[:count] != families or lines is not self.history_fragments:  # parts by identity
+            parts = families + (
                 parts[count:]
                 if lines is self.history_fragments
                 else tuple((Part(f),) for f in lines)
@@ -166,13 +147,12 @@ class RegionState:
         # them go out at once instead of waiting for the publish delay.
         kept = {id(p) for chunks in parts for p in chunks}
         replaced = sum(len(p) for chunks in self.view.parts for p in chunks if id(p) not in kept)
-        return Rendered(records, fragments, history, lines, parts, replaced)
+        return Rendered(records, history, lines, parts, replaced)
 
     def publish(
         self, rendered: Rendered, now: float, duration: float, v3: V3Poll | None = None
     ) -> None:
         """Show ``rendered`` as the region's last successful poll, finished at ``now``."""
-        self.fragments = rendered.fragments
         self.history = rendered.history
         self.history_fragments = rendered.history_fragments
         self.view = RegionView(

@@ -8,6 +8,13 @@ import subprocess
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.exposition.gzipparts import Part
+
+
+def inflated(families: tuple[tuple[Part, ...], ...]) -> tuple[tuple[bytes, ...], ...]:
+    """A renderer's parts per family and chunk, as their plain bytes."""
+    return tuple(tuple(p.plain() for p in chunks) for chunks in families)
+
 
 def samples(body: bytes, openmetrics: bool = False) -> dict[tuple[str, frozenset], float]:
     """Every sample of an exposition, keyed by (name, labels), parsed by prometheus_client."""

@@ -18,7 +18,7 @@ from exporter.exposition.history import Change, RegionHistory
 from exporter.exposition.render import RegionRenderer
 from exporter.exposition.sections import render_parts
 from exporter.model import AccountView, RegionView, Server
-from tests.expo_helpers import families, promtool_check, samples, value
+from tests.expo_helpers import families, inflated, promtool_check, samples, value
 
 GOLDEN = Path(__file__).parent / "golden"
 PY = platform.python_version()
@@ -211,23 +211,24 @@ def test_unchanged_servers_are_not_rendered_again() -> None:
     ]
     second = renderer.render(changed, True, True)
     assert renderer.rendered == 1
-    assert first != second
+    assert inflated(first) != inflated(second)
     # the unchanged servers' lines are copied from where they were, byte for byte
     fresh = RegionRenderer("acme", "ORD").render(changed, True, True)
-    assert second == fresh
+    assert inflated(second) == inflated(fresh)
     assert renderer.render(changed, True, True) is second
     # a change of the account's roles re-renders readiness: a server without keys is
     # ready on an account with neither RackConnect nor Managed Operations
     ready_line = 'rackconnect_server_ready{account="acme",region="ORD",server_id="%s"} %d\n'
     at = PER_SERVER_FAMILIES.index(SERVER_READY)
-    assert (ready_line % (FLEET[2].id, 0)).encode() in b"".join(first[at])
+    assert (ready_line % (FLEET[2].id, 0)).encode() in b"".join(inflated(first)[at])
     third = renderer.render(FLEET, False, False)
-    assert (ready_line % (FLEET[2].id, 1)).encode() in b"".join(third[at])
+    assert (ready_line % (FLEET[2].id, 1)).encode() in b"".join(inflated(third)[at])
     assert renderer.rendered == 3
     # removing and reordering reuse the cached lines too
     fourth = renderer.render([FLEET[2], FLEET[0]], False, False)
     assert renderer.rendered == 0
-    assert fourth == RegionRenderer("acme", "ORD").render([FLEET[2], FLEET[0]], False, False)
+    fresh = RegionRenderer("acme", "ORD").render([FLEET[2], FLEET[0]], False, False)
+    assert inflated(fourth) == inflated(fresh)
 
 
 def test_deleted_servers_leave_the_cache() -> None:
@@ -270,6 +271,7 @@ def test_cached_lines_survive_any_sequence_of_changes(chunk: int, monkeypatch) -
         elif action == "reorder":
             rng.shuffle(fleet)
         got = renderer.render(fleet, True, step % 7 != 0)
-        assert got == RegionRenderer("acme", "ORD").render(fleet, True, step % 7 != 0), step
+        fresh = RegionRenderer("acme", "ORD").render(fleet, True, step % 7 != 0)
+        assert inflated(got) == inflated(fresh), step
         chunks = max(chunks, len(got[0]))
     assert chunks > 4 if chunk == 4 else chunks == 1

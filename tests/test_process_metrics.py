@@ -84,7 +84,7 @@ def test_the_collector_runs_at_most_once_a_second_per_format(served) -> None:
 
 
 def test_only_process_families_come_from_the_collector() -> None:
-    text = ProcessFamilies().part(openmetrics=False).data.decode()
+    text = ProcessFamilies().part(openmetrics=False).plain().decode()
     names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
     assert names
     assert all(name.startswith(PROCESS_PREFIX) for name in names)

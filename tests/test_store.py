@@ -161,7 +161,7 @@ def test_a_change_recompresses_only_the_families_whose_lines_changed() -> None:
     info, automation = 0, 2  # rackconnect_server_info, rackconnect_automation_status
     assert same(after.parts[info], before.parts[info])
     assert not same(after.parts[automation], before.parts[automation])
-    lines = b"".join(p.data for p in after.parts[automation])
+    lines = b"".join(p.plain() for p in after.parts[automation])
     assert b'server_id="49",status="FAILED"} 1' in lines
     parsed = samples(store.current.body())
     assert len(series(parsed, "rackconnect_server_info")) == 50

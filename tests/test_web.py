@@ -6,10 +6,12 @@ import gzip
 import re
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
 
+from exporter.web import sockets
 from exporter.web.server import accepts_gzip, wants_openmetrics
 from tests.conftest import account_config
 from tests.expo_helpers import samples
@@ -34,6 +36,11 @@ def test_text_format_by_default(polled) -> None:
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "Content-Encoding" not in response.headers
     assert samples(response.content)
+    # the process families, then the snapshot's body, inflated as it was sent
+    body = polled.store.current.body()
+    assert response.content.endswith(body)
+    assert response.content.startswith(b"# HELP process_")
+    assert int(response.headers["Content-Length"]) == len(response.content)
 
 
 def test_openmetrics_and_gzip_as_prometheus_asks(polled) -> None:
@@ -147,3 +154,31 @@ def test_content_negotiation(accept: str, expected: bool) -> None:
 )
 def test_gzip_negotiation(header: str, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+def test_parts_made_on_the_way_are_taken_only_as_they_are_sent(monkeypatch) -> None:
+    """A plain body is inflated part by part: never more than a batch ahead of the socket."""
+    monkeypatch.setattr(sockets, "SEND_BATCH", 1000)
+    sent = bytearray()
+
+    class Socket:  # takes at most 300 bytes a call, as a full socket buffer does
+        def sendmsg(self, views: list[memoryview]) -> int:
+            taken = b"".join(views)[:300]
+            sent.extend(taken)
+            return len(taken)
+
+        def settimeout(self, seconds: float) -> None:
+            pass
+
+    unsent: list[int] = []  # bytes made but not yet sent, each time a part is asked for
+    parts = [bytes([65 + i]) * 400 for i in range(20)]
+
+    def made() -> Iterator[bytes]:
+        for i, part in enumerate(parts):
+            unsent.append(i * 400 - len(sent))
+            yield part
+
+    sockets.send_parts(Socket(), made(), write=print)
+    assert bytes(sent) == b"".join(parts)
+    assert max(unsent) < 1000
+    assert unsent[-1] < 400 * 19  # much was sent before the last part was made

@@ -1,12 +1,15 @@
 """Exposition bodies built from shared parts, each compressed once when it is made.
 
 A region's lines change only when that region is polled, so each region's bytes are a
-``Part`` made in the poller's thread: the plain bytes, their CRC-32 and their raw deflate
-stream, ended with a sync flush so that it can be followed by any other. A body is a list
-of parts; its gzip form is the gzip header, every part's deflate stream, an empty final
-block and the CRC-32 of the whole, combined from the parts' own CRCs. Publishing a new
-snapshot therefore compresses only the few small parts that changed, both formats share
-the large parts, and a scrape never compresses anything.
+``Part`` made in the poller's thread: their raw deflate stream, ended with a sync flush so
+that it can be followed by any other, their CRC-32 and their length. The plain bytes are
+not kept: the deflate stream is the only copy, about a tenth of their size, and they are
+inflated again when asked for. A body is a list of parts; its gzip form is the gzip
+header, every part's deflate stream, an empty final block and the CRC-32 of the whole,
+combined from the parts' own CRCs. Publishing a new snapshot therefore compresses only
+the few small parts that changed, both formats share the large parts, and a gzip scrape
+neither compresses nor inflates anything. A plain scrape inflates the parts one by one
+as it sends them.
 
 Level 1 compresses these repetitive lines about 27:1 at ~350 MB/s; level 6 reaches 30:1
 at a sixth of the speed, so level 1 it is.
@@ -18,7 +21,9 @@ import ctypes
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from typing import NamedTuple
 
 LEVEL = 1
 COALESCE = 64 * 1024  # neighbouring small byte strings are joined, to keep writes few
@@ -33,17 +38,28 @@ def _deflate(data: bytes, level: int = LEVEL) -> bytes:
 
 
 class Part:
-    """Bytes with their CRC-32 and their deflate stream, computed once."""
+    """Bytes kept as their deflate stream, with their CRC-32 and length, computed once."""
 
-    __slots__ = ("crc", "data", "deflated")
+    __slots__ = ("crc", "deflated", "length")
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
+        self.length = len(data)
         self.crc = zlib.crc32(data)
         self.deflated = _deflate(data) if data else b""
 
     def __len__(self) -> int:
-        return len(self.data)
+        return self.length
+
+    def plain(self) -> bytes:
+        """The bytes, inflated from the deflate stream (which has no final block)."""
+        return zlib.decompressobj(-15).decompress(self.deflated)
+
+
+class Payload(NamedTuple):
+    """A body to send: its length and its byte strings, each made when it is reached."""
+
+    length: int
+    chunks: Iterable[bytes | memoryview]
 
 
 # CRC-32 arithmetic modulo its polynomial (bit-reflected), as zlib's crc32_combine does it.
@@ -108,7 +124,7 @@ crc32_combine = _zlib_crc32_combine() or _python_crc32_combine
 
 
 class Body:
-    """One exposition: its plain and its gzip form, each a list of byte strings."""
+    """One exposition: its parts, sent as their deflate streams or inflated one by one."""
 
     def __init__(self, parts: Iterable[bytes | Part]) -> None:
         merged: list[Part] = []
@@ -131,11 +147,10 @@ class Body:
             merged.append(Part(b"".join(pending)))
         crc = 0
         for part in merged:
-            crc = crc32_combine(crc, part.crc, len(part.data))
+            crc = crc32_combine(crc, part.crc, part.length)
         self.crc = crc
-        self.length = sum(len(p.data) for p in merged)
-        self._prepended: tuple[Part, list[bytes | memoryview]] | None = None
-        self.plain = [p.data for p in merged]
+        self.length = sum(p.length for p in merged)
+        self.merged = merged  # the parts in order, loose bytes joined into parts of their own
         # The parts' own deflate streams, never joined: the regions' large ones are shared
         # by both formats and by the next snapshot, and go out in one sendmsg.
         self.gzip = [
@@ -144,37 +159,46 @@ class Body:
             _FINAL_BLOCK + struct.pack("<II", crc, self.length & 0xFFFFFFFF),
         ]
         self.gzip_length = sum(map(len, self.gzip))
+        self._prepended: tuple[Part, Payload] | None = None
         self._joined: dict[bool, bytes] = {}
         self._lock = threading.Lock()
 
-    def parts(self, compressed: bool) -> list[bytes]:
-        """The byte strings to send, in order."""
-        return self.gzip if compressed else self.plain
+    def parts(self, compressed: bool) -> Payload:
+        """What to send: the deflate streams as they are, or the parts inflated in turn."""
+        if compressed:
+            return Payload(self.gzip_length, self.gzip)
+        return Payload(self.length, _inflated(self.merged))
 
-    def prepended(self, first: Part, compressed: bool) -> list[bytes | memoryview]:
-        """The byte strings of ``first`` then this body, neither copied nor compressed again.
+    def prepended(self, first: Part, compressed: bool) -> Payload:
+        """What to send for ``first`` then this body, nothing copied or compressed again.
 
         The gzip form stays one member: ``first``'s deflate stream goes after the header,
         the body's own stream follows, and the trailer's CRC-32 is combined from both.
         """
         if not compressed:
-            return [first.data, *self.plain]
+            return Payload(first.length + self.length, _inflated(chain((first,), self.merged)))
         last = self._prepended
         if last is not None and last[0] is first:
             return last[1]
         crc = crc32_combine(first.crc, self.crc, self.length)
-        size = (len(first) + self.length) & 0xFFFFFFFF
-        parts: list[bytes | memoryview] = [
+        size = (first.length + self.length) & 0xFFFFFFFF
+        chunks: list[bytes | memoryview] = [
             _GZIP_HEADER + first.deflated,
             *self.gzip[1:-1],
             _FINAL_BLOCK + struct.pack("<II", crc, size),
         ]
-        self._prepended = (first, parts)  # the same first part is sent for a second
-        return parts
+        payload = Payload(sum(map(len, chunks)), chunks)
+        self._prepended = (first, payload)  # the same first part is sent for a second
+        return payload
 
     def joined(self, compressed: bool) -> bytes:
         """The whole body as one byte string (joined once, on first use)."""
         with self._lock:
             if compressed not in self._joined:
-                self._joined[compressed] = b"".join(self.parts(compressed))
+                self._joined[compressed] = b"".join(self.parts(compressed).chunks)
             return self._joined[compressed]
+
+
+def _inflated(parts: Iterable[Part]) -> Iterator[bytes]:
+    """Each part's plain bytes in turn: one part's at a time, made as it is reached."""
+    return (p.plain() for p in parts)

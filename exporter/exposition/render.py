@@ -1,4 +1,4 @@
-"""A region's per-server families, rendered from its records: a few chunks of bytes a family.
+"""A region's per-server families, rendered from its records: a few compressed chunks a family.
 
 Rendering happens once per write of the region, never per scrape. Each server's lines are
 cached and re-rendered only when that server's record changes, so a poll that changes
@@ -6,10 +6,11 @@ little costs little (the kube-state-metrics approach). Each family writes its ow
 (``ServerFamily.lines``); the renderer only knows how many there are.
 
 A family's lines are cut into chunks of about ``CHUNK`` servers, where a server's id says
-so (its CRC-32), so that a server added or removed moves no other chunk's boundaries. A
-chunk whose servers did not change is the very bytes of last time: a poll that changes a
-few servers builds (and compresses) a few chunks, and holds the region's old and new
-lines at once only for those, not for the whole region.
+so (its CRC-32), so that a server added or removed moves no other chunk's boundaries. Each
+chunk is kept only as a compressed ``Part``; the cache of a server's lines is where they
+are in it. A chunk whose servers did not change is the very part of last time: a poll that
+changes a few servers inflates, builds and compresses a few chunks, and holds plain lines
+only for those, never for the whole region.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from array import array
 from collections.abc import Iterable
 
 from exporter.exposition.families import PER_SERVER_FAMILIES
+from exporter.exposition.gzipparts import Part
 from exporter.exposition.text import Lines, ServerFamily, escape_label
 from exporter.model import Server
 
@@ -87,9 +89,9 @@ class RegionRenderer:
     """Renders the per-server families of one account and region, caching per server.
 
     A server's cached lines are not kept as separate strings: they are where they already
-    are, in the region's chunks, found by offset (``_spans``, per server and family: start
-    in its chunk, then length; ``_chunk_of``, per server: its chunk). That halves the
-    memory of a large fleet.
+    are, in the region's compressed chunks, found by offset in the inflated chunk
+    (``_spans``, per server and family: start in its chunk, then length; ``_chunk_of``,
+    per server: its chunk). The parts it returns are the only copy of the region's lines.
     """
 
     def __init__(
@@ -109,18 +111,19 @@ class RegionRenderer:
         self._spans = array(SPAN)
         self._chunk_of = array(SPAN)
         self._starts: list[int] = []  # per chunk: its first row
-        self._last: list[tuple[bytes, ...]] | None = None  # per chunk: per family written
-        self._out: tuple[tuple[bytes, ...], ...] = ()  # per family: what render returned
+        self._last: list[tuple[Part, ...]] | None = None  # per chunk: per family written
+        self._out: tuple[tuple[Part, ...], ...] = ()  # per family: what render returned
         self.rendered = 0  # servers rendered by the last call, for tests and logs
         self.records: tuple[Server, ...] = ()  # the last call's servers, cached ones reused
 
     def render(
         self, servers: Iterable[Server], rackconnect: bool, managed: bool
-    ) -> tuple[tuple[bytes, ...], ...]:
-        """Per family, its chunks of lines; re-renders only servers that changed.
+    ) -> tuple[tuple[Part, ...], ...]:
+        """Per family, its chunks of lines as parts; re-renders only servers that changed.
 
         When nothing changed (same servers, same order) it returns the very tuple it
-        returned last time, so callers can skip work by identity.
+        returned last time, so callers can skip work by identity; a chunk whose lines did
+        not change is the very part of last time.
         """
         old, held = self._rows, self.records
         if self._flags != (rackconnect, managed):
@@ -168,16 +171,14 @@ class RegionRenderer:
             ):
                 built.reuse(last[c], self._spans, hit, end - start)  # the same servers
                 continue
-            before = firsts.get(servers[start].id)
-            fragments = self._build(
-                built, servers[start:end], hits[start:end], rackconnect, managed
+            before = firsts.get(servers[start].id, -1)
+            self._build(
+                built, servers[start:end], hits[start:end], rackconnect, managed, before=before
             )
-            # a family whose lines did not change keeps its bytes (and compressed part)
-            built.add(fragments, None if before is None else last[before])
         self._rows = {s.id: row for row, s in enumerate(servers)}
         self._spans, self._chunk_of, self._starts = built.spans, built.chunk_of, built.starts
         self._last = built.chunks
-        out: list[tuple[bytes, ...]] = [()] * len(self.families)
+        out: list[tuple[Part, ...]] = [()] * len(self.families)
         for at, i in enumerate(active):
             out[i] = tuple(chunk[at] for chunk in built.chunks)
         self._out = tuple(out)
@@ -190,23 +191,32 @@ class RegionRenderer:
         hits: list[int | None],
         rackconnect: bool,
         managed: bool,
-    ) -> tuple[bytes, ...]:
-        """A chunk's lines per family: cached ones sliced from the old chunks, others rendered."""
+        *,
+        before: int,
+    ) -> None:
+        """Adds a chunk, a part per family: cached lines sliced from old chunks, others rendered.
+
+        Each old chunk it takes lines from is inflated once, for this chunk only. A family
+        whose lines equal those of the old chunk ``before`` (-1: none) keeps its part.
+        """
         n = len(self._writers)
         width = built.width
         spans, chunk_of, last = self._spans, self._chunk_of, self._last or []
         views: dict[int, list[memoryview]] = {}
+
+        def inflated(c: int) -> list[memoryview]:
+            if c not in views:
+                views[c] = [memoryview(p.plain()) for p in last[c]]
+            return views[c]
+
         pieces: list[list[bytes | memoryview]] = [[] for _ in range(n)]
         offsets = [0] * n
         built.begin()
         for server, hit in zip(servers, hits, strict=True):
             if hit is not None:
-                c = chunk_of[hit]
-                if c not in views:
-                    views[c] = [memoryview(b) for b in last[c]]
                 at = hit * width
                 lengths = spans[at + n : at + width].tolist()
-                for i, view in enumerate(views[c]):
+                for i, view in enumerate(inflated(chunk_of[hit])):
                     if lengths[i]:
                         start = spans[at + i]
                         pieces[i].append(view[start : start + lengths[i]])
@@ -219,7 +229,15 @@ class RegionRenderer:
             built.row(offsets, lengths)
             for i in range(n):
                 offsets[i] += lengths[i]
-        return tuple(b"".join(p) for p in pieces)
+        parts = []
+        for i, piece in enumerate(pieces):
+            data = b"".join(piece)
+            old = last[before][i] if before >= 0 else None
+            if old is not None and len(old) == len(data) and inflated(before)[i] == data:
+                parts.append(old)  # the very same part, so that publishing skips it
+            else:
+                parts.append(Part(data))
+        built.chunks.append(tuple(parts))
 
     def _written(self, servers: list[Server]) -> tuple[int, ...]:
         """The families to write: all but those whose ``only_if`` no server passes."""
@@ -243,7 +261,7 @@ class _Built:
         self.spans = array(SPAN)
         self.chunk_of = array(SPAN)
         self.starts: list[int] = []  # per chunk: its first row
-        self.chunks: list[tuple[bytes, ...]] = []
+        self.chunks: list[tuple[Part, ...]] = []
 
     def begin(self) -> None:
         """Start a chunk at the next row."""
@@ -255,15 +273,9 @@ class _Built:
         self.spans.extend(lengths)
         self.chunk_of.append(len(self.starts) - 1)
 
-    def add(self, fragments: tuple[bytes, ...], before: tuple[bytes, ...] | None) -> None:
-        """End the chunk being built; a family equal to ``before``'s keeps those bytes."""
-        if before is not None:
-            fragments = tuple(b if b == f else f for f, b in zip(fragments, before, strict=True))
-        self.chunks.append(fragments)
-
-    def reuse(self, fragments: tuple[bytes, ...], spans: array[int], row: int, count: int) -> None:
+    def reuse(self, parts: tuple[Part, ...], spans: array[int], row: int, count: int) -> None:
         """An old chunk as it was: the same servers in the same order."""
         self.begin()
         self.spans.extend(spans[row * self.width : (row + count) * self.width])
         self.chunk_of.extend([len(self.starts) - 1] * count)
-        self.chunks.append(fragments)
+        self.chunks.append(parts)

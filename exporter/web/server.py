@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit
 
 from exporter import __version__
 from exporter.exposition.families import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from exporter.exposition.gzipparts import Payload
 from exporter.exposition.process import ProcessFamilies
 from exporter.logs import format_exception, logger
 from exporter.store import Store
@@ -141,14 +143,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == server.telemetry_path:
             openmetrics = wants_openmetrics(self.headers.get("Accept", ""))
             compressed = accepts_gzip(self.headers.get("Accept-Encoding", ""))
-            parts = snapshot.parts(openmetrics, compressed, server.process.part(openmetrics))
+            payload = snapshot.parts(openmetrics, compressed, server.process.part(openmetrics))
             headers = {
                 "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
                 "Vary": "Accept, Accept-Encoding",
             }
             if compressed:
                 headers["Content-Encoding"] = "gzip"
-            self._send(HTTPStatus.OK, parts, headers, send_body)
+            self._send(HTTPStatus.OK, payload, headers, send_body)
         elif path == "/":
             self._send(
                 HTTPStatus.OK,
@@ -197,23 +199,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self,
         status: HTTPStatus,
-        body: bytes | list[bytes] | list[bytes | memoryview],
+        body: bytes | Payload,
         headers: dict[str, str],
         send_body: bool,
     ) -> None:
-        chunks = [body] if isinstance(body, bytes) else body
+        payload = Payload(len(body), (body,)) if isinstance(body, bytes) else body
         self.send_response(status)
         extra = self.server.extra_headers
         for key, value in headers.items():
             if key not in extra:  # end_headers sends the configured ones
                 self.send_header(key, value)
-        self.send_header("Content-Length", str(sum(map(len, chunks))))
+        self.send_header("Content-Length", str(payload.length))
         self._hold_headers = send_body
         self.end_headers()
         if send_body:
             # The headers go out with the body, in the same system call.
             head, self._headers_buffer = b"".join(self._headers_buffer), []
-            send_parts(self.connection, [head, *chunks], self.wfile.write, self.write_deadline)
+            chunks = chain((head,), payload.chunks)
+            send_parts(self.connection, chunks, self.wfile.write, self.write_deadline)
 
     _hold_headers = False  # True while the headers wait for the body
     _headers_buffer: list[bytes]  # the stdlib's, unannotated

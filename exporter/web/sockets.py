@@ -12,11 +12,12 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 MAX_HEADER_BYTES = 32 * 1024  # a request line and headers larger than this are refused (431)
 SEND_SLICE = 16 * 1024  # bytes per write when sendmsg cannot be used (TLS)
+SEND_BATCH = 1024 * 1024  # bytes gathered for one sendmsg loop: an inflated body waits no longer
 _IOV_MAX = 1024
 
 
@@ -81,7 +82,7 @@ def handshake(sock: ssl.SSLSocket, deadline: float) -> None:
 
 def send_parts(
     sock: socket.socket,
-    parts: list[bytes] | list[bytes | memoryview],
+    parts: Iterable[bytes | memoryview],
     write: Callable[[memoryview], object],
     deadline: float | None = None,
 ) -> None:
@@ -89,6 +90,8 @@ def send_parts(
 
     The snapshot's parts are shared and never joined; ``sendmsg`` hands many of them to
     the kernel at once, which keeps a large body to a few calls (and GIL hand-overs).
+    ``parts`` are taken as they are sent, about ``SEND_BATCH`` bytes ahead, so that parts
+    made on the way (a plain body inflated part by part) are never all held at once.
     With a ``deadline`` (monotonic), the whole send must end by then (TimeoutError).
     """
 
@@ -99,19 +102,31 @@ def send_parts(
                 raise TimeoutError("answer not received by the client in time")
             sock.settimeout(remaining)
 
-    if len(parts) == 1 or isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "sendmsg"):
+    if isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "sendmsg"):
         for part in parts:
             view = memoryview(part)
             for start in range(0, len(view), SEND_SLICE):
                 wait_left()
                 write(view[start : start + SEND_SLICE])
         return
-    views = [memoryview(p) for p in parts if p]
-    while views:
-        wait_left()
-        sent = sock.sendmsg(views[:_IOV_MAX])
-        while views and sent >= len(views[0]):
-            sent -= len(views[0])
-            views.pop(0)
-        if sent:
-            views[0] = views[0][sent:]
+
+    def send_all(views: list[memoryview]) -> None:
+        while views:
+            wait_left()
+            sent = sock.sendmsg(views[:_IOV_MAX])
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            if sent:
+                views[0] = views[0][sent:]
+
+    views: list[memoryview] = []
+    gathered = 0
+    for part in parts:
+        if part:
+            views.append(memoryview(part))
+            gathered += len(part)
+            if gathered >= SEND_BATCH:
+                send_all(views)
+                gathered = 0
+    send_all(views)
