@@ -13,7 +13,7 @@ import pytest
 from exporter import revision
 from exporter.exposition import render
 from exporter.exposition.families import PER_SERVER_FAMILIES, SERVER_READY
-from exporter.exposition.gzipparts import Body
+from exporter.exposition.gzipparts import Body, Part
 from exporter.exposition.history import Change, RegionHistory
 from exporter.exposition.render import RegionRenderer
 from exporter.exposition.sections import render_parts
@@ -231,6 +231,36 @@ def test_unchanged_servers_are_not_rendered_again() -> None:
     assert inflated(fourth) == inflated(fresh)
 
 
+def deployed(count: int) -> list[Server]:
+    """``count`` servers in order of id, RackConnect deployed."""
+    return [
+        server(
+            f"22222222-0000-0000-0000-{n:012d}",
+            f"web-{n}",
+            rackconnect_automation_status="DEPLOYED",
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_changed_server_inflates_only_the_families_whose_lines_change(monkeypatch) -> None:
+    """The other families keep their parts, neither inflated nor compressed again."""
+    fleet = deployed(40)
+    renderer = RegionRenderer("acme", "ORD")
+    first = renderer.render(fleet, True, True)
+    opened: list[Part] = []
+    plain = Part.plain
+    monkeypatch.setattr(Part, "plain", lambda part: opened.append(part) or plain(part))
+    failed = server(fleet[10].id, "web-10", rackconnect_automation_status="FAILED")
+    second = renderer.render([*fleet[:10], failed, *fleet[11:]], True, True)
+    changed = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b]
+    assert 0 < len(changed) < len(first) // 2
+    assert opened  # the changed families' unchanged lines come from their old parts
+    assert {id(p) for p in opened} <= {id(p) for i in changed for p in first[i]}
+    fresh = RegionRenderer("acme", "ORD").render([*fleet[:10], failed, *fleet[11:]], True, True)
+    assert inflated(second) == inflated(fresh)
+
+
 def test_deleted_servers_leave_the_cache() -> None:
     renderer = RegionRenderer("acme", "ORD")
     renderer.render(FLEET, True, True)
@@ -247,14 +277,7 @@ def test_cached_lines_survive_any_sequence_of_changes(chunk: int, monkeypatch) -
     monkeypatch.setattr(render, "CHUNK_MOST", 4 * chunk)
     rng = random.Random(14)
     chunks = 0
-    fleet = [
-        server(
-            f"22222222-0000-0000-0000-{n:012d}",
-            f"web-{n}",
-            rackconnect_automation_status="DEPLOYED",
-        )
-        for n in range(40)
-    ]
+    fleet = deployed(40)
     renderer = RegionRenderer("acme", "ORD")
     for step in range(60):
         action = rng.choice(("insert", "delete", "change", "reorder", "none"))

@@ -171,9 +171,13 @@ class RegionRenderer:
             ):
                 built.reuse(last[c], self._spans, hit, end - start)  # the same servers
                 continue
-            before = firsts.get(servers[start].id, -1)
             self._build(
-                built, servers[start:end], hits[start:end], rackconnect, managed, before=before
+                built,
+                servers[start:end],
+                hits[start:end],
+                (rackconnect, managed),
+                before=firsts.get(servers[start].id, -1),
+                held=held if old else (),  # without old rows, old lines cannot be told
             )
         self._rows = {s.id: row for row, s in enumerate(servers)}
         self._spans, self._chunk_of, self._starts = built.spans, built.chunk_of, built.starts
@@ -189,39 +193,49 @@ class RegionRenderer:
         built: _Built,
         servers: list[Server],
         hits: list[int | None],
-        rackconnect: bool,
-        managed: bool,
+        flags: tuple[bool, bool],
         *,
         before: int,
+        held: tuple[Server, ...],
     ) -> None:
         """Adds a chunk, a part per family: cached lines sliced from old chunks, others rendered.
 
-        Each old chunk it takes lines from is inflated once, for this chunk only. A family
-        whose lines equal those of the old chunk ``before`` (-1: none) keeps its part.
+        A family of an old chunk is inflated only when lines are taken from it, once for
+        this chunk. A family whose lines are those of the old chunk ``before`` (-1: none)
+        keeps its part, most often known without inflating anything (``_kept``).
         """
         n = len(self._writers)
         width = built.width
         spans, chunk_of, last = self._spans, self._chunk_of, self._last or []
-        views: dict[int, list[memoryview]] = {}
+        fresh = {
+            k: server_lines(servers[k], self._head, *flags, self._writers)
+            for k, hit in enumerate(hits)
+            if hit is None
+        }
+        kept = self._kept(servers, hits, fresh, before=before, held=held, flags=flags)
+        views: dict[int, list[memoryview | None]] = {}
 
-        def inflated(c: int) -> list[memoryview]:
-            if c not in views:
-                views[c] = [memoryview(p.plain()) for p in last[c]]
-            return views[c]
+        def inflated(c: int, i: int) -> memoryview:
+            family = views.setdefault(c, [None] * n)
+            view = family[i]
+            if view is None:
+                view = family[i] = memoryview(last[c][i].plain())
+            return view
 
         pieces: list[list[bytes | memoryview]] = [[] for _ in range(n)]
         offsets = [0] * n
         built.begin()
-        for server, hit in zip(servers, hits, strict=True):
+        for k, hit in enumerate(hits):
             if hit is not None:
                 at = hit * width
                 lengths = spans[at + n : at + width].tolist()
-                for i, view in enumerate(inflated(chunk_of[hit])):
-                    if lengths[i]:
+                c = chunk_of[hit]
+                for i in range(n):
+                    if lengths[i] and kept[i] is None:
                         start = spans[at + i]
-                        pieces[i].append(view[start : start + lengths[i]])
+                        pieces[i].append(inflated(c, i)[start : start + lengths[i]])
             else:
-                lines = server_lines(server, self._head, rackconnect, managed, self._writers)
+                lines = fresh[k]
                 lengths = [len(f) for f in lines]
                 for i in range(n):
                     if lengths[i]:
@@ -231,13 +245,52 @@ class RegionRenderer:
                 offsets[i] += lengths[i]
         parts = []
         for i, piece in enumerate(pieces):
-            data = b"".join(piece)
-            old = last[before][i] if before >= 0 else None
-            if old is not None and len(old) == len(data) and inflated(before)[i] == data:
-                parts.append(old)  # the very same part, so that publishing skips it
-            else:
-                parts.append(Part(data))
+            part = kept[i]
+            if part is None:
+                data = b"".join(piece)
+                old = last[before][i] if before >= 0 else None
+                # bytes == bytes is a memcmp; memoryview == bytes compares item by item
+                if old is not None and len(old) == len(data) and inflated(before, i).obj == data:
+                    part = old
+                else:
+                    part = Part(data)
+            parts.append(part)
         built.chunks.append(tuple(parts))
+
+    def _kept(
+        self,
+        servers: list[Server],
+        hits: list[int | None],
+        fresh: dict[int, list[bytes]],
+        *,
+        before: int,
+        held: tuple[Server, ...],
+        flags: tuple[bool, bool],
+    ) -> list[Part | None]:
+        """Per family, the old chunk's part where the new chunk's lines are the same.
+
+        Told without inflating: the chunk has the old chunk's servers in the same order, and
+        a changed server's lines for the family are those its old record rendered.
+        """
+        kept: list[Part | None] = [None] * len(self._writers)
+        if before < 0 or not held:
+            return kept
+        first = self._starts[before]
+        if _end(self._starts, before, len(held)) - first != len(servers):
+            return kept
+        for k, hit in enumerate(hits):
+            row = first + k
+            if hit is None:
+                if servers[k].id != held[row].id:  # another server than the old chunk's
+                    return kept
+            elif hit != row:
+                return kept
+        same = [True] * len(kept)
+        for k, lines in fresh.items():
+            was = server_lines(held[first + k], self._head, *flags, self._writers)
+            same = [s and a == b for s, a, b in zip(same, lines, was, strict=True)]
+        old = (self._last or [])[before]
+        return [p if s else None for p, s in zip(old, same, strict=True)]
 
     def _written(self, servers: list[Server]) -> tuple[int, ...]:
         """The families to write: all but those whose ``only_if`` no server passes."""
