@@ -254,12 +254,11 @@ class Store:
     def _count_v3_error(self, account: str, region: str, v3: V3Poll | None) -> None:
         """Count a failed v3.0 poll: from its first poll, a v3.0 region has every reason at
         0; a region that is no longer one has none."""
-        keys = [(account, region, reason) for reason in REASONS]
-        for key in keys:
+        for reason in REASONS:
             if v3 is None:
-                self._v3_errors.pop(key, None)
+                self._v3_errors.pop((account, region, reason), None)
             else:
-                self._v3_errors.setdefault(key, 0)
+                self._v3_errors.setdefault((account, region, reason), 0)
         if v3 is not None and v3.reason is not None:
             self._v3_errors[account, region, v3.reason] += 1
 

@@ -238,8 +238,7 @@ def render_parts(
     """The exposition as a list of parts: each region's rendered parts are used as they are.
 
     Each region's parts are its ``server_families``, then its history families, each family
-    a tuple of chunks (or one part). ``shard``
-    (index, total) adds the shard families.
+    a tuple of chunks (or one part). ``shard`` (index, total) adds the shard families.
     """
     note = f"Cached: refreshed every poll interval ({format_duration(interval)})."
     accounts = list(accounts)
